@@ -1,0 +1,44 @@
+/* common.h — error reporting and small utilities shared by every layer.
+ *
+ * Convention: a function that can fail returns int (0 = ok, -1 = error) or a
+ * pointer (NULL = error) and records a one-line, human-readable reason with
+ * dam_fail(). The CLI prints that reason as "dam: <reason>" and exits non-zero.
+ * The message lives in thread-local storage, like errno, so library code never
+ * prints and never exits. */
+#ifndef DAM_COMMON_H
+#define DAM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DAM_VERSION "0.1.0"
+
+/* Records a printf-style message as the current error; returns -1. */
+int dam_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message recorded by the last dam_fail() on this thread ("" if none). */
+const char *dam_last_error(void);
+
+/* Reads a whole file into a NUL-terminated heap buffer; *len gets the byte
+ * count (without the NUL). NULL with dam_fail() on error. */
+char *read_file(const char *path, size_t *len);
+
+/* Writes data to path atomically: a temporary file beside it, fsync, rename.
+ * A failure never leaves a half-written file at path. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Monotonic wall clock in milliseconds. */
+double now_ms(void);
+
+/* Allocation that records "out of memory (N bytes for WHAT)" on failure. */
+void *xmalloc(size_t bytes, const char *what);
+void *xcalloc(size_t count, size_t size, const char *what);
+
+/* Directory of the running executable (for the embedded model under
+ * third_party/); writes into buf, returns 0/-1. */
+int exe_dir(char *buf, size_t size);
+
+/* True when path names an existing directory / regular file. */
+int is_dir(const char *path);
+int is_file(const char *path);
+
+#endif

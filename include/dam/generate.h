@@ -1,0 +1,42 @@
+/* generate.h — prompt in, tokens out: prefill in chunks, then sample and
+ * decode one token at a time until a stop condition. Shared by dam run,
+ * dam compare and dam niah. */
+#ifndef DAM_GENERATE_H
+#define DAM_GENERATE_H
+
+#include <signal.h>
+#include "dam/sampler.h"
+#include "dam/session.h"
+
+enum stop_reason { STOP_LENGTH, STOP_EOS, STOP_CALLER, STOP_CONTEXT, STOP_INTERRUPT };
+const char *stop_reason_name(enum stop_reason r);   /* "length", "eos", "stop", "context", "interrupt" */
+
+struct gen_params {
+    int n_predict;                 /* new tokens at most; -1 = until EOS or context full */
+    struct sampler_params sampling;
+    int ignore_eos;                /* keep going past EOS ids */
+    /* Called for each new token; return non-zero to stop (a stop string). */
+    int (*on_token)(void *ctx, int id);
+    void *ctx;
+    /* Set (e.g. by a SIGINT handler) to stop after the current step. */
+    volatile sig_atomic_t *interrupt;
+    /* Called after each prefill chunk (tokens done, total). */
+    void (*on_prefill)(void *prefill_ctx, int done, int total);
+    void *prefill_ctx;
+};
+
+struct gen_result {
+    int *tokens;                   /* (n_generated) heap */
+    int n_generated;
+    enum stop_reason stop;
+    double prompt_ms, eval_ms;     /* prefill / decode wall time */
+    int n_prompt;
+    int n_eval;                    /* decode steps timed in eval_ms */
+};
+
+/* Runs the prompt through s (from its current position) and generates. */
+int generate(struct session *s, const int *prompt, int n_prompt, const struct gen_params *p,
+             struct gen_result *r);
+void gen_result_free(struct gen_result *r);
+
+#endif

@@ -1,0 +1,91 @@
+/* model.h — what a model is: its configuration, its weights, and the state of
+ * one inference session (activations, attention module, position).
+ *
+ * Weights stay in the dtype they were stored in (F32, F16 or BF16), mapped
+ * straight from the safetensors files; kernels convert to float32 in
+ * registers. Activations are float32. */
+#ifndef DAM_MODEL_H
+#define DAM_MODEL_H
+
+#include <stdint.h>
+#include "dam/safetensors.h"
+
+#define MAX_EOS_IDS 8
+
+enum rope_kind { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 };
+
+struct model_config {
+    int dim;               /* hidden_size */
+    int hidden_dim;        /* intermediate_size */
+    int n_layers;          /* num_hidden_layers */
+    int n_heads;           /* num_attention_heads */
+    int n_kv_heads;        /* num_key_value_heads (default n_heads) */
+    int head_dim;          /* head_dim (default dim / n_heads) */
+    int vocab_size;
+    int max_seq_len;       /* max_position_embeddings */
+    float norm_eps;        /* rms_norm_eps */
+    float rope_theta;
+    enum rope_kind rope_kind;
+    float rope_factor;             /* linear and llama3 */
+    float rope_low_freq_factor;    /* llama3 */
+    float rope_high_freq_factor;   /* llama3 */
+    int rope_original_max_pos;     /* llama3 */
+    int tie_embeddings;
+    int bos_id;                    /* -1 when absent */
+    int n_eos;
+    int eos_ids[MAX_EOS_IDS];      /* config.json plus generation_config.json */
+};
+
+/* Reads <dir>/config.json (and generation_config.json for extra EOS ids).
+ * Unsupported architectures, rope types or options are errors. */
+int config_load(const char *dir, struct model_config *cfg);
+/* Parses a config.json text (no file access); used by config_load and tests. */
+int config_parse(const char *json, size_t len, const char *what, struct model_config *cfg);
+int config_is_eos(const struct model_config *cfg, int token);
+
+/* A 2-D weight matrix (rows, cols), row-major, in its stored dtype.
+ * Linear layers are stored as (out_features, in_features). */
+struct tensor {
+    enum dtype dtype;
+    int rows, cols;
+    const void *data;
+};
+
+struct layer_weights {
+    struct tensor attn_norm;   /* (1, dim) */
+    struct tensor wq;          /* (n_heads * head_dim, dim) */
+    struct tensor wk;          /* (n_kv_heads * head_dim, dim) */
+    struct tensor wv;          /* (n_kv_heads * head_dim, dim) */
+    struct tensor wo;          /* (dim, n_heads * head_dim) */
+    struct tensor mlp_norm;    /* (1, dim) */
+    struct tensor w_gate;      /* (hidden_dim, dim) */
+    struct tensor w_up;        /* (hidden_dim, dim) */
+    struct tensor w_down;      /* (dim, hidden_dim) */
+};
+
+struct model {
+    char *dir;
+    struct model_config cfg;
+    int n_files;
+    struct st_file **files;    /* (n_files) mapped shards */
+    struct tensor embed;       /* (vocab_size, dim) */
+    struct layer_weights *layers;  /* (n_layers) */
+    struct tensor final_norm;  /* (1, dim) */
+    struct tensor lm_head;     /* (vocab_size, dim); the embedding when tied */
+    float *norm_f32;           /* (n_layers * 2 + 1, dim) norm weights as float32 */
+    size_t weight_bytes;       /* bytes of all weights as stored */
+    int64_t n_params;
+};
+
+/* Loads config.json and model.safetensors or model.safetensors.index.json
+ * from dir. Shapes are checked against the config. */
+struct model *model_load(const char *dir);
+void model_free(struct model *m);
+
+/* Where to find a model given -m (may be NULL): the argument itself, else
+ * $DAM_MODEL, else the model embedded under third_party/. A repo id
+ * ("org/name") is resolved through the hub cache when the hub client is
+ * built in. Writes a directory path into out. */
+int model_resolve_dir(const char *arg, char *out, size_t size);
+
+#endif

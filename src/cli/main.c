@@ -1,0 +1,39 @@
+/* main.c — `dam SUBCOMMAND ...`: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+#include "dam/common.h"
+#include "cli.h"
+
+struct subcommand {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    { "run",    cmd_run,    "generate text (or ids) from a prompt, streaming" },
+    { "logits", cmd_logits, "print or save the logits of a token sequence" },
+};
+#define N_SUBCOMMANDS (int)(sizeof subcommands / sizeof subcommands[0])
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: dam COMMAND [options]   (dam COMMAND --help for its flags)\n\ncommands:\n");
+    for (int i = 0; i < N_SUBCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\nRuns Llama-family models from Hugging Face folders on the CPU, with pluggable\n"
+                 "attention (full, window, dam). Version %s.\n", DAM_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return EXIT_USAGE; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("dam %s\n", DAM_VERSION); return EXIT_OK; }
+    for (int i = 0; i < N_SUBCOMMANDS; i++)
+        if (!strcmp(argv[1], subcommands[i].name))
+            return subcommands[i].fn(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see dam --help)", argv[1]);
+    return EXIT_USAGE;
+}
