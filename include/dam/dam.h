@@ -113,7 +113,7 @@ struct dam_profile {
     int n_rows;            /* rows of the PCL triangle any sequence reached */
     int n_sequences;
     long n_tokens;
-    char source[512];      /* what it was captured from (files, "prompt") */
+    char source[1280];     /* what it was captured from (files, "prompt") */
     struct dam_head *heads;/* (n_layers, n_heads) */
 };
 
@@ -212,18 +212,16 @@ struct dam_state *dam_state_of(const struct attn_module *m, void *state);
 struct model;
 struct tokenizer;
 
-/* Cuts token streams of documents into calibration sequences of at most pcl
- * tokens (each begins with bos when bos >= 0). Writes the sequence starts and
- * lengths; returns the number of sequences (0..max_seqs). */
-int dam_split_sequences(const int *tokens, int n_tokens, int pcl, int bos,
-                        int (*seqs)[2], int max_seqs);
-/* Runs every sequence of a text through model with full attention and
- * returns the profile. texts: n_texts NUL-terminated strings; documents
- * inside a text are separated by blank lines. what: for the profile's source. */
+/* Runs calibration texts through the model with full attention and returns
+ * the profile. texts: n_texts NUL-terminated strings. Documents inside a text
+ * are separated by blank lines; each is tokenized with the tokenizer's
+ * special tokens (BOS) and cut into sequences of PCL tokens, a continuation
+ * starting with BOS again. max_seqs > 0 caps the sequences used.
+ * what: recorded as the profile's source. */
 struct dam_profile *dam_calibrate_texts(const struct model *m, const struct tokenizer *tok,
                                         const char *const *texts, int n_texts,
                                         const struct attn_options *o, const char *what,
-                                        int verbose);
+                                        int max_seqs, int verbose);
 /* Same from token sequences (each run from position 0). */
 struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const *seqs,
                                          const int *lens, int n_seqs,

@@ -1,6 +1,12 @@
 /* kernels.h — the CPU math the forward pass is built from.
  * All activations are float32; weights arrive as struct tensor in their
- * stored dtype (F32, F16, BF16) and are converted in registers/small tiles. */
+ * stored dtype (F32, F16, BF16) and are converted in registers, never
+ * expanded in memory.
+ *
+ * Hot loops have three variants side by side (src/kernels/isa_*.c):
+ * AVX-512, AVX2+FMA and portable C. The best one the CPU runs is chosen at
+ * the first call ($DAM_ISA=avx512|avx2|portable overrides); the portable
+ * one is the reference the tests compare the others with. */
 #ifndef DAM_KERNELS_H
 #define DAM_KERNELS_H
 
@@ -19,9 +25,27 @@ uint16_t f32_to_f16(float f);    /* round to nearest even */
 /* Converts row `row` of w to float32 into dst (w->cols floats). */
 void tensor_row_f32(const struct tensor *w, int row, float *dst);
 
-/* out (n, w->rows) = x (n, w->cols) · wᵀ. OpenMP-parallel over output rows;
- * weights are converted tile by tile, each tile reused for all n inputs. */
+/* ---- kernel variants ---- */
+
+/* The variant in use: "avx512", "avx2" or "portable". */
+const char *kernels_isa(void);
+/* Switches variant; -1 + dam_fail when unknown or the CPU lacks it. */
+int kernels_set_isa(const char *name);
+/* Variants this CPU runs, best first, space-separated. */
+const char *kernels_isa_available(void);
+/* Runs iters rounds of independent register-only FMAs of the current
+ * variant on the calling thread; returns the float operations done. */
+double kernels_fma_probe(long iters);
+
+/* ---- matrix products ---- */
+
+/* out (n, w->rows) = x (n, w->cols) · wᵀ. OpenMP-parallel over output rows,
+ * so each weight byte is read once per call whatever n; inputs are blocked
+ * so the part in use stays in cache. */
 void matmul(float *out, const float *x, const struct tensor *w, int n);
+/* count products that share the input x (q, k, v or gate, up) in one
+ * parallel pass: out[i] (n, w[i]->rows) = x · w[i]ᵀ. */
+void matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
 
 /* out (n, dim) = x / rms(x) * weight, per row. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, int dim, float eps);
@@ -29,13 +53,53 @@ void rmsnorm(float *out, const float *x, const float *weight, int n, int dim, fl
 /* In-place softmax over n values; stable (subtracts the max). */
 void softmax(float *x, int n);
 
-/* dot product of two float32 vectors */
+/* dot product of two float32 vectors (current variant) */
 float dot_f32(const float *a, const float *b, int n);
 
 /* Rotary embedding, Hugging Face rotate_half layout: within each head the
  * pair is (i, i + head_dim/2). inv_freq has head_dim/2 entries.
  * x is (n, n_heads, head_dim) for positions pos0 .. pos0+n-1. */
 void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq);
+/* The same in two steps, so the sines and cosines of a chunk are computed
+ * once for q, k and every layer: cs, sn (n, head_dim/2). */
+void rope_table(float *cs, float *sn, int n, int head_dim, int pos0, const float *inv_freq);
+void rope_apply_table(float *x, int n, int n_heads, int head_dim, const float *cs, const float *sn);
+
+/* y (n) += a * x, and y (n) *= a (current variant) */
+void axpy_f32(float *y, float a, const float *x, int n);
+void scale_f32(float *y, float a, int n);
+/* SwiGLU in place: gate[i] = silu(gate[i]) * up[i] for i < n. */
+void swiglu_f32(float *gate, const float *up, int n);
+/* x[i] = exp(x[i] - shift) for i < n; returns the sum of the new values. */
+float exp_sum_f32(float *x, int n, float shift);
+
+/* ---- attention over a blocked KV cache ----
+ * One layer's cache, laid out for streaming reads, per KV head:
+ *   keys   (n_kv_heads, cap / KV_BLOCK, head_dim, KV_BLOCK): blocks of
+ *          KV_BLOCK positions, each transposed, so one vector load gives one
+ *          dimension of KV_BLOCK consecutive keys (scores need no shuffles);
+ *   values (n_kv_heads, cap, head_dim): one row per position.
+ * cap (positions the cache can hold) is a multiple of KV_BLOCK. */
+#define KV_BLOCK 16
+
+/* Stores positions pos0 .. pos0+n-1 of k, v (n, n_kv_heads, head_dim). */
+void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, int head_dim,
+                      int pos0, int n, const float *k, const float *v);
+/* Exact causal softmax attention of n queries at positions pos0 .. pos0+n-1
+ * (q, out: (n, n_heads, head_dim)) over positions [0, pos0 + n) of the cache
+ * (already holding this chunk). Flash-style: tiles of queries x keys with
+ * an online softmax, so the score matrix never exists in full. Query head h
+ * reads KV head h / (n_heads / n_kv_heads). OpenMP-parallel: over (KV head,
+ * query tile) for a chunk, over (KV head, key range) for one token. */
+void attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
+                       int head_dim, const float *k_cache, const float *v_cache, int cap);
+
+/* One query row q (head_dim) against keys k[0..n_keys) and values
+ * v[0..n_keys) stored flat, kv_stride floats from one position to the next
+ * (what attn_row_dense in attn.h runs): scores in blocks of 64 keys, online
+ * softmax across blocks, so any length needs O(64) scratch. */
+void attention_row_strided(const float *q, const float *k, const float *v, int n_keys,
+                           int kv_stride, int head_dim, float scale, float *out);
 
 /* inv_freq (head_dim/2) from the config's rope_theta and rope scaling. */
 void rope_inv_freq(const struct model_config *cfg, float *inv_freq);

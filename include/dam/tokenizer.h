@@ -50,6 +50,9 @@ int tokenizer_encode_chat(const struct tokenizer *t, const char *text, size_t le
  * does); skip_special drops special added tokens. Bytes that do not form
  * valid UTF-8 come out as U+FFFD, as the decoder chain specifies. */
 char *tokenizer_decode(const struct tokenizer *t, const int *ids, int n, int skip_special);
+/* The same, with the byte length: decoded text may hold NUL bytes (a <0x00>
+ * or byte-level 'Ā' token), which the plain form's C string cuts off. */
+char *tokenizer_decode_n(const struct tokenizer *t, const int *ids, int n, int skip_special, size_t *len);
 
 /* 1 + the largest id of the model vocabulary and the added tokens. */
 int tokenizer_vocab_size(const struct tokenizer *t);
@@ -76,6 +79,9 @@ const char *detokenizer_push(struct detokenizer *d, int id);
 /* Whatever remains (an incomplete UTF-8 tail as U+FFFD); the detokenizer then
  * starts a fresh stream (the next push is a first token again). */
 const char *detokenizer_flush(struct detokenizer *d);
+/* With the byte length (the text may contain NUL bytes; see tokenizer_decode_n). */
+const char *detokenizer_push_n(struct detokenizer *d, int id, size_t *len);
+const char *detokenizer_flush_n(struct detokenizer *d, size_t *len);
 void detokenizer_free(struct detokenizer *d);
 
 /* Chat templates. The Jinja template of tokenizer_config.json is recognised

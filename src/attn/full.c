@@ -1,25 +1,43 @@
 /* full.c — exact causal softmax attention: every query attends to every key
  * at or before its position. The reference every other module is measured
- * against. */
+ * against.
+ *
+ * The KV cache is kept in the blocked layout of kernels.h (per layer and KV
+ * head: keys in transposed blocks of KV_BLOCK positions, values row by row),
+ * so that decoding streams each head's keys and values as two contiguous
+ * ranges and the score kernel loads KV_BLOCK keys with one vector load. */
 #include "dam/attn.h"
 #include "dam/common.h"
-#include "dam/kv_cache.h"
-#include <math.h>
+#include "dam/kernels.h"
 #include <stdlib.h>
 
 struct full_state {
     struct attn_setup setup;
-    struct kv_cache cache;
+    int cap;               /* positions the cache holds: max_seq_len rounded up to KV_BLOCK */
+    int len;               /* positions held (same for all layers) */
+    float *k;              /* (layer, n_kv_heads, cap / KV_BLOCK, head_dim, KV_BLOCK) */
+    float *v;              /* (layer, n_kv_heads, cap, head_dim) */
     double kept_pairs;     /* pairs visited so far (all layers, heads) */
 };
+
+static size_t layer_floats(const struct full_state *s) {
+    return (size_t)s->setup.n_kv_heads * s->cap * s->setup.head_dim;
+}
 
 static void *full_create(const struct attn_setup *setup) {
     struct full_state *s = xcalloc(1, sizeof *s, "attention state");
     if (!s) return NULL;
     s->setup = *setup;
-    if (kv_cache_build(&s->cache, setup->n_layers, setup->max_seq_len,
-                       setup->n_kv_heads * setup->head_dim) != 0) {
-        free(s);
+    s->cap = (setup->max_seq_len + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    const size_t each = (size_t)setup->n_layers * layer_floats(s);
+    /* calloc: pages are committed only when written, so a large context
+     * costs nothing until its positions are used */
+    s->k = calloc(each, sizeof(float));
+    s->v = s->k ? calloc(each, sizeof(float)) : NULL;
+    if (!s->k || !s->v) {
+        dam_fail("cannot allocate the KV cache: %.0f bytes needed for %d positions (lower -c)",
+                 2.0 * (double)each * sizeof(float), setup->max_seq_len);
+        free(s->k); free(s->v); free(s);
         return NULL;
     }
     return s;
@@ -30,18 +48,10 @@ static int full_prefill(void *state, int layer, int pos0, int n,
     struct full_state *s = state;
     const struct attn_setup *g = &s->setup;
     if (pos0 + n > g->max_seq_len) return dam_fail("context full (%d positions)", g->max_seq_len);
-    kv_cache_append(&s->cache, layer, pos0, n, k, v);
-    const int group = g->n_heads / g->n_kv_heads, hd = g->head_dim, kv_dim = s->cache.kv_dim;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = kv_cache_k(&s->cache, layer, 0), *vc = kv_cache_v(&s->cache, layer, 0);
-    #pragma omp parallel for collapse(2) schedule(dynamic, 4)
-    for (int t = 0; t < n; t++)
-        for (int h = 0; h < g->n_heads; h++) {
-            int kvh = h / group;
-            attn_row_dense(q + ((size_t)t * g->n_heads + h) * hd, kc + kvh * hd, vc + kvh * hd,
-                           pos0 + t + 1, kv_dim, hd, scale,
-                           out + ((size_t)t * g->n_heads + h) * hd);
-        }
+    float *kc = s->k + (size_t)layer * layer_floats(s), *vc = s->v + (size_t)layer * layer_floats(s);
+    kv_blocked_store(kc, vc, s->cap, g->n_kv_heads, g->head_dim, pos0, n, k, v);
+    attention_blocked(out, q, n, pos0, g->n_heads, g->n_kv_heads, g->head_dim, kc, vc, s->cap);
+    if (layer == g->n_layers - 1 && pos0 + n > s->len) s->len = pos0 + n;
     /* pairs of this chunk: sum over t of (pos0 + t + 1), for every head */
     s->kept_pairs += ((double)n * pos0 + (double)n * (n + 1) / 2) * g->n_heads;
     return 0;
@@ -54,15 +64,16 @@ static int full_decode(void *state, int layer, int pos,
 
 static void full_truncate(void *state, int pos) {
     struct full_state *s = state;
-    if (pos < s->cache.len) s->cache.len = pos;
+    if (pos < s->len) s->len = pos;
 }
 
 static void full_stats(void *state, struct attn_stats *st) {
     struct full_state *s = state;
+    const struct attn_setup *g = &s->setup;
     st->kept_pairs = s->kept_pairs;
     st->causal_pairs = st->kept_pairs;
     st->sparsity = 0;
-    st->kv_bytes = kv_cache_bytes(&s->cache, s->cache.len);
+    st->kv_bytes = 2 * (size_t)g->n_layers * s->len * g->n_kv_heads * g->head_dim * sizeof(float);
     st->kv_bytes_full = st->kv_bytes;
     st->fallback_heads = 0;
 }
@@ -70,7 +81,8 @@ static void full_stats(void *state, struct attn_stats *st) {
 static void full_destroy(void *state) {
     struct full_state *s = state;
     if (!s) return;
-    kv_cache_free(&s->cache);
+    free(s->k);
+    free(s->v);
     free(s);
 }
 

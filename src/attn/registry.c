@@ -7,9 +7,12 @@
 #include <string.h>
 
 extern const struct attn_module attn_full;
+extern const struct attn_module attn_window, attn_dam;
 
 static const struct attn_module *const modules[] = {
     &attn_full,
+    &attn_window,
+    &attn_dam,
 };
 #define N_MODULES (int)(sizeof modules / sizeof modules[0])
 
@@ -44,36 +47,9 @@ void attn_options_default(struct attn_options *o) {
     snprintf(o->dam_capture, sizeof o->dam_capture, "auto");
 }
 
-/* Online softmax over blocks of keys: scores of a block are computed, the
- * running maximum is updated once per block and the accumulator rescaled, so
- * a row of any length needs only O(block) scratch and never overflows. */
-#define ROW_BLOCK 64
-
+/* The kernel lives with the other attention kernels (src/kernels/attention.c),
+ * where it runs the SIMD variant in use. */
 void attn_row_dense(const float *q, const float *k, const float *v, int n_keys,
                     int kv_stride, int head_dim, float scale, float *out) {
-    float scores[ROW_BLOCK];
-    float max = -INFINITY, sum = 0;
-    for (int d = 0; d < head_dim; d++) out[d] = 0;
-    for (int j0 = 0; j0 < n_keys; j0 += ROW_BLOCK) {
-        int nb = n_keys - j0 < ROW_BLOCK ? n_keys - j0 : ROW_BLOCK;
-        float bmax = -INFINITY;
-        for (int j = 0; j < nb; j++) {
-            scores[j] = dot_f32(q, k + (size_t)(j0 + j) * kv_stride, head_dim) * scale;
-            if (scores[j] > bmax) bmax = scores[j];
-        }
-        if (bmax > max) {
-            float r = expf(max - bmax);       /* 0 on the first block */
-            sum *= r;
-            for (int d = 0; d < head_dim; d++) out[d] *= r;
-            max = bmax;
-        }
-        for (int j = 0; j < nb; j++) {
-            float p = expf(scores[j] - max);
-            sum += p;
-            const float *vj = v + (size_t)(j0 + j) * kv_stride;
-            for (int d = 0; d < head_dim; d++) out[d] += p * vj[d];
-        }
-    }
-    float inv = 1.0f / sum;
-    for (int d = 0; d < head_dim; d++) out[d] *= inv;
+    attention_row_strided(q, k, v, n_keys, kv_stride, head_dim, scale, out);
 }

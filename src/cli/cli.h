@@ -17,6 +17,12 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_masks(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_niah(int argc, char **argv);
 
 /* Prints "dam: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

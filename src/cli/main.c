@@ -13,6 +13,12 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     { "run",    cmd_run,    "generate text (or ids) from a prompt, streaming" },
     { "logits", cmd_logits, "print or save the logits of a token sequence" },
+    { "fetch",  cmd_fetch,  "download a model from the Hugging Face hub into its cache" },
+    { "tokenize", cmd_tokenize, "print the token ids (or pieces) of a text; --bench for speed" },
+    { "calibrate", cmd_calibrate, "capture DAM attention patterns into a profile (JSON)" },
+    { "compare",  cmd_compare,  "attention modules against full: agreement, KL, sparsity, KV, speed" },
+    { "masks",    cmd_masks,    "draw DAM true and extended masks as SVG" },
+    { "niah",     cmd_niah,     "needle-in-a-haystack grids: passkey, niah, multikey, lines" },
 };
 #define N_SUBCOMMANDS (int)(sizeof subcommands / sizeof subcommands[0])
 

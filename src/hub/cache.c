@@ -7,6 +7,7 @@
 #include "hub_internal.h"
 #include "dam/common.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,13 @@ int hub_normalize_etag(const char *raw, char *out, size_t size) {
 
 /* ---- folders ---- */
 
+void hub_pathf(char *out, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+}
+
 int hub_mkdirs(const char *path) {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
@@ -161,21 +169,22 @@ int hub_repo_init(struct hub_repo *r, const char *repo_id) {
         else folder[n++] = *p;
     }
     folder[n] = 0;
-    if (snprintf(r->dir, sizeof r->dir, "%s/%s", r->cache, folder) >= (int)sizeof r->dir)
+    if (strlen(r->cache) + strlen(folder) + 1 >= HUB_DIR_MAX)
         return dam_fail("cache path too long: %s", r->cache);
+    hub_pathf(r->dir, sizeof r->dir, "%s/%s", r->cache, folder);
     return 0;
 }
 
 /* ---- paths ---- */
 
 void hub_blob_path(const struct hub_repo *r, const char *etag, char *out, size_t size) {
-    snprintf(out, size, "%s/blobs/%s", r->dir, etag);
+    hub_pathf(out, size, "%s/blobs/%s", r->dir, etag);
 }
 
 void hub_snapshot_path(const struct hub_repo *r, const char *commit, const char *file,
                        char *out, size_t size) {
-    if (file) snprintf(out, size, "%s/snapshots/%s/%s", r->dir, commit, file);
-    else snprintf(out, size, "%s/snapshots/%s", r->dir, commit);
+    if (file) hub_pathf(out, size, "%s/snapshots/%s/%s", r->dir, commit, file);
+    else hub_pathf(out, size, "%s/snapshots/%s", r->dir, commit);
 }
 
 /* Creates the folder that will hold path. */
@@ -192,7 +201,7 @@ static int mkdirs_parent(const char *path) {
 
 int hub_read_ref(const struct hub_repo *r, const char *revision, char commit[HUB_COMMIT_LEN + 1]) {
     char path[PATH_MAX], buf[HUB_COMMIT_LEN + 8];
-    snprintf(path, sizeof path, "%s/refs/%s", r->dir, revision);
+    hub_pathf(path, sizeof path, "%s/refs/%s", r->dir, revision);
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -207,7 +216,7 @@ int hub_read_ref(const struct hub_repo *r, const char *revision, char commit[HUB
 int hub_write_ref(const struct hub_repo *r, const char *revision, const char *commit) {
     char path[PATH_MAX], old[HUB_COMMIT_LEN + 1];
     if (hub_read_ref(r, revision, old) == 0 && !strcmp(old, commit)) return 0;
-    snprintf(path, sizeof path, "%s/refs/%s", r->dir, revision);
+    hub_pathf(path, sizeof path, "%s/refs/%s", r->dir, revision);
     if (mkdirs_parent(path) != 0) return -1;
     return write_file_atomic(path, commit, strlen(commit));   /* no newline, as huggingface_hub */
 }
@@ -220,13 +229,13 @@ int hub_snapshot_has(const struct hub_repo *r, const char *commit, const char *f
 
 int hub_no_exist_has(const struct hub_repo *r, const char *commit, const char *file) {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/.no_exist/%s/%s", r->dir, commit, file);
+    hub_pathf(path, sizeof path, "%s/.no_exist/%s/%s", r->dir, commit, file);
     return is_file(path);
 }
 
 int hub_mark_no_exist(const struct hub_repo *r, const char *commit, const char *file) {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/.no_exist/%s/%s", r->dir, commit, file);
+    hub_pathf(path, sizeof path, "%s/.no_exist/%s/%s", r->dir, commit, file);
     if (mkdirs_parent(path) != 0) return -1;
     int fd = open(path, O_WRONLY | O_CREAT, 0644);
     if (fd < 0) return dam_fail("cannot create %s: %s", path, strerror(errno));
@@ -250,7 +259,7 @@ int hub_link_snapshot(const struct hub_repo *r, const char *commit, const char *
     snprintf(target + n, sizeof target - n, "blobs/%s", etag);
     /* Build the link under a temporary name, then rename over: a reader sees
      * either no file or the complete one. */
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", link, (long)getpid());
+    hub_pathf(tmp, sizeof tmp, "%s.%ld.tmp", link, (long)getpid());
     unlink(tmp);
     if (symlink(target, tmp) != 0)
         return dam_fail("cannot create the link %s: %s", tmp, strerror(errno));
@@ -267,7 +276,7 @@ int hub_link_snapshot(const struct hub_repo *r, const char *commit, const char *
 int hub_lock_blob(const struct hub_repo *r, const char *etag) {
     char path[PATH_MAX];
     const char *folder = strrchr(r->dir, '/') + 1;
-    snprintf(path, sizeof path, "%s/.locks/%s/%s.lock", r->cache, folder, etag);
+    hub_pathf(path, sizeof path, "%s/.locks/%s/%s.lock", r->cache, folder, etag);
     if (mkdirs_parent(path) != 0) return -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return dam_fail("cannot open the lock %s: %s", path, strerror(errno));

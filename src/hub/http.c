@@ -69,7 +69,7 @@ static int load_token(char **header) {
         else {
             char home[PATH_MAX];
             if (hub_home_dir(home, sizeof home) != 0) return 0;   /* no home: no token */
-            snprintf(path, sizeof path, "%s/token", home);
+            hub_pathf(path, sizeof path, "%s/token", home);
         }
         if (!is_file(path)) return 0;
         buf = read_file(path, NULL);
@@ -190,6 +190,10 @@ struct sink {
     int started;                   /* the 2xx body began in this request */
     int64_t gained;                /* bytes written in this request */
     int restart;                   /* 206 at the wrong offset: start over */
+    double stall_limit_ms;         /* GET: give up after this long without data */
+    double last_data_ms;           /* clock when data last arrived */
+    curl_off_t last_dn;            /* bytes received as last seen by on_progress */
+    int stalled;                   /* on_progress stopped a silent transfer */
     char fail[256];                /* our own reason to stop (not a network error) */
 };
 
@@ -309,10 +313,20 @@ static size_t on_body(char *buf, size_t size, size_t count, void *user) {
     return len;
 }
 
-/* Lets Ctrl-C stop a transfer: libcurl calls this often, even while stalled. */
+/* libcurl calls this often, even while nothing arrives (about once a
+ * second): Ctrl-C stops the transfer here, and so does a GET that received
+ * nothing for download_timeout_s — a read timeout, which libcurl's
+ * low-speed check (an average over several seconds) only approximates. */
 static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
-    (void)user; (void)dt; (void)dn; (void)ut; (void)un;
-    return hub_stop_requested ? 1 : 0;
+    struct sink *s = user;
+    (void)dt; (void)ut; (void)un;
+    if (hub_stop_requested) return 1;
+    if (s->stall_limit_ms <= 0) return 0;
+    double now = now_ms();
+    if (dn != s->last_dn) { s->last_dn = dn; s->last_data_ms = now; }
+    if (now - s->last_data_ms > s->stall_limit_ms) { s->stalled = 1; return 1; }
+    if (s->progress && s->started) progress_update(s->progress, s->offset);   /* rate and ETA age */
+    return 0;
 }
 
 /* One request to one URL, no retries, no redirects followed. next gets the
@@ -328,6 +342,8 @@ static void perform(struct hub_http *h, const char *url, int head, struct sink *
     s->r = r;
     s->curl = c;
     s->started = 0;
+    s->stalled = 0;
+    s->stall_limit_ms = 0;
     next[0] = h->errbuf[0] = 0;
     curl_easy_reset(c);   /* keeps the connection cache: keep-alive still works */
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -342,6 +358,7 @@ static void perform(struct hub_http *h, const char *url, int head, struct sink *
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (send_token_to(h, url)) headers = curl_slist_append(headers, h->auth_header);
     if (head) {
@@ -351,17 +368,22 @@ static void perform(struct hub_http *h, const char *url, int head, struct sink *
         headers = curl_slist_append(headers, "Accept-Encoding: identity");
     } else {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        /* Less than 1 byte/s for download_timeout_s seconds: the connection is dead. */
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->download_timeout_s);
+        s->stall_limit_ms = (double)h->download_timeout_s * 1e3;
+        s->last_data_ms = now_ms();
+        s->last_dn = 0;
         if (s->kind == SINK_FILE && s->offset > 0) {
             snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)s->offset);
             headers = curl_slist_append(headers, range);
+            if (s->progress) s->progress->resumed_at = s->offset;
         }
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     r->curl_code = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (s->stalled && r->curl_code == CURLE_ABORTED_BY_CALLBACK) {
+        r->curl_code = CURLE_OPERATION_TIMEDOUT;   /* retried like any timeout */
+        snprintf(h->errbuf, sizeof h->errbuf, "no data for %ld s", h->download_timeout_s);
+    }
     char *redirect = NULL;
     if (r->curl_code == CURLE_OK && r->status >= 300 && r->status < 400 &&
         curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK && redirect)
@@ -431,6 +453,10 @@ int hub_http_head(struct hub_http *h, const char *url, struct hub_response *r) {
         }
         if (hub_stop_requested) return dam_fail("interrupted");
         if (!transient(r) || retry >= h->max_retries) break;
+        /* Metadata is quick to ask for, and a cached copy may do without it:
+         * a hub that refuses connections, or keeps timing out, is not waited
+         * for as long as a download in progress would be. */
+        if (r->curl_code == CURLE_COULDNT_CONNECT || (r->curl_code != CURLE_OK && retry >= 2)) break;
         if (wait_before_retry(h, retry + 1, r) != 0) return dam_fail("interrupted");
     }
     return r->curl_code == CURLE_OK ? 0 : -1;
@@ -465,6 +491,7 @@ static int get_with_retries(struct hub_http *h, const char *url, const char *wha
                 return dam_fail("%s: cannot truncate the partial download: %s", what, strerror(errno));
             s->offset = 0;
             if (s->sha) EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+            if (s->progress) progress_update(s->progress, 0);
             if (r->curl_code == CURLE_WRITE_ERROR) { r->curl_code = CURLE_OK; snprintf(r->detail, sizeof r->detail, "resumed at the wrong offset"); }
         }
         if (!again) {
@@ -528,8 +555,7 @@ int hub_http_download(struct hub_http *h, const char *url, const char *path, int
         EVP_DigestFinal_ex(s.sha, md, &md_len);
         for (unsigned i = 0; i < md_len && i < 32; i++) snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
     }
-    progress_end(p, 1);
-    rc = 0;
+    rc = 0;   /* the caller verifies, then ends the progress line */
 done:
     if (s.sha) EVP_MD_CTX_free(s.sha);
     close(s.fd);

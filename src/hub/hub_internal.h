@@ -68,6 +68,11 @@ void hub_unlock(int fd);
 /* $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
 int hub_home_dir(char *out, size_t size);
 
+/* snprintf for paths. hub_repo_init keeps the repo folder under
+ * HUB_DIR_MAX, and names are bounded, so paths built from them fit PATH_MAX. */
+void hub_pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define HUB_DIR_MAX 2048
+
 /* mkdir -p. 0 or -1. */
 int hub_mkdirs(const char *path);
 
@@ -77,7 +82,8 @@ struct hub_progress {
     const char *name;              /* file name shown */
     int64_t total;                 /* bytes announced */
     int64_t done;                  /* bytes on disk */
-    int64_t start_done;            /* bytes on disk when this run began (resumed) */
+    int64_t start_done;            /* bytes on disk when this run began */
+    int64_t resumed_at;            /* offset of the last Range request, 0 if none */
     double start_ms, drawn_ms;     /* clock at start / at the last redraw */
     int tty;                       /* stderr is a terminal: redraw a bar */
     int quiet;                     /* print nothing */
@@ -140,7 +146,8 @@ int hub_http_head(struct hub_http *h, const char *url, struct hub_response *r);
 /* Downloads url into path (resuming what it holds) until it has `size`
  * bytes; follows redirects, sending the token only to the endpoint's host.
  * sha256_hex, when not NULL, receives the SHA-256 of the whole file.
- * Returns 0, or -1 after dam_fail (r holds the last response). */
+ * p: name and quiet set by the caller, who calls progress_end after
+ * verifying. Returns 0, or -1 after dam_fail (r holds the last response). */
 int hub_http_download(struct hub_http *h, const char *url, const char *path, int64_t size,
                       char sha256_hex[65], struct hub_progress *p, struct hub_response *r);
 

@@ -95,9 +95,9 @@ void progress_end(struct hub_progress *p, int ok) {
     char size[32], rate[32], resumed[64] = "";
     format_bytes((double)p->total, size, sizeof size);
     format_bytes(rate_of(p, now), rate, sizeof rate);
-    if (p->start_done > 0) {
+    if (p->resumed_at > 0) {
         char from[32];
-        format_bytes((double)p->start_done, from, sizeof from);
+        format_bytes((double)p->resumed_at, from, sizeof from);
         snprintf(resumed, sizeof resumed, ", resumed at %s", from);
     }
     fprintf(stderr, "fetched %s: %s in %.1f s (%s/s%s)\n", p->name, size,

@@ -1,81 +1,20 @@
-/* math.c — dense float32 kernels of the forward pass: dot, matmul, rmsnorm,
- * softmax, rotary embedding. */
+/* math.c — the small float32 kernels of the forward pass: rmsnorm,
+ * softmax, rotary embedding, and the entry points of the vector helpers.
+ * They touch activations only (a few KB per token), so plain C is enough. */
+#include "isa.h"
 #include "dam/kernels.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
-/* ---- dot product: several accumulators so the FMA latency is hidden ---- */
+/* ---- vector helpers: the current variant's ---- */
 
-float dot_f32(const float *a, const float *b, int n) {
-    int i = 0;
-#if defined(__AVX512F__)
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-#elif defined(__AVX2__) && defined(__FMA__)
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    __m256 s = _mm256_add_ps(s0, s1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_hadd_ps(h, h); h = _mm_hadd_ps(h, h);
-    float sum = _mm_cvtss_f32(h);
-#else
-    float acc[8] = {0};
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-#endif
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
-/* ---- matmul ----
- * out (n, rows) = x (n, cols) · wᵀ. Threads split the output rows into tiles of
- * TILE_ROWS; each thread converts its weight tile to float32 once and applies
- * it to all n input rows, so a weight byte is read once per call. */
-
-#define TILE_ROWS 16
-
-void matmul(float *out, const float *x, const struct tensor *w, int n) {
-    const int rows = w->rows, cols = w->cols;
-    const int n_tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
-    #pragma omp parallel
-    {
-        float *tile = NULL;
-        if (w->dtype != DT_F32) tile = malloc((size_t)TILE_ROWS * cols * sizeof(float));
-        #pragma omp for schedule(static)
-        for (int t = 0; t < n_tiles; t++) {
-            int r0 = t * TILE_ROWS;
-            int nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
-            const float *wt;
-            if (w->dtype == DT_F32) {
-                wt = (const float *)w->data + (size_t)r0 * cols;
-            } else {
-                for (int r = 0; r < nr; r++) tensor_row_f32(w, r0 + r, tile + (size_t)r * cols);
-                wt = tile;
-            }
-            for (int i = 0; i < n; i++) {
-                const float *xi = x + (size_t)i * cols;
-                float *oi = out + (size_t)i * rows + r0;
-                for (int r = 0; r < nr; r++) oi[r] = dot_f32(xi, wt + (size_t)r * cols, cols);
-            }
-        }
-        free(tile);
-    }
-}
+float dot_f32(const float *a, const float *b, int n) { return isa_current()->dot(a, b, n); }
+void axpy_f32(float *y, float a, const float *x, int n) { isa_current()->axpy(y, a, x, n); }
+void scale_f32(float *y, float a, int n) { isa_current()->scale(y, a, n); }
+float exp_sum_f32(float *x, int n, float shift) { return isa_current()->exp_sum(x, n, shift); }
+void swiglu_f32(float *gate, const float *up, int n) { isa_current()->swiglu(gate, up, n); }
+double kernels_fma_probe(long iters) { return isa_current()->fma_probe(iters); }
 
 /* ---- normalisation and softmax ---- */
 
@@ -127,22 +66,35 @@ void rope_inv_freq(const struct model_config *cfg, float *inv_freq) {
     }
 }
 
-void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq) {
+void rope_table(float *cs, float *sn, int n, int head_dim, int pos0, const float *inv_freq) {
     const int half = head_dim / 2;
-    for (int t = 0; t < n; t++) {
-        float cs[512], sn[512];              /* head_dim <= 1024 (checked at load) */
+    for (int t = 0; t < n; t++)
         for (int i = 0; i < half; i++) {
             float angle = (float)(pos0 + t) * inv_freq[i];  /* float32 product, as transformers */
-            cs[i] = (float)cos((double)angle);
-            sn[i] = (float)sin((double)angle);
+            cs[(size_t)t * half + i] = (float)cos((double)angle);
+            sn[(size_t)t * half + i] = (float)sin((double)angle);
         }
+}
+
+void rope_apply_table(float *x, int n, int n_heads, int head_dim, const float *cs, const float *sn) {
+    const int half = head_dim / 2;
+    for (int t = 0; t < n; t++) {
+        const float *c = cs + (size_t)t * half, *s = sn + (size_t)t * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + ((size_t)t * n_heads + h) * head_dim;
             for (int i = 0; i < half; i++) {
                 float a = v[i], b = v[i + half];
-                v[i] = a * cs[i] - b * sn[i];
-                v[i + half] = b * cs[i] + a * sn[i];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
             }
         }
+    }
+}
+
+void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq) {
+    for (int t = 0; t < n; t++) {
+        float cs[512], sn[512];              /* head_dim <= 1024 (checked at load) */
+        rope_table(cs, sn, 1, head_dim, pos0 + t, inv_freq);
+        rope_apply_table(x + (size_t)t * n_heads * head_dim, 1, n_heads, head_dim, cs, sn);
     }
 }

@@ -9,6 +9,7 @@
 #include "dam/common.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,8 +57,9 @@ static int get_positive(const cJSON *root, const char *what, const char *field, 
     if (!it || cJSON_IsNull(it)) return 1;
     if (!cJSON_IsNumber(it)) return dam_fail("%s: %s must be a number", what, field);
     double v = it->valuedouble;
-    if (!isfinite(v) || v <= 0 || v > 3.4e38)
-        return dam_fail("%s: %s = %g must be a positive number", what, field, v);
+    /* Stored as float: it must stay finite and non-zero after the cast. */
+    if (!isfinite(v) || v <= 0 || v > FLT_MAX || v < FLT_MIN)
+        return dam_fail("%s: %s = %g must be a positive number a float can hold", what, field, v);
     *out = (float)v;
     return 0;
 }
@@ -82,12 +84,24 @@ static const char *get_string(const cJSON *root, const char *what, const char *f
 
 /* Python's json keeps the last of a repeated key and cJSON the first; rather
  * than silently disagree with transformers, a repeated key is an error. */
+static int cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int check_no_duplicate_keys(const cJSON *obj, const char *what, const char *where) {
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return dam_fail("%s: %s%s%s appears twice", what, where, *where ? "." : "", a->string);
-    return 0;
+    int n = cJSON_GetArraySize(obj);
+    if (n < 2) return 0;
+    const char **keys = xmalloc((size_t)n * sizeof *keys, "config keys");
+    if (!keys) return -1;
+    int k = 0;
+    for (const cJSON *it = obj->child; it; it = it->next) keys[k++] = it->string;
+    qsort(keys, (size_t)k, sizeof *keys, cmp_key);   /* sorted: repeats sit side by side */
+    int rc = 0;
+    for (int i = 1; i < k && rc == 0; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            rc = dam_fail("%s: %s%s%s appears twice", what, where, *where ? "." : "", keys[i]);
+    free(keys);
+    return rc;
 }
 
 /* ------------------------------------------------------------ architecture */

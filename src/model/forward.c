@@ -76,28 +76,23 @@ static void add_into(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* SwiGLU: hb = silu(gate) * up, element-wise. */
-static void swiglu(float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-
-/* One transformer layer over n tokens at positions s->pos .. s->pos+n-1. */
-static int layer_forward(struct session *s, int l, int n) {
+/* One transformer layer over n tokens at positions s->pos .. s->pos+n-1.
+ * cs, sn: the rotary table of these positions (n, head_dim / 2). */
+static int layer_forward(struct session *s, int l, int n, const float *cs, const float *sn) {
     const struct model *m = s->model;
     const struct model_config *c = &m->cfg;
     const struct layer_weights *w = &m->layers[l];
     const float *attn_norm = m->norm_f32 + (size_t)(2 * l) * c->dim;
     const float *mlp_norm = m->norm_f32 + (size_t)(2 * l + 1) * c->dim;
 
+    /* q, k, v read the same normed input: one parallel pass over the three
+     * weight matrices (one thread fork instead of three) */
     rmsnorm(s->xb, s->x, attn_norm, n, c->dim, c->norm_eps);
-    matmul(s->q, s->xb, &w->wq, n);
-    matmul(s->k, s->xb, &w->wk, n);
-    matmul(s->v, s->xb, &w->wv, n);
-    rope_apply(s->q, n, c->n_heads, c->head_dim, s->pos, s->inv_freq);
-    rope_apply(s->k, n, c->n_kv_heads, c->head_dim, s->pos, s->inv_freq);
+    float *const qkv_out[3] = { s->q, s->k, s->v };
+    const struct tensor *const qkv_w[3] = { &w->wq, &w->wk, &w->wv };
+    matmul_batch(3, qkv_out, s->xb, qkv_w, n);
+    rope_apply_table(s->q, n, c->n_heads, c->head_dim, cs, sn);
+    rope_apply_table(s->k, n, c->n_kv_heads, c->head_dim, cs, sn);
     int rc = n == 1 ? s->attn->decode(s->attn_state, l, s->pos, s->q, s->k, s->v, s->att)
                     : s->attn->prefill(s->attn_state, l, s->pos, n, s->q, s->k, s->v, s->att);
     if (rc != 0) return -1;
@@ -105,15 +100,17 @@ static int layer_forward(struct session *s, int l, int n) {
     add_into(s->x, s->proj, (size_t)n * c->dim);
 
     rmsnorm(s->xb, s->x, mlp_norm, n, c->dim, c->norm_eps);
-    matmul(s->hb, s->xb, &w->w_gate, n);
-    matmul(s->hb2, s->xb, &w->w_up, n);
-    swiglu(s->hb, s->hb2, (size_t)n * c->hidden_dim);
+    float *const mlp_out[2] = { s->hb, s->hb2 };
+    const struct tensor *const mlp_w[2] = { &w->w_gate, &w->w_up };
+    matmul_batch(2, mlp_out, s->xb, mlp_w, n);
+    swiglu_f32(s->hb, s->hb2, n * c->hidden_dim);
     matmul(s->proj, s->hb, &w->w_down, n);
     add_into(s->x, s->proj, (size_t)n * c->dim);
     return 0;
 }
 
-/* Final norm and lm_head for rows [first, n) of the chunk. */
+/* Final norm and lm_head for rows [first, n) of the chunk: only the
+ * positions whose logits are wanted pay for the (vocab, dim) product. */
 static void logits_for(struct session *s, int first, int n, float *logits) {
     const struct model *m = s->model;
     const int dim = m->cfg.dim;
@@ -124,10 +121,18 @@ static void logits_for(struct session *s, int first, int n, float *logits) {
 
 static int chunk_forward(struct session *s, const int *tokens, int n, float *logits, int want_from) {
     const struct model *m = s->model;
-    const int dim = m->cfg.dim;
+    const int dim = m->cfg.dim, half = m->cfg.head_dim / 2;
+    /* the rotary angles depend on the position only: computed once per chunk
+     * for q and k of every layer */
+    float *rope = xmalloc((size_t)2 * n * half * sizeof(float), "rotary table");
+    if (!rope) return -1;
+    rope_table(rope, rope + (size_t)n * half, n, m->cfg.head_dim, s->pos, s->inv_freq);
     for (int t = 0; t < n; t++) tensor_row_f32(&m->embed, tokens[t], s->x + (size_t)t * dim);
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        if (layer_forward(s, l, n) != 0) return -1;
+    int rc = 0;
+    for (int l = 0; l < m->cfg.n_layers && rc == 0; l++)
+        rc = layer_forward(s, l, n, rope, rope + (size_t)n * half);
+    free(rope);
+    if (rc != 0) return -1;
     if (want_from < n) logits_for(s, want_from, n, logits);
     s->pos += n;
     return 0;

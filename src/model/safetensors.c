@@ -25,7 +25,8 @@
 
 /* The Python/Rust library refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER 100000000ull
-/* Largest integer a double (cJSON's number type) holds exactly. */
+/* 2^53: below it a double (cJSON's number type) holds every integer exactly;
+ * text like 9007199254740993 already arrives rounded to it, so it is refused. */
 #define ST_MAX_EXACT_INT 9007199254740992.0
 
 /* ------------------------------------------------------------------ dtypes */
@@ -89,7 +90,7 @@ static long utf8_first_error(const unsigned char *s, size_t n) {
 static int json_uint(const cJSON *item, uint64_t *out) {
     if (!cJSON_IsNumber(item)) return -1;
     double v = item->valuedouble;
-    if (!isfinite(v) || v < 0 || v > ST_MAX_EXACT_INT || v != floor(v)) return -1;
+    if (!isfinite(v) || v < 0 || v >= ST_MAX_EXACT_INT || v != floor(v)) return -1;
     *out = (uint64_t)v;
     return 0;
 }
@@ -284,6 +285,9 @@ static int parse_header(struct st_file *f, const char *hdr, size_t hdr_len,
     long bad = utf8_first_error((const unsigned char *)hdr, hdr_len);
     if (bad >= 0)
         return dam_fail("%s: header is not valid UTF-8 (byte %ld of the header)", file, bad);
+    /* Like the reference reader: the header starts with '{' right away. */
+    if (hdr[0] != '{')
+        return dam_fail("%s: header does not start with '{' (not a safetensors file?)", file);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, hdr_len, &end, 0);
     if (!root) {

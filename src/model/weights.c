@@ -3,6 +3,7 @@
  * shape checked against the config. Weights stay in their stored dtype. */
 #include "dam/model.h"
 #include "dam/common.h"
+#include "dam/hub.h"
 #include "dam/kernels.h"
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -182,6 +183,9 @@ int model_resolve_dir(const char *arg, char *out, size_t size) {
     if (!arg || !*arg) arg = getenv("DAM_MODEL");
     if (arg && *arg) {
         if (is_dir(arg)) { snprintf(out, size, "%s", arg); return 0; }
+        /* "org/name" that is not a local folder: a Hugging Face repo id,
+         * resolved through the hub cache (fetched when missing) */
+        if (hub_is_repo_id(arg)) return hub_resolve_model(arg, NULL, out, size);
         return dam_fail("model folder %s not found", arg);
     }
     char exe[PATH_MAX];

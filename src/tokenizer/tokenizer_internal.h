@@ -115,6 +115,9 @@ void regex_scratch_free(struct regex_scratch *rs);
 int regex_search(const struct regex *re, struct regex_scratch *rs, const char *s, size_t n,
                  size_t start, size_t *ms, size_t *me);
 
+/* 1 when the regex matches exactly at start (anchored), 0 not, -1 error. */
+int regex_match_at(const struct regex *re, struct regex_scratch *rs, const char *s, size_t n, size_t start);
+
 /* All matches in the order Oniguruma's find_iter yields them (an empty match
  * right after the previous match is skipped): pairs (start, end) appended to out. */
 struct span {
@@ -209,8 +212,11 @@ struct bpe {
 struct tokenizer {
     struct bpe bpe;
     int vocab_size;        /* 1 + largest id */
-    char **model_pieces;   /* (vocab_size) owned vocabulary strings, NULL for holes */
+    char **vocab_keys;     /* (n_vocab_keys) the vocabulary's strings, owned */
+    int n_vocab_keys;
+    char **model_pieces;   /* (vocab_size) id -> its vocabulary string (in vocab_keys), NULL for holes */
     int *added_of_id;      /* (vocab_size) index into added, -1 when the id is no added token */
+    unsigned char *skip_on_decode;  /* (vocab_size) 1: dropped by skip_special */
     struct added_token *added;
     int n_added;
     struct added_matcher match_raw;        /* tokens with normalized = false: searched in the raw text */
@@ -227,7 +233,7 @@ struct tokenizer {
     char *chat_template;   /* Jinja text from tokenizer_config.json, or NULL */
 };
 
-/* load.c */
+/* encode.c: runs the normalizer over a text (added tokens' patterns use it too) */
 int normalize_text(const struct tokenizer *t, struct regex_scratch *rs, const char *s, size_t n,
                    struct buf *out);
 

@@ -54,14 +54,21 @@ r0=$("$DAM" run $S -p "Once" -n 40 --temp 0 --repeat-penalty 1.8 --repeat-last-n
 
 # --- --stop ends the text before the stop string
 "$DAM" run $S -p "" -n 200 --temp 0 --stop "Lily" --json >"$TMP/j" 2>/dev/null
-[ "$(json_get "$TMP/j" "j['text']")" = "Once upon a time, there was a little girl named" ] \
+[ "$(json_get "$TMP/j" "j['text']")" = "Once upon a time, there was a little girl named " ] \
   && [ "$(json_get "$TMP/j" "j['stop_reason']")" = stop ] && ok stop_string || fail stop_string "$(json_get "$TMP/j" "repr(j['text'])")"
 out=$("$DAM" run $S -p "" -n 200 --temp 0 --stop "Lily" 2>/dev/null)
-[ "$out" = "Once upon a time, there was a little girl named" ] && ok stop_string_stream || fail stop_string_stream "[$out]"
+[ "$out" = "Once upon a time, there was a little girl named " ] && ok stop_string_stream || fail stop_string_stream "[$out]"
 
-# --- EOS stops generation (default), --ignore-eos does not
-"$DAM" run $S -p "" -n 400 -c 512 --temp 0 --json >"$TMP/j" 2>/dev/null
-[ "$(json_get "$TMP/j" "j['stop_reason']")" = eos ] && ok stops_at_eos || fail stops_at_eos "$(json_get "$TMP/j" "j['stop_reason']")"
+# --- EOS ids of generation_config.json stop generation, --ignore-eos does not.
+# (stories260k never says EOS greedily, so a copy declares token 261, its third token, an EOS too.)
+mkdir "$TMP/eos"; cp $STORIES/config.json $STORIES/tokenizer.json "$TMP/eos/"
+ln -s "$PWD/$STORIES/model.safetensors" "$TMP/eos/model.safetensors"
+echo '{"eos_token_id": [2, 261]}' >"$TMP/eos/generation_config.json"
+"$DAM" run -m "$TMP/eos" --ids 1 -n 50 --temp 0 --json >"$TMP/j" 2>/dev/null
+[ "$(json_get "$TMP/j" "j['stop_reason']")" = eos ] && [ "$(json_get "$TMP/j" "j['ids']")" = "[403, 407]" ] \
+  && ok stops_at_eos || fail stops_at_eos "$(cat "$TMP/j")"
+"$DAM" run -m "$TMP/eos" --ids 1 -n 50 --temp 0 --ignore-eos --json >"$TMP/j" 2>/dev/null
+[ "$(json_get "$TMP/j" "j['generated_tokens']")" = 50 ] && ok ignore_eos || fail ignore_eos "$(cat "$TMP/j")"
 
 # --- context: too long is an error with both numbers; --truncate cuts
 expect_error prompt_too_long 1 "the prompt has 30 tokens but the context holds 16" -- run $S --ids "$(seq -s, 1 30)" -c 16 -n 1

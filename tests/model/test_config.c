@@ -401,6 +401,9 @@ START_TEST(rejects_bad_sizes) {
     expect_reject(config_with("rms_norm_eps", "0", NULL), "rms_norm_eps");
     expect_reject(config_with("rms_norm_eps", "-1e-5", NULL), "rms_norm_eps");
     expect_reject(config_with("rms_norm_eps", "5", NULL), "rms_norm_eps");
+    /* found by fuzzing: 1e-95 is positive as a double but 0 as a float */
+    expect_reject(config_with("rms_norm_eps", "1e-95", NULL), "rms_norm_eps = 1e-95 must be a positive number");
+    expect_reject(config_with("rope_theta", "1e39", NULL), "rope_theta");
 }
 END_TEST
 

@@ -134,9 +134,11 @@ END_TEST
 
 START_TEST(rejects_non_json_and_non_object) {
     expect_reject("{\"a\":", 0, "not valid JSON", NULL);
-    expect_reject("not json", 0, "not valid JSON", NULL);
-    expect_reject("[1,2]", 0, "must be a JSON object", NULL);
-    expect_reject("\"str\"", 0, "must be a JSON object", NULL);
+    expect_reject("{not json}", 0, "not valid JSON", NULL);
+    expect_reject("[1,2]", 0, "does not start with '{'", NULL);
+    expect_reject("\"str\"", 0, "does not start with '{'", NULL);
+    expect_reject(" {}", 0, "does not start with '{'", NULL);
+    expect_reject("{\"a\":1}", 0, "tensor \"a\"", "must be a JSON object");
     expect_reject("{} {}", 0, "after the JSON object", NULL);
     expect_reject("{}x", 0, "after the JSON object", NULL);
 }
@@ -205,6 +207,9 @@ START_TEST(rejects_bad_shapes) {
                   "shape[0]");
     expect_reject(T("w", "{\"dtype\":\"U8\",\"shape\":[1e300],\"data_offsets\":[0,2]}"), 2, "tensor \"w\"",
                   "shape[0]");
+    /* 2^53 + 1 arrives from the JSON parser rounded to 2^53: refused, not misread */
+    expect_reject(T("w", "{\"dtype\":\"U8\",\"shape\":[9007199254740993,0],\"data_offsets\":[0,0]}"), 0,
+                  "tensor \"w\"", "shape[0]");
     expect_reject(T("w", "{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}"), 1,
                   "tensor \"w\"", "9 dimensions, more than the 8");
     /* 2^30 * 2^30 * 8 = 2^63 elements does not fit in int64 */

@@ -1,0 +1,738 @@
+/* dam.c — the sparse attention engine and the `dam` attention module.
+ *
+ * Every (layer, head) runs an extended mask: diagonal offsets R and columns C,
+ * both compressed into runs. For query row i the kept keys are the runs
+ * [i - hi, i - lo] of R and [lo, min(hi, i)] of C, merged into disjoint
+ * ascending key ranges; the kernel walks those ranges as contiguous memory, so
+ * a kept pair costs what a dense pair costs, and a row costs what it keeps.
+ *
+ * The KV cache is kept per (layer, KV head) "group" (all query heads reading
+ * that KV head): when every head of the group is windows plus columns, the
+ * group keeps a ring of the last W = max offset + 1 positions plus the
+ * columns; otherwise (a head attends fully) it keeps every position. This is
+ * the GQA rule: a group keeps the union of what its query heads need.
+ *
+ * Capture: rows < PCL run full attention and add their probabilities to a
+ * dam_capture. For --dam-capture prompt, each layer derives its masks as soon
+ * as its row PCL-1 is done, and the rows after that run sparse. */
+#include "dam/dam.h"
+#include "dam/common.h"
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct attn_module attn_dam, attn_window;
+
+/* ---------------------------------------------------------------------------
+ * Masks as runs */
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v and writes its runs of consecutive values as (lo, hi) pairs into
+ * runs (room for 2n ints); returns the number of runs. */
+static int compress_runs(int *v, int n, int *runs) {
+    qsort(v, (size_t)n, sizeof *v, cmp_int);
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        if (r > 0 && v[i] <= runs[2 * r - 1] + 1) {
+            if (v[i] > runs[2 * r - 1]) runs[2 * r - 1] = v[i];
+        } else {
+            runs[2 * r] = runs[2 * r + 1] = v[i];
+            r++;
+        }
+    }
+    return r;
+}
+
+void dam_mask_full(struct dam_mask *m) {
+    memset(m, 0, sizeof *m);
+    m->full = 1;
+}
+
+void dam_mask_free(struct dam_mask *m) {
+    free(m->diag);
+    free(m->col);
+    memset(m, 0, sizeof *m);
+}
+
+int dam_mask_build(struct dam_mask *m, const int *offsets, int n_offsets,
+                   const int *columns, int n_columns) {
+    memset(m, 0, sizeof *m);
+    int *off = xmalloc(((size_t)n_offsets + 1) * sizeof *off, "mask offsets");
+    int *col = xmalloc(((size_t)n_columns + 1) * sizeof *col, "mask columns");
+    m->diag = xmalloc(2 * ((size_t)n_offsets + 1) * sizeof *m->diag, "mask runs");
+    m->col = xmalloc(2 * ((size_t)n_columns + 1) * sizeof *m->col, "mask runs");
+    if (!off || !col || !m->diag || !m->col) { free(off); free(col); dam_mask_free(m); return -1; }
+    off[0] = 0;                                 /* a row always keeps itself */
+    for (int i = 0; i < n_offsets; i++) off[i + 1] = offsets[i] < 0 ? 0 : offsets[i];
+    int nc = 0;
+    for (int i = 0; i < n_columns; i++) if (columns[i] >= 0) col[nc++] = columns[i];
+    m->n_diag = compress_runs(off, n_offsets + 1, m->diag);
+    m->n_col = compress_runs(col, nc, m->col);
+    free(off);
+    free(col);
+    return 0;
+}
+
+int dam_mask_for_head(struct dam_mask *m, const struct dam_head *h, const struct dam_params *p) {
+    if (h->fallback == DAM_FALLBACK_FULL) { dam_mask_full(m); return 0; }
+    if (h->fallback == DAM_FALLBACK_NONE)
+        return dam_mask_build(m, h->offsets, h->n_offsets, h->columns, h->n_columns);
+    /* window fallback: the head's patterns plus sinks plus a recent window */
+    int w = p->fallback_window, s = p->fallback_sinks;
+    int *off = xmalloc(((size_t)h->n_offsets + w) * sizeof *off, "mask offsets");
+    int *col = xmalloc(((size_t)h->n_columns + s + 1) * sizeof *col, "mask columns");
+    if (!off || !col) { free(off); free(col); return -1; }
+    memcpy(off, h->offsets, (size_t)h->n_offsets * sizeof *off);
+    for (int r = 0; r < w; r++) off[h->n_offsets + r] = r;
+    memcpy(col, h->columns, (size_t)h->n_columns * sizeof *col);
+    for (int c = 0; c < s; c++) col[h->n_columns + c] = c;
+    int rc = dam_mask_build(m, off, h->n_offsets + w, col, h->n_columns + s);
+    free(off);
+    free(col);
+    return rc;
+}
+
+int dam_mask_max_offset(const struct dam_mask *m) {
+    if (m->full) return INT_MAX;
+    return m->n_diag ? m->diag[2 * (m->n_diag - 1) + 1] : 0;
+}
+
+int dam_mask_row_runs(const struct dam_mask *m, int i, int *runs) {
+    if (m->full) { runs[0] = 0; runs[1] = i; return 1; }
+    /* Diagonal runs with larger offsets give smaller keys: walk them from the
+     * last, columns from the first, and merge the two ascending streams. */
+    int n = 0, d = m->n_diag - 1, c = 0;
+    while (d >= 0 && m->diag[2 * d] > i) d--;          /* entirely before key 0 */
+    for (;;) {
+        int has_d = d >= 0, has_c = c < m->n_col && m->col[2 * c] <= i;
+        if (!has_d && !has_c) break;
+        int da = INT_MAX, ca = INT_MAX, a, b;
+        if (has_d) { da = i - m->diag[2 * d + 1]; if (da < 0) da = 0; }
+        if (has_c) ca = m->col[2 * c];
+        if (da <= ca) { a = da; b = i - m->diag[2 * d]; d--; }
+        else { a = ca; b = m->col[2 * c + 1] < i ? m->col[2 * c + 1] : i; c++; }
+        if (n > 0 && a <= runs[2 * n - 1] + 1) {
+            if (b > runs[2 * n - 1]) runs[2 * n - 1] = b;
+        } else {
+            runs[2 * n] = a; runs[2 * n + 1] = b; n++;
+        }
+    }
+    return n;
+}
+
+static int mask_copy(struct dam_mask *dst, const struct dam_mask *src) {
+    memset(dst, 0, sizeof *dst);
+    dst->full = src->full;
+    if (src->full) return 0;
+    dst->n_diag = src->n_diag; dst->n_col = src->n_col;
+    dst->diag = xmalloc(2 * ((size_t)src->n_diag + 1) * sizeof(int), "mask runs");
+    dst->col = xmalloc(2 * ((size_t)src->n_col + 1) * sizeof(int), "mask runs");
+    if (!dst->diag || !dst->col) { dam_mask_free(dst); return -1; }
+    memcpy(dst->diag, src->diag, 2 * (size_t)src->n_diag * sizeof(int));
+    memcpy(dst->col, src->col, 2 * (size_t)src->n_col * sizeof(int));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The KV store of one (layer, KV head) */
+
+struct kv_group {
+    int ring;              /* 0: every position; 1: ring of the last `window` + columns */
+    int cap;               /* every position: positions allocated (grows) */
+    float *k, *v;          /* every: (cap, head_dim); ring: (window, head_dim), slot = pos % window */
+    int window;
+    int n_cols;
+    int *cols;             /* (n_cols) ascending positions kept beyond the ring */
+    float *col_k, *col_v;  /* (n_cols, head_dim) */
+};
+
+static void kv_group_free(struct kv_group *g) {
+    free(g->k); free(g->v); free(g->cols); free(g->col_k); free(g->col_v);
+    memset(g, 0, sizeof *g);
+}
+
+/* Index of position pos among the columns, or -1. */
+static int col_index(const struct kv_group *g, int pos) {
+    int lo = 0, hi = g->n_cols - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (g->cols[mid] == pos) return mid;
+        if (g->cols[mid] < pos) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* First column index with cols[idx] >= pos. */
+static int col_lower_bound(const struct kv_group *g, int pos) {
+    int lo = 0, hi = g->n_cols;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (g->cols[mid] < pos) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static int kv_group_reserve(struct kv_group *g, int positions, int hd, int max_seq) {
+    if (positions <= g->cap) return 0;
+    int cap = g->cap ? g->cap : 64;
+    while (cap < positions) cap = cap > INT_MAX / 2 ? positions : cap * 2;
+    if (cap > max_seq) cap = max_seq;
+    if (cap < positions) cap = positions;
+    float *k = realloc(g->k, (size_t)cap * hd * sizeof(float));
+    if (!k) return dam_fail("out of memory growing the KV cache to %d positions", cap);
+    g->k = k;
+    float *v = realloc(g->v, (size_t)cap * hd * sizeof(float));
+    if (!v) return dam_fail("out of memory growing the KV cache to %d positions", cap);
+    g->v = v;
+    g->cap = cap;
+    return 0;
+}
+
+/* Stores positions [pos0, pos0+n) of KV head gi from the module's inputs. */
+static void kv_group_append(struct kv_group *g, int gi, int hd, int kv_dim, int pos0, int n,
+                            const float *k, const float *v) {
+    const size_t row = (size_t)hd * sizeof(float);
+    if (!g->ring) {
+        for (int t = 0; t < n; t++) {
+            memcpy(g->k + (size_t)(pos0 + t) * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
+            memcpy(g->v + (size_t)(pos0 + t) * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
+        }
+        return;
+    }
+    int first = pos0 + n - g->window > pos0 ? pos0 + n - g->window : pos0;
+    for (int p = first; p < pos0 + n; p++) {
+        int slot = p % g->window, t = p - pos0;
+        memcpy(g->k + (size_t)slot * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
+        memcpy(g->v + (size_t)slot * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
+    }
+    for (int c = col_lower_bound(g, pos0); c < g->n_cols && g->cols[c] < pos0 + n; c++) {
+        int t = g->cols[c] - pos0;
+        memcpy(g->col_k + (size_t)c * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
+        memcpy(g->col_v + (size_t)c * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
+    }
+}
+
+/* Distinct positions a group holds after `stored` positions were appended. */
+static long kv_group_positions(const struct kv_group *g, int stored) {
+    if (!g->ring) return stored;
+    int in_ring = stored < g->window ? stored : g->window;
+    int below = stored - in_ring;                /* positions [0, below) are not in the ring */
+    return in_ring + col_lower_bound(g, below);
+}
+
+/* A contiguous stretch of keys: `n` keys from k/v, `stride` floats apart. */
+struct seg {
+    const float *k, *v;
+    int n, stride;
+};
+
+/* The longest contiguous stretch of keys starting at key a (and <= b) of
+ * group g, when the chunk being attended starts at pos0: keys >= pos0 come
+ * from the inputs (kin/vin, kv_dim apart) for ring groups; a store that
+ * keeps everything already holds the chunk. -1 when key a is not kept
+ * (a mask/cache disagreement: a bug, reported, never read out of bounds). */
+static int kv_segment(const struct kv_group *g, int gi, int hd, int kv_dim, int pos0,
+                      const float *kin, const float *vin, int a, int b, struct seg *s) {
+    if (!g->ring) {
+        s->k = g->k + (size_t)a * hd; s->v = g->v + (size_t)a * hd;
+        s->n = b - a + 1; s->stride = hd;
+        return 0;
+    }
+    if (a >= pos0) {
+        size_t off = (size_t)(a - pos0) * kv_dim + (size_t)gi * hd;
+        s->k = kin + off; s->v = vin + off;
+        s->n = b - a + 1; s->stride = kv_dim;
+        return 0;
+    }
+    int ring_lo = pos0 - g->window;                /* the ring holds [ring_lo, pos0) */
+    if (a >= ring_lo) {
+        int slot = a % g->window, end = b < pos0 - 1 ? b : pos0 - 1;
+        int n = end - a + 1;
+        if (n > g->window - slot) n = g->window - slot;
+        s->k = g->k + (size_t)slot * hd; s->v = g->v + (size_t)slot * hd;
+        s->n = n; s->stride = hd;
+        return 0;
+    }
+    int idx = col_index(g, a);
+    if (idx < 0) return -1;
+    int end = b < ring_lo - 1 ? b : ring_lo - 1, n = 1;
+    while (a + n <= end && idx + n < g->n_cols && g->cols[idx + n] == a + n) n++;
+    s->k = g->col_k + (size_t)idx * hd; s->v = g->col_v + (size_t)idx * hd;
+    s->n = n; s->stride = hd;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * State */
+
+struct dam_state {
+    struct attn_setup setup;
+    struct attn_options opts;      /* setup.opts points here */
+    int group;                     /* query heads per KV head */
+    struct dam_mask *masks;        /* (n_layers, n_heads) */
+    int *masked;                   /* (n_layers) 1: the layer runs its masks; 0: full attention */
+    int max_runs;                  /* most runs a row of any mask can have */
+    struct kv_group *kv;           /* (n_layers, n_kv_heads) */
+    int *n_pos;                    /* (n_layers) positions appended */
+    int broken;                    /* a rewind needed positions the rings had dropped */
+    /* capture */
+    struct dam_capture *cap;       /* NULL when not capturing */
+    int capture_prompt;            /* 1: derive masks at row PCL-1 (prompt capture) */
+    struct dam_params params;
+    struct dam_profile *profile;   /* owned: what the masks came from (NULL: window) */
+    /* per-thread scratch, grown on demand */
+    float *scores;                 /* (threads, scores_per_thread) */
+    size_t scores_per_thread;
+    int *runs;                     /* (threads, 2 * (max_runs + 1)) */
+    size_t runs_per_thread;
+    int n_threads;
+    /* figures */
+    double kept_pairs, causal_pairs;
+};
+
+struct dam_state *dam_state_of(const struct attn_module *m, void *state) {
+    return (m == &attn_dam || m == &attn_window) ? state : NULL;
+}
+
+struct dam_state *dam_state_new(const struct attn_setup *setup) {
+    if (setup->n_heads <= 0 || setup->n_kv_heads <= 0 || setup->n_heads % setup->n_kv_heads ||
+        setup->head_dim <= 0 || setup->n_layers <= 0 || setup->max_seq_len <= 0) {
+        dam_fail("attention: bad geometry (%d heads, %d KV heads)", setup->n_heads, setup->n_kv_heads);
+        return NULL;
+    }
+    struct dam_state *st = xcalloc(1, sizeof *st, "attention state");
+    if (!st) return NULL;
+    st->setup = *setup;
+    if (setup->opts) st->opts = *setup->opts;
+    else attn_options_default(&st->opts);
+    st->setup.opts = &st->opts;
+    st->setup.model_dir = NULL;                   /* not owned; not needed after create */
+    st->group = setup->n_heads / setup->n_kv_heads;
+    st->masks = xcalloc((size_t)setup->n_layers * setup->n_heads, sizeof *st->masks, "masks");
+    st->masked = xcalloc((size_t)setup->n_layers, sizeof *st->masked, "masks");
+    st->kv = xcalloc((size_t)setup->n_layers * setup->n_kv_heads, sizeof *st->kv, "KV cache");
+    st->n_pos = xcalloc((size_t)setup->n_layers, sizeof *st->n_pos, "KV cache");
+    if (!st->masks || !st->masked || !st->kv || !st->n_pos) { dam_state_free(st); return NULL; }
+    for (int i = 0; i < setup->n_layers * setup->n_heads; i++) dam_mask_full(&st->masks[i]);
+    st->max_runs = 1;
+    return st;
+}
+
+void dam_state_free(void *state) {
+    struct dam_state *st = state;
+    if (!st) return;
+    for (int i = 0; st->masks && i < st->setup.n_layers * st->setup.n_heads; i++) dam_mask_free(&st->masks[i]);
+    for (int i = 0; st->kv && i < st->setup.n_layers * st->setup.n_kv_heads; i++) kv_group_free(&st->kv[i]);
+    free(st->masks); free(st->masked); free(st->kv); free(st->n_pos);
+    dam_capture_free(st->cap);
+    dam_profile_free(st->profile);
+    free(st->scores); free(st->runs);
+    free(st);
+}
+
+/* Decides what each KV group of a layer keeps, given its heads' masks, and
+ * moves what it holds (the first `stored` positions) into that layout. */
+static int shrink_layer_kv(struct dam_state *st, int layer) {
+    const struct attn_setup *s = &st->setup;
+    const int hd = s->head_dim, stored = st->n_pos[layer];
+    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+        struct kv_group *g = &st->kv[(size_t)layer * s->n_kv_heads + gi];
+        if (g->ring) continue;                           /* already shrunk */
+        long window = 0;
+        int full = 0, n_cols = 0;
+        for (int h = gi * st->group; h < (gi + 1) * st->group; h++) {
+            const struct dam_mask *m = &st->masks[(size_t)layer * s->n_heads + h];
+            if (m->full) { full = 1; break; }
+            long w = (long)dam_mask_max_offset(m) + 1;
+            if (w > window) window = w;
+            for (int c = 0; c < m->n_col; c++) n_cols += m->col[2 * c + 1] - m->col[2 * c] + 1;
+        }
+        /* nothing to save when the window and columns cover the context */
+        if (full || window + n_cols >= s->max_seq_len) continue;
+        int *cols = xmalloc(((size_t)n_cols + 1) * sizeof *cols, "KV columns");
+        if (!cols) return -1;
+        int nc = 0;
+        for (int h = gi * st->group; h < (gi + 1) * st->group; h++) {
+            const struct dam_mask *m = &st->masks[(size_t)layer * s->n_heads + h];
+            for (int c = 0; c < m->n_col; c++)
+                for (int p = m->col[2 * c]; p <= m->col[2 * c + 1] && p < s->max_seq_len; p++) cols[nc++] = p;
+        }
+        qsort(cols, (size_t)nc, sizeof *cols, cmp_int);
+        int u = 0;
+        for (int i = 0; i < nc; i++) if (u == 0 || cols[i] != cols[u - 1]) cols[u++] = cols[i];
+        struct kv_group r = { .ring = 1, .window = (int)window, .n_cols = u, .cols = cols };
+        r.k = xmalloc((size_t)r.window * hd * sizeof(float), "KV ring");
+        r.v = xmalloc((size_t)r.window * hd * sizeof(float), "KV ring");
+        r.col_k = xmalloc(((size_t)u + 1) * hd * sizeof(float), "KV columns");
+        r.col_v = xmalloc(((size_t)u + 1) * hd * sizeof(float), "KV columns");
+        if (!r.k || !r.v || !r.col_k || !r.col_v) { kv_group_free(&r); return -1; }
+        /* move what is held: the last `window` positions and the columns */
+        const size_t row = (size_t)hd * sizeof(float);
+        for (int p = stored - r.window > 0 ? stored - r.window : 0; p < stored; p++) {
+            memcpy(r.k + (size_t)(p % r.window) * hd, g->k + (size_t)p * hd, row);
+            memcpy(r.v + (size_t)(p % r.window) * hd, g->v + (size_t)p * hd, row);
+        }
+        for (int c = 0; c < u && cols[c] < stored; c++) {
+            memcpy(r.col_k + (size_t)c * hd, g->k + (size_t)cols[c] * hd, row);
+            memcpy(r.col_v + (size_t)c * hd, g->v + (size_t)cols[c] * hd, row);
+        }
+        kv_group_free(g);
+        *g = r;
+    }
+    return 0;
+}
+
+int dam_state_set_masks(struct dam_state *st, int layer, const struct dam_mask *masks) {
+    const int H = st->setup.n_heads;
+    if (layer < 0 || layer >= st->setup.n_layers) return dam_fail("dam: no layer %d", layer);
+    for (int h = 0; h < H; h++) {
+        struct dam_mask copy;
+        if (mask_copy(&copy, &masks[h])) return -1;
+        dam_mask_free(&st->masks[(size_t)layer * H + h]);
+        st->masks[(size_t)layer * H + h] = copy;
+        if (copy.n_diag + copy.n_col > st->max_runs) st->max_runs = copy.n_diag + copy.n_col;
+    }
+    st->masked[layer] = 1;
+    return shrink_layer_kv(st, layer);
+}
+
+/* Masks of one layer from the profile's heads. */
+static int masks_from_profile(struct dam_state *st, const struct dam_profile *p, int layer) {
+    const int H = st->setup.n_heads;
+    struct dam_mask *masks = xcalloc((size_t)H, sizeof *masks, "masks");
+    if (!masks) return -1;
+    int rc = 0;
+    for (int h = 0; h < H && !rc; h++)
+        rc = dam_mask_for_head(&masks[h], &p->heads[(size_t)layer * H + h], &p->params);
+    if (!rc) rc = dam_state_set_masks(st, layer, masks);
+    for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
+    free(masks);
+    return rc;
+}
+
+int dam_state_use_profile(struct dam_state *st, const struct dam_profile *p) {
+    const struct attn_setup *s = &st->setup;
+    if (dam_profile_check_geometry(p, s->n_layers, s->n_heads, s->n_kv_heads, s->head_dim,
+                                   p->source[0] ? p->source : "(in memory)"))
+        return -1;
+    for (int l = 0; l < s->n_layers; l++)
+        if (masks_from_profile(st, p, l)) return -1;
+    return 0;
+}
+
+int dam_state_start_capture(struct dam_state *st, const struct dam_params *p, int prompt) {
+    const struct attn_setup *s = &st->setup;
+    dam_capture_free(st->cap);
+    dam_profile_free(st->profile);
+    st->profile = NULL;
+    st->params = *p;
+    st->capture_prompt = prompt;
+    st->cap = dam_capture_new(s->n_layers, s->n_heads, p->pcl);
+    if (!st->cap) return -1;
+    if (prompt) {
+        st->profile = dam_profile_new(s->n_layers, s->n_heads, s->n_kv_heads, s->head_dim, p);
+        if (!st->profile) return -1;
+        snprintf(st->profile->source, sizeof st->profile->source, "prompt");
+    }
+    return 0;
+}
+
+struct dam_capture *dam_state_capture(struct dam_state *st) { return st->cap; }
+const struct dam_profile *dam_state_profile(const struct dam_state *st) { return st->profile; }
+
+/* ---------------------------------------------------------------------------
+ * Kernel */
+
+static inline float dot(const float *a, const float *b, int n) {
+    float s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int d = 0; d < n; d++) s += a[d] * b[d];
+    return s;
+}
+
+static int grow_scratch(struct dam_state *st, int max_keys) {
+    int threads = omp_get_max_threads();
+    size_t per = (size_t)max_keys;
+    size_t runs_per = 2 * ((size_t)st->max_runs + 2);
+    if (threads > st->n_threads || per > st->scores_per_thread) {
+        size_t p = per > st->scores_per_thread ? per + per / 2 : st->scores_per_thread;
+        int t = threads > st->n_threads ? threads : st->n_threads;
+        float *s = realloc(st->scores, (size_t)t * p * sizeof(float));
+        if (!s) return dam_fail("out of memory for attention scores (%zu floats)", (size_t)t * p);
+        st->scores = s;
+        st->scores_per_thread = p;
+        st->n_threads = t;
+        st->runs_per_thread = 0;                  /* force the runs buffer to follow */
+    }
+    if (runs_per > st->runs_per_thread) {
+        int *r = realloc(st->runs, (size_t)st->n_threads * runs_per * sizeof(int));
+        if (!r) return dam_fail("out of memory for mask runs");
+        st->runs = r;
+        st->runs_per_thread = runs_per;
+    }
+    return 0;
+}
+
+/* Attention of one query row over its kept key runs. Writes out (head_dim);
+ * probabilities stay in scores (in run order). Returns keys visited, or -1
+ * when the cache lacks a key the mask asks for. */
+static long attend_row(const float *q, const struct kv_group *g, int gi, int hd, int kv_dim, int pos0,
+                       const float *kin, const float *vin, const int *runs, int n_runs,
+                       float scale, float *scores, float *out) {
+    struct seg s;
+    long m = 0;
+    float max = -INFINITY;
+    for (int r = 0; r < n_runs; r++)
+        for (int a = runs[2 * r], b = runs[2 * r + 1]; a <= b; a += s.n) {
+            if (kv_segment(g, gi, hd, kv_dim, pos0, kin, vin, a, b, &s)) return -1;
+            for (int t = 0; t < s.n; t++) {
+                float x = dot(q, s.k + (size_t)t * s.stride, hd) * scale;
+                scores[m++] = x;
+                if (x > max) max = x;
+            }
+        }
+    float sum = 0;
+    for (long j = 0; j < m; j++) { scores[j] = expf(scores[j] - max); sum += scores[j]; }
+    float inv = 1.0f / sum;
+    for (long j = 0; j < m; j++) scores[j] *= inv;
+    for (int d = 0; d < hd; d++) out[d] = 0;
+    m = 0;
+    for (int r = 0; r < n_runs; r++)
+        for (int a = runs[2 * r], b = runs[2 * r + 1]; a <= b; a += s.n) {
+            kv_segment(g, gi, hd, kv_dim, pos0, kin, vin, a, b, &s);
+            for (int t = 0; t < s.n; t++) {
+                const float *vj = s.v + (size_t)t * s.stride;
+                float p = scores[m++];
+                #pragma omp simd
+                for (int d = 0; d < hd; d++) out[d] += p * vj[d];
+            }
+        }
+    return m;
+}
+
+/* Rows t in [t0, t1) of a chunk at pos0. capture: run full attention and add
+ * the probabilities of these rows (all < PCL) to the capture. */
+static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1, int capture,
+                       const float *q, const float *k, const float *v, float *out) {
+    const struct attn_setup *s = &st->setup;
+    const int H = s->n_heads, hd = s->head_dim, kv_dim = s->n_kv_heads * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int use_masks = st->masked[layer] && !capture;
+    if (grow_scratch(st, pos0 + t1)) return -1;
+    static const struct dam_mask full_mask = { .full = 1 };
+    double kept = 0, causal = 0;
+    int missing = 0;
+    #pragma omp parallel for collapse(2) schedule(dynamic, 4) reduction(+:kept, causal) reduction(|:missing)
+    for (int t = t0; t < t1; t++)
+        for (int h = 0; h < H; h++) {
+            int tid = omp_get_thread_num(), i = pos0 + t, gi = h / st->group;
+            const struct dam_mask *m = use_masks ? &st->masks[(size_t)layer * H + h] : &full_mask;
+            int *runs = st->runs + (size_t)tid * st->runs_per_thread;
+            float *scores = st->scores + (size_t)tid * st->scores_per_thread;
+            int n_runs = dam_mask_row_runs(m, i, runs);
+            long got = attend_row(q + ((size_t)t * H + h) * hd, &st->kv[(size_t)layer * s->n_kv_heads + gi],
+                                  gi, hd, kv_dim, pos0, k, v, runs, n_runs, scale, scores,
+                                  out + ((size_t)t * H + h) * hd);
+            if (got < 0) { missing = 1; continue; }
+            kept += (double)got;
+            causal += (double)(i + 1);
+            if (capture) dam_capture_add_row(st->cap, layer, h, i, scores);
+        }
+    if (missing) return dam_fail("dam: internal error: a mask asked for a key the KV cache did not keep");
+    if (capture)
+        for (int t = t0; t < t1; t++) dam_capture_count_row(st->cap, layer, pos0 + t);
+    st->kept_pairs += kept;
+    st->causal_pairs += causal;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Module entry points */
+
+int dam_state_prefill(void *state, int layer, int pos0, int n,
+                      const float *q, const float *k, const float *v, float *out) {
+    struct dam_state *st = state;
+    const struct attn_setup *s = &st->setup;
+    const int hd = s->head_dim, kv_dim = s->n_kv_heads * hd;
+    if (st->broken)
+        return dam_fail("dam: a rewind needed KV positions this module had already dropped "
+                        "(windowed heads keep only recent positions); rewind to 0 instead");
+    if (layer < 0 || layer >= s->n_layers || n < 1 || pos0 < 0)
+        return dam_fail("attention: bad call (layer %d, position %d, %d tokens)", layer, pos0, n);
+    if (pos0 + n > s->max_seq_len) return dam_fail("context full (%d positions)", s->max_seq_len);
+    if (pos0 != st->n_pos[layer])
+        return dam_fail("attention: layer %d holds %d positions, asked to continue at %d", layer,
+                        st->n_pos[layer], pos0);
+    /* stores that keep everything take the chunk first: then every key is in one place */
+    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+        struct kv_group *g = &st->kv[(size_t)layer * s->n_kv_heads + gi];
+        if (g->ring) continue;
+        if (kv_group_reserve(g, pos0 + n, hd, s->max_seq_len)) return -1;
+        kv_group_append(g, gi, hd, kv_dim, pos0, n, k, v);
+    }
+    /* rows inside PCL capture while the layer has no masks of its own */
+    int t_split = 0, finalize = 0;
+    if (st->cap && !st->masked[layer] && pos0 < st->cap->pcl) {
+        t_split = (pos0 + n < st->cap->pcl ? pos0 + n : st->cap->pcl) - pos0;
+        finalize = st->capture_prompt && pos0 + t_split == st->cap->pcl;
+    }
+    if (t_split > 0 && attend_rows(st, layer, pos0, 0, t_split, 1, q, k, v, out)) return -1;
+    if (finalize) {
+        /* the prompt's first PCL rows are done for this layer: its masks now */
+        if (dam_profile_capture_layer(st->profile, st->cap, layer)) return -1;
+        const int H = s->n_heads;
+        for (int h = 0; h < H; h++) {
+            struct dam_mask *m = &st->masks[(size_t)layer * H + h];
+            dam_mask_free(m);
+            if (dam_mask_for_head(m, &st->profile->heads[(size_t)layer * H + h], &st->params)) return -1;
+            if (m->n_diag + m->n_col > st->max_runs) st->max_runs = m->n_diag + m->n_col;
+        }
+        st->masked[layer] = 1;           /* the KV store shrinks after this chunk */
+    }
+    if (t_split < n && attend_rows(st, layer, pos0, t_split, n, 0, q, k, v, out)) return -1;
+    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+        struct kv_group *g = &st->kv[(size_t)layer * s->n_kv_heads + gi];
+        if (g->ring) kv_group_append(g, gi, hd, kv_dim, pos0, n, k, v);
+    }
+    st->n_pos[layer] = pos0 + n;
+    if (finalize && shrink_layer_kv(st, layer)) return -1;
+    return 0;
+}
+
+int dam_state_decode(void *state, int layer, int pos,
+                     const float *q, const float *k, const float *v, float *out) {
+    return dam_state_prefill(state, layer, pos, 1, q, k, v, out);
+}
+
+/* Back to the state right after create for a prompt capture: no masks, every
+ * position kept, nothing captured. */
+static void reset_prompt_capture(struct dam_state *st) {
+    const struct attn_setup *s = &st->setup;
+    for (int l = 0; l < s->n_layers; l++) {
+        st->masked[l] = 0;
+        for (int h = 0; h < s->n_heads; h++) {
+            dam_mask_free(&st->masks[(size_t)l * s->n_heads + h]);
+            dam_mask_full(&st->masks[(size_t)l * s->n_heads + h]);
+        }
+        for (int gi = 0; gi < s->n_kv_heads; gi++) {
+            struct kv_group *g = &st->kv[(size_t)l * s->n_kv_heads + gi];
+            if (g->ring) kv_group_free(g);
+        }
+    }
+    dam_capture_forget(st->cap, 0);
+}
+
+void dam_state_truncate(void *state, int pos) {
+    struct dam_state *st = state;
+    const struct attn_setup *s = &st->setup;
+    if (pos < 0) pos = 0;
+    if (pos == 0) st->broken = 0;
+    if (st->cap && st->capture_prompt && pos < st->cap->pcl) {
+        int any_ring = 0;
+        for (int i = 0; i < s->n_layers * s->n_kv_heads; i++) any_ring |= st->kv[i].ring;
+        if (pos == 0) {
+            reset_prompt_capture(st);
+        } else if (any_ring) {
+            st->broken = 1;              /* the rows to capture again need positions rings dropped */
+        } else {
+            /* masks derived from rows being forgotten: capture those rows again */
+            for (int l = 0; l < s->n_layers; l++) {
+                st->masked[l] = 0;
+                for (int h = 0; h < s->n_heads; h++) {
+                    dam_mask_free(&st->masks[(size_t)l * s->n_heads + h]);
+                    dam_mask_full(&st->masks[(size_t)l * s->n_heads + h]);
+                }
+            }
+            dam_capture_forget(st->cap, pos);
+        }
+    }
+    for (int l = 0; l < s->n_layers; l++) {
+        if (pos >= st->n_pos[l]) continue;
+        for (int gi = 0; gi < s->n_kv_heads; gi++) {
+            const struct kv_group *g = &st->kv[(size_t)l * s->n_kv_heads + gi];
+            /* a ring still holds [n_pos - W, n_pos); the rewound cache needs [pos - W, pos) */
+            if (g->ring && pos > 0 && st->n_pos[l] > g->window) st->broken = 1;
+        }
+        st->n_pos[l] = pos;
+    }
+}
+
+void dam_state_stats(void *state, struct attn_stats *out) {
+    struct dam_state *st = state;
+    const struct attn_setup *s = &st->setup;
+    memset(out, 0, sizeof *out);
+    out->kept_pairs = st->kept_pairs;
+    out->causal_pairs = st->causal_pairs;
+    out->sparsity = st->causal_pairs > 0 ? 1.0 - st->kept_pairs / st->causal_pairs : 0;
+    const size_t per_pos = 2 * (size_t)s->head_dim * sizeof(float);
+    for (int l = 0; l < s->n_layers; l++)
+        for (int gi = 0; gi < s->n_kv_heads; gi++) {
+            out->kv_bytes += (size_t)kv_group_positions(&st->kv[(size_t)l * s->n_kv_heads + gi], st->n_pos[l]) * per_pos;
+            out->kv_bytes_full += (size_t)st->n_pos[l] * per_pos;
+        }
+    if (st->profile) {
+        /* heads whose layer has not derived its masks yet do not count */
+        for (int l = 0; l < s->n_layers; l++)
+            for (int h = 0; h < s->n_heads && st->masked[l]; h++)
+                out->fallback_heads += st->profile->heads[(size_t)l * s->n_heads + h].fallback != DAM_FALLBACK_NONE;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * The dam module: where its masks come from */
+
+static void *dam_create(const struct attn_setup *setup) {
+    const struct attn_options *o = setup->opts;
+    struct attn_options defaults;
+    if (!o) { attn_options_default(&defaults); o = &defaults; }
+    struct dam_params p;
+    if (dam_params_from_options(o, &p)) return NULL;
+    struct dam_state *st = dam_state_new(setup);
+    if (!st) return NULL;
+    const char *capture = o->dam_capture;
+    if (!strcmp(capture, "calibrate")) {
+        if (dam_state_start_capture(st, &p, 0)) goto fail;
+    } else if (!strcmp(capture, "prompt")) {
+        if (dam_state_start_capture(st, &p, 1)) goto fail;
+    } else if (!strcmp(capture, "profile") || !strcmp(capture, "auto")) {
+        if (o->dam_profile[0]) {
+            st->profile = dam_profile_load(o->dam_profile);
+            if (!st->profile) goto fail;
+            snprintf(st->profile->source, sizeof st->profile->source, "%s", o->dam_profile);
+        } else if (!strcmp(capture, "profile")) {
+            dam_fail("--dam-capture profile needs a profile (--dam-profile FILE, made by dam calibrate)");
+            goto fail;
+        } else {
+            st->profile = dam_auto_profile(setup, NULL, 0);
+            if (!st->profile) goto fail;
+        }
+        st->params = st->profile->params;
+        if (dam_state_use_profile(st, st->profile)) goto fail;
+    } else {
+        dam_fail("dam: unknown capture source '%s' (expected profile, auto or prompt)", capture);
+        goto fail;
+    }
+    return st;
+fail:
+    dam_state_free(st);
+    return NULL;
+}
+
+const struct attn_module attn_dam = {
+    .name = "dam",
+    .description = "Dynamic Attention Mask: per-head diagonal and column patterns captured from "
+                   "full attention, sparse kernels, per-group KV eviction",
+    .create = dam_create,
+    .prefill = dam_state_prefill,
+    .decode = dam_state_decode,
+    .truncate = dam_state_truncate,
+    .stats = dam_state_stats,
+    .destroy = dam_state_free,
+};

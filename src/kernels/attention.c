@@ -1,0 +1,190 @@
+/* attention.c — exact causal attention over a blocked KV cache (layout in
+ * kernels.h), flash-style: the ISA's attn_rows takes a set of query rows
+ * through the keys tile by tile with an online softmax (running maximum m,
+ * running sum l, unnormalised output o), so no score matrix is stored.
+ *
+ * Rows: the query heads that share a KV head (grouped-query attention) for
+ * a few consecutive tokens are processed together, so every key and value
+ * loaded from memory serves group * tokens rows.
+ *
+ * Threads:
+ *   prefill (n > 1)  one task per (KV head, head slice, query tile), biggest
+ *                    (latest) tiles first, taken dynamically;
+ *   decode  (n = 1)  one token has too few rows to share out, so the keys
+ *                    are split instead (split-K, "flash decoding"): each task
+ *                    runs a key range and the partial (m, l, o) are merged. */
+#include "isa.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROWS_TARGET 24          /* query rows per prefill task (<= ISA_ATTN_MAX_ROWS) */
+#define DECODE_KEYS 512         /* keys per decode task (a multiple of every ISA's key tile) */
+#define LOG2E 1.4426950408889634
+/* Attention smaller than this (multiply-adds) runs on the calling thread. */
+#define PARALLEL_MIN_WORK (1 << 17)
+
+void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, int head_dim,
+                      int pos0, int n, const float *k, const float *v) {
+    for (int g = 0; g < n_kv_heads; g++) {
+        float *kc = k_cache + (size_t)g * cap * head_dim, *vc = v_cache + (size_t)g * cap * head_dim;
+        for (int t = 0; t < n; t++) {
+            const int p = pos0 + t;
+            const float *kt = k + ((size_t)t * n_kv_heads + g) * head_dim;
+            float *kb = kc + (size_t)(p / KV_BLOCK) * head_dim * KV_BLOCK + p % KV_BLOCK;
+            for (int d = 0; d < head_dim; d++) kb[(size_t)d * KV_BLOCK] = kt[d];
+            memcpy(vc + (size_t)p * head_dim, v + ((size_t)t * n_kv_heads + g) * head_dim,
+                   (size_t)head_dim * sizeof(float));
+        }
+    }
+}
+
+/* Copies query rows (tokens t0..t0+nt-1, heads h0..h0+nh-1) into q_rows
+ * (nt * nh, hd) times scale * log2(e): the kernels then use 2^x for e^x. */
+static void gather_rows(float *q_rows, int *last, const float *q, int t0, int nt, int h0, int nh,
+                        int n_heads, int hd, int pos0, float qscale) {
+    for (int t = 0; t < nt; t++)
+        for (int h = 0; h < nh; h++) {
+            const float *src = q + ((size_t)(t0 + t) * n_heads + h0 + h) * hd;
+            float *dst = q_rows + ((size_t)t * nh + h) * hd;
+            for (int d = 0; d < hd; d++) dst[d] = src[d] * qscale;
+            last[t * nh + h] = pos0 + t0 + t;
+        }
+}
+
+static void prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
+                    int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                    float qscale) {
+    const int group = n_heads / n_kv_heads;
+    const int nh = group < ISA_ATTN_MAX_ROWS ? group : ISA_ATTN_MAX_ROWS;  /* heads per task */
+    const int slices = (group + nh - 1) / nh;
+    int nt = ROWS_TARGET / nh;                                   /* tokens per task */
+    if (nt < 1) nt = 1;
+    const int tiles = (n + nt - 1) / nt, tasks = n_kv_heads * slices * tiles;
+    const double work = (double)n * (pos0 + n) * n_heads * hd;
+    #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
+    {
+        float *q_rows = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
+        float *o = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
+        int last[ISA_ATTN_MAX_ROWS];
+        float m[ISA_ATTN_MAX_ROWS], l[ISA_ATTN_MAX_ROWS];
+        #pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < tasks; task++) {
+            if (!q_rows || !o) continue;        /* out of memory: leaves out as is (never seen) */
+            const int tile = tiles - 1 - task / (n_kv_heads * slices);  /* latest tiles first */
+            const int g = task % (n_kv_heads * slices) / slices, slice = task % slices;
+            const int t0 = tile * nt, tn = n - t0 < nt ? n - t0 : nt;
+            const int h0 = g * group + slice * nh, hn = group - slice * nh < nh ? group - slice * nh : nh;
+            const int rows = tn * hn;
+            gather_rows(q_rows, last, q, t0, tn, h0, hn, n_heads, hd, pos0, qscale);
+            for (int r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0; }
+            memset(o, 0, (size_t)rows * hd * sizeof(float));
+            isa->attn_rows(rows, hd, q_rows, last, k_cache + (size_t)g * cap * hd,
+                           v_cache + (size_t)g * cap * hd, 0, pos0 + t0 + tn, m, l, o);
+            for (int t = 0; t < tn; t++)
+                for (int h = 0; h < hn; h++) {
+                    const int r = t * hn + h;
+                    float *dst = out + ((size_t)(t0 + t) * n_heads + h0 + h) * hd;
+                    const float inv = 1.0f / l[r];
+                    for (int d = 0; d < hd; d++) dst[d] = o[(size_t)r * hd + d] * inv;
+                }
+        }
+        free(q_rows);
+        free(o);
+    }
+}
+
+/* One token: tasks (KV head, key range); partial results merged per head:
+ * with M the largest partial maximum, out = sum o_c 2^(m_c - M) / sum l_c 2^(m_c - M). */
+static int decode(const struct isa *isa, float *out, const float *q, int pos, int n_heads,
+                  int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                  float qscale) {
+    const int group = n_heads / n_kv_heads, n_keys = pos + 1;
+    const int ranges = (n_keys + DECODE_KEYS - 1) / DECODE_KEYS, tasks = n_kv_heads * ranges;
+    /* partial state per (range, query head) */
+    float *pm = malloc((size_t)ranges * n_heads * sizeof(float));
+    float *pl = malloc((size_t)ranges * n_heads * sizeof(float));
+    float *po = malloc((size_t)ranges * n_heads * hd * sizeof(float));
+    float *qs = malloc((size_t)n_heads * hd * sizeof(float));
+    int *last = malloc((size_t)n_heads * sizeof(int));
+    if (!pm || !pl || !po || !qs || !last) {
+        free(pm); free(pl); free(po); free(qs); free(last);
+        return dam_fail("out of memory in attention (%d keys)", n_keys);
+    }
+    gather_rows(qs, last, q, 0, 1, 0, n_heads, n_heads, hd, pos, qscale);
+    #pragma omp parallel for schedule(dynamic, 1) if ((double)n_keys * n_heads * hd >= PARALLEL_MIN_WORK)
+    for (int task = 0; task < tasks; task++) {
+        const int g = task % n_kv_heads, c = task / n_kv_heads;
+        const int k0 = c * DECODE_KEYS, k1 = k0 + DECODE_KEYS < n_keys ? k0 + DECODE_KEYS : n_keys;
+        float *m = pm + (size_t)c * n_heads + g * group, *l = pl + (size_t)c * n_heads + g * group;
+        float *o = po + ((size_t)c * n_heads + g * group) * hd;
+        for (int r = 0; r < group; r++) { m[r] = -INFINITY; l[r] = 0; }
+        memset(o, 0, (size_t)group * hd * sizeof(float));
+        /* a group larger than one call takes is run in slices */
+        for (int h0 = 0; h0 < group; h0 += ISA_ATTN_MAX_ROWS) {
+            const int hn = group - h0 < ISA_ATTN_MAX_ROWS ? group - h0 : ISA_ATTN_MAX_ROWS;
+            isa->attn_rows(hn, hd, qs + (size_t)(g * group + h0) * hd, last + g * group + h0,
+                           k_cache + (size_t)g * cap * hd, v_cache + (size_t)g * cap * hd, k0, k1,
+                           m + h0, l + h0, o + (size_t)h0 * hd);
+        }
+    }
+    for (int h = 0; h < n_heads; h++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < ranges; c++) if (pm[(size_t)c * n_heads + h] > mx) mx = pm[(size_t)c * n_heads + h];
+        float *dst = out + (size_t)h * hd, sum = 0;
+        memset(dst, 0, (size_t)hd * sizeof(float));
+        for (int c = 0; c < ranges; c++) {
+            const float w = exp2f(pm[(size_t)c * n_heads + h] - mx);
+            sum += w * pl[(size_t)c * n_heads + h];
+            const float *o = po + ((size_t)c * n_heads + h) * hd;
+            for (int d = 0; d < hd; d++) dst[d] += w * o[d];
+        }
+        const float inv = 1.0f / sum;
+        for (int d = 0; d < hd; d++) dst[d] *= inv;
+    }
+    free(pm); free(pl); free(po); free(qs); free(last);
+    return 0;
+}
+
+void attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
+                       int head_dim, const float *k_cache, const float *v_cache, int cap) {
+    const struct isa *isa = isa_current();
+    if (!isa->attn_hd_ok(head_dim)) isa = &isa_portable;
+    const float qscale = (float)(LOG2E / sqrt((double)head_dim));
+    if (n == 1 && decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale) == 0)
+        return;
+    prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
+}
+
+/* ---- one row over a flat (position, kv_dim) cache ---- */
+
+#define ROW_BLOCK 64
+
+void attention_row_strided(const float *q, const float *k, const float *v, int n_keys,
+                           int kv_stride, int head_dim, float scale, float *out) {
+    const struct isa *isa = isa_current();
+    float scores[ROW_BLOCK];
+    float max = -INFINITY, sum = 0;
+    memset(out, 0, (size_t)head_dim * sizeof(float));
+    for (int j0 = 0; j0 < n_keys; j0 += ROW_BLOCK) {
+        const int nb = n_keys - j0 < ROW_BLOCK ? n_keys - j0 : ROW_BLOCK;
+        float bmax = -INFINITY;
+        for (int j = 0; j < nb; j++) {
+            scores[j] = isa->dot(q, k + (size_t)(j0 + j) * kv_stride, head_dim) * scale;
+            if (scores[j] > bmax) bmax = scores[j];
+        }
+        if (bmax > max) {                    /* a new maximum: rescale what we have */
+            const float r = expf(max - bmax);       /* 0 on the first block */
+            sum *= r;
+            isa->scale(out, r, head_dim);
+            max = bmax;
+        }
+        sum += isa->exp_sum(scores, nb, max);
+        for (int j = 0; j < nb; j++)
+            isa->axpy(out, scores[j], v + (size_t)(j0 + j) * kv_stride, head_dim);
+    }
+    isa->scale(out, 1.0f / sum, head_dim);
+}

@@ -1,0 +1,77 @@
+/* isa.h — the table of micro-kernels one instruction set provides.
+ *
+ * The kernels are split in two layers:
+ *   - drivers (matmul.c, attention.c, math.c) decide how work is cut into
+ *     tiles and spread over OpenMP threads; they are plain C and shared;
+ *   - micro-kernels (isa_avx512.c, isa_avx2.c, isa_portable.c) compute one
+ *     tile with the registers of one instruction set. They never start
+ *     threads, so each ISA file can be compiled for its own target.
+ * Each ISA file fills one `struct isa`; isa.c picks the best one the CPU
+ * runs (or the one $DAM_ISA / kernels_set_isa() names) at startup. The
+ * portable variant is plain C, always built, and the tests run it too. */
+#ifndef DAM_KERNELS_ISA_H
+#define DAM_KERNELS_ISA_H
+
+#include <stddef.h>
+#include "dam/safetensors.h"
+
+/* Most rows / tokens a gemm tile ever covers (buffers in drivers use these). */
+#define ISA_MAX_MR 8
+#define ISA_MAX_NR 8
+/* Attention tiles: at most this many query rows per attn_rows call. */
+#define ISA_ATTN_MAX_ROWS 32
+
+struct isa {
+    const char *name;              /* "avx512", "avx2", "portable" */
+    int (*cpu_has)(void);          /* does this CPU run it? */
+
+    /* ---- matrix products ----
+     * gemm_tile: for i < m, r < nr:
+     *     out[i * ldo + r] (+)= sum_{c < kc} x[i * ldx + c] * w[r * ldw + c]
+     * with w in its stored dtype (F32, F16 or BF16; ldw in elements); m <= mr,
+     * nr <= nr_max. accumulate = 0 overwrites out, 1 adds to it. This is the
+     * dot-product form: both operands are read along their contiguous
+     * dimension, the weight converted in registers, no packing needed. */
+    int mr, nr_max;
+    void (*gemm_tile)(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
+                      const void *w, size_t ldw, float *out, size_t ldo, int accumulate);
+
+    /* ---- vectors ---- */
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float a, const float *x, int n);       /* y += a * x */
+    void (*scale)(float *y, float a, int n);                      /* y *= a */
+    /* x[i] = exp(x[i] - shift) in place; returns the sum of the results */
+    float (*exp_sum)(float *x, int n, float shift);
+    /* gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + e^-g) */
+    void (*swiglu)(float *gate, const float *up, int n);
+
+    /* ---- attention (see attention.c for the layout) ----
+     * Online-softmax attention of `rows` query rows q (rows, hd), already
+     * multiplied by scale * log2(e), against the keys [k0, k1) of one KV
+     * head: kb holds the keys in blocks of KV_BLOCK positions, each block
+     * transposed (head_dim, KV_BLOCK); v holds the values (pos, head_dim).
+     * Row r sees only keys j <= last[r]. Running state per row: m[r] the
+     * maximum score so far (log2 units, -inf before any key), l[r] the sum
+     * of 2^(s - m), o (rows, hd) the unnormalised output. k0 is a multiple
+     * of KV_BLOCK. attn_hd_ok(hd) says whether this ISA handles head_dim hd
+     * (otherwise the portable kernel runs). */
+    int (*attn_hd_ok)(int hd);
+    void (*attn_rows)(int rows, int hd, const float *q, const int *last, const float *kb,
+                      const float *v, int k0, int k1, float *m, float *l, float *o);
+
+    /* ---- machine probes (dam bench) ----
+     * Runs iters rounds of independent FMAs on registers only; returns the
+     * floating-point operations done (2 per lane per FMA). */
+    double (*fma_probe)(long iters);
+};
+
+extern const struct isa isa_portable;
+#if defined(__x86_64__)
+extern const struct isa isa_avx2;
+extern const struct isa isa_avx512;
+#endif
+
+/* The ISA in use (chosen once, thread-safe). */
+const struct isa *isa_current(void);
+
+#endif

@@ -1,0 +1,311 @@
+/* isa_avx2.c — micro-kernels for AVX2 + FMA + F16C: 8 float lanes, 16
+ * vector registers, no mask registers (ragged ends go through a small
+ * zero-padded copy). Same algorithms as isa_avx512.c with smaller tiles so
+ * the accumulators still fit the register file. */
+#if defined(__x86_64__)
+#pragma GCC target("avx2,fma,f16c")
+#include "isa.h"
+#include "dam/kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- loads: 8 weights of any stored dtype as float32 ---- */
+
+INLINE __m256 load8(enum dtype dt, const void *p) {
+    if (dt == DT_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    if (dt == DT_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_loadu_ps(p);
+}
+
+INLINE float hsum8(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* Sums of four vectors as one 4-lane vector. */
+INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
+    __m256 abcd = _mm256_hadd_ps(ab, cd);
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* ---- gemm tile: M inputs (<= 3) x NR = 4 weight rows ----
+ * 12 accumulators + 3 inputs + 1 weight = the 16 registers. */
+
+#define NR 4
+
+INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *x, size_t ldx,
+                       const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    const size_t es = dtype_size(dt);
+    const char *wr[NR];
+    for (int r = 0; r < NR; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
+    __m256 acc[3][NR];
+    for (int i = 0; i < M; i++)
+        for (int r = 0; r < NR; r++) acc[i][r] = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= kc; c += 8) {
+        __m256 xv[3];
+        for (int i = 0; i < M; i++) xv[i] = _mm256_loadu_ps(x + (size_t)i * ldx + c);
+        for (int r = 0; r < NR; r++) {
+            __m256 wv = load8(dt, wr[r] + (size_t)c * es);
+            for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(xv[i], wv, acc[i][r]);
+        }
+    }
+    if (c < kc) {                           /* ragged end: zero-padded copies */
+        const int n = kc - c;
+        float xt[3][8] = {{0}};
+        uint16_t wt16[NR][8] = {{0}};
+        float wt32[NR][8] = {{0}};
+        for (int i = 0; i < M; i++) memcpy(xt[i], x + (size_t)i * ldx + c, n * sizeof(float));
+        for (int r = 0; r < NR; r++) {
+            if (dt == DT_F32) memcpy(wt32[r], wr[r] + (size_t)c * es, n * sizeof(float));
+            else memcpy(wt16[r], wr[r] + (size_t)c * es, n * sizeof(uint16_t));
+        }
+        for (int r = 0; r < NR; r++) {
+            __m256 wv = dt == DT_F32 ? _mm256_loadu_ps(wt32[r]) : load8(dt, wt16[r]);
+            for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(_mm256_loadu_ps(xt[i]), wv, acc[i][r]);
+        }
+    }
+    for (int i = 0; i < M; i++) {
+        float s[4];
+        _mm_storeu_ps(s, hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        float *o = out + (size_t)i * ldo;
+        for (int r = 0; r < nr; r++) o[r] = accumulate ? o[r] + s[r] : s[r];
+    }
+}
+
+#define GEMM_FOR_DTYPE(DT)                                                                      \
+    switch (m) {                                                                                \
+    case 1: gemm_micro(1, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    case 2: gemm_micro(2, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    default: gemm_micro(3, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;            \
+    }
+
+static void gemm_tile_avx2(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
+                           const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    if (dt == DT_BF16) { GEMM_FOR_DTYPE(DT_BF16) }
+    else if (dt == DT_F16) { GEMM_FOR_DTYPE(DT_F16) }
+    else { GEMM_FOR_DTYPE(DT_F32) }
+}
+
+/* ---- vectors ---- */
+
+static float dot_avx2(const float *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void axpy_avx2(float *y, float a, const float *x, int n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void scale_avx2(float *y, float a, int n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(av, _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] *= a;
+}
+
+/* 2^x as in isa_avx512.c; 2^n is built in the exponent field, so n is
+ * clamped to the normal range and inputs below -126 give about 1e-38
+ * (callers zero masked lanes themselves). */
+INLINE __m256 exp2_ps(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-126.0f)), _mm256_set1_ps(127.0f));
+    __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_sub_ps(x, n);
+    __m256 p = _mm256_set1_ps(1.5252734e-05f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.5403530e-04f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558e-03f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291e-03f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504109e-02f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022651e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static float exp_sum_avx2(float *x, int n, float shift) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504f), sh = _mm256_set1_ps(shift);
+    __m256 sum = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp2_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh), log2e));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum8(sum);
+    for (; i < n; i++) { x[i] = expf(x[i] - shift); s += x[i]; }
+    return s;
+}
+
+/* silu(g) * u = g * u / (1 + 2^(-g log2 e)); exp2_ps clamps at 2^127, so
+ * for g below about -88 the result is a tiny value instead of -0. */
+static void swiglu_avx2(float *gate, const float *up, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f), nlog2e = _mm256_set1_ps(-1.44269504f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i), u = _mm256_loadu_ps(up + i);
+        __m256 e = exp2_ps(_mm256_mul_ps(g, nlog2e));
+        _mm256_storeu_ps(gate + i, _mm256_div_ps(_mm256_mul_ps(g, u), _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* ---- attention: key tiles of KT = 32 (two KV blocks, 4 vectors), rows
+ * RB = 3 at a time: 12 score accumulators + 4 key vectors. Values 16
+ * dimensions (2 vectors) x 6 ... see isa_avx512.c for the scheme. */
+
+#define KT 32
+#define RB 3
+
+/* lanes [0, n) of an 8-lane vector as an all-ones mask */
+INLINE __m256 lanes_below(int n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+}
+
+INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
+                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    const int nblk = (k1 - jt + 15) / 16;
+    const float *kblk[2];
+    for (int b = 0; b < 2; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+
+    __m256 s[RB][4];
+    for (int r = 0; r < R; r++)
+        for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m256 kv[4];
+        for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        for (int r = 0; r < R; r++) {
+            __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
+            for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
+        }
+    }
+
+    int jmax = 0;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int r = 0; r < R; r++) {
+        int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
+        if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
+        __m256 mask[4], mx = ninf;
+        for (int e = 0; e < 4; e++) {
+            mask[e] = lanes_below(lim - (jt + 8 * e) + 1);
+            s[r][e] = _mm256_blendv_ps(ninf, s[r][e], mask[e]);
+            mx = _mm256_max_ps(mx, s[r][e]);
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        float bmax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        if (bmax > m[r]) {
+            float alpha = exp2f(m[r] - bmax);
+            l[r] *= alpha;
+            scale_avx2(o + (size_t)r * hd, alpha, hd);
+            m[r] = bmax;
+        }
+        const __m256 mv = _mm256_set1_ps(m[r]);
+        __m256 sum = _mm256_setzero_ps();
+        for (int e = 0; e < 4; e++) {
+            __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[r][e], mv)));
+            _mm256_storeu_ps(p + r * KT + 8 * e, pe);
+            sum = _mm256_add_ps(sum, pe);
+        }
+        l[r] += hsum8(sum);
+    }
+    if (jmax > KT) jmax = KT;
+
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+        __m256 acc[RB][2];
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
+        for (int j = 0; j < jmax; j++) {
+            const float *vj = v + (size_t)(jt + j) * hd + d0;
+            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            for (int r = 0; r < R; r++) {
+                __m256 pv = _mm256_broadcast_ss(p + r * KT + j);
+                acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(pv, v1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < 2; e++) _mm256_storeu_ps(o + (size_t)r * hd + d0 + 8 * e, acc[r][e]);
+    }
+}
+
+static int attn_hd_ok_avx2(int hd) { return hd % 16 == 0; }
+
+static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, const float *kb,
+                           const float *v, int k0, int k1, float *m, float *l, float *o) {
+    float p[RB * KT];
+    for (int jt = k0; jt < k1; jt += KT)
+        for (int r0 = 0; r0 < rows; r0 += RB) {
+            const int R = rows - r0 < RB ? rows - r0 : RB;
+            int seen = 0;
+            for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
+            if (!seen) continue;
+            const float *qr = q + (size_t)r0 * hd;
+            float *orr = o + (size_t)r0 * hd;
+            switch (R) {
+            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            }
+        }
+}
+
+/* ---- probe: 10 independent chains ---- */
+
+static double fma_probe_avx2(long iters) {
+    __m256 a[10];
+    for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps(1.0f + j * 1e-3f);
+    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+        for (int j = 0; j < 10; j++) a[j] = _mm256_fmadd_ps(a[j], b, c);
+        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]),
+                              "+x"(a[5]), "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]));
+    }
+    __m256 s = a[0];
+    for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
+    volatile float sink = hsum8(s);
+    (void)sink;
+    return 2.0 * 8 * 10 * (double)iters;
+}
+
+static int cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+const struct isa isa_avx2 = {
+    .name = "avx2",
+    .cpu_has = cpu_has_avx2,
+    .mr = 3, .nr_max = NR,
+    .gemm_tile = gemm_tile_avx2,
+    .dot = dot_avx2,
+    .axpy = axpy_avx2,
+    .scale = scale_avx2,
+    .exp_sum = exp_sum_avx2,
+    .swiglu = swiglu_avx2,
+    .attn_hd_ok = attn_hd_ok_avx2,
+    .attn_rows = attn_rows_avx2,
+    .fma_probe = fma_probe_avx2,
+};
+#endif

@@ -1,0 +1,342 @@
+/* isa_avx512.c — micro-kernels for AVX-512 (F, BW, VL, DQ): 16 float lanes,
+ * 32 vector registers, mask registers for the ragged edges.
+ *
+ * The file is compiled for that target whatever the build's -march (the
+ * pragma below), and only runs when the CPU reports the extensions, so a
+ * PORTABLE=1 build still gets these kernels on a machine that has them. */
+#if defined(__x86_64__)
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,avx2")
+#include "isa.h"
+#include "dam/kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- loads: 16 weights of any stored dtype as float32 ----
+ * BF16 is the top half of a float32, so widening to 32 bits and shifting
+ * left by 16 is the exact conversion; F16 has a conversion instruction. */
+
+INLINE __m512 load16(enum dtype dt, const void *p) {
+    if (dt == DT_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    if (dt == DT_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_loadu_ps(p);
+}
+
+/* The first popcount(k) lanes (k = (1 << n) - 1), the others 0. */
+INLINE __m512 load16_mask(enum dtype dt, const void *p, __mmask16 k) {
+    if (dt == DT_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p)), 16));
+    if (dt == DT_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+    return _mm512_maskz_loadu_ps(k, p);
+}
+
+/* Sums of four vectors as one 4-lane vector: fold 512 -> 256 -> 128 bits,
+ * then two rounds of pairwise adds across the four. */
+INLINE __m128 fold(__m512 a) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    return _mm_hadd_ps(_mm_hadd_ps(fold(a), fold(b)), _mm_hadd_ps(fold(c), fold(d)));
+}
+
+/* ---- gemm tile: M inputs x NR weight rows, dot-product form ----
+ * Per step of 16 columns: M input vectors and NR weight vectors are loaded
+ * once and combined into M * NR independent FMAs (24 for 4 x 6), enough to
+ * keep both FMA pipes busy through their latency; 24 accumulators + 4
+ * inputs + 1 weight fit the 32 registers. M is a compile-time constant
+ * (the switch below), so the accumulator arrays live in registers. */
+
+#define NR 6
+
+INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *x, size_t ldx,
+                       const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    const size_t es = dtype_size(dt);
+    const char *wr[NR];
+    for (int r = 0; r < NR; r++)            /* missing rows repeat row 0: computed, never stored */
+        wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
+    __m512 acc[4][NR];
+    for (int i = 0; i < M; i++)
+        for (int r = 0; r < NR; r++) acc[i][r] = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 16 <= kc; c += 16) {
+        __m512 xv[4];
+        for (int i = 0; i < M; i++) xv[i] = _mm512_loadu_ps(x + (size_t)i * ldx + c);
+        for (int r = 0; r < NR; r++) {
+            __m512 wv = load16(dt, wr[r] + (size_t)c * es);
+            for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
+        }
+    }
+    if (c < kc) {                            /* ragged end: masked loads read only kc - c lanes */
+        __mmask16 k = (__mmask16)((1u << (kc - c)) - 1);
+        __m512 xv[4];
+        for (int i = 0; i < M; i++) xv[i] = _mm512_maskz_loadu_ps(k, x + (size_t)i * ldx + c);
+        for (int r = 0; r < NR; r++) {
+            __m512 wv = load16_mask(dt, wr[r] + (size_t)c * es, k);
+            for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
+        }
+    }
+    for (int i = 0; i < M; i++) {
+        float s[8];
+        _mm_storeu_ps(s, hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        _mm_storeu_ps(s + 4, hsum4(acc[i][4], acc[i][5], acc[i][4], acc[i][5]));
+        float *o = out + (size_t)i * ldo;
+        for (int r = 0; r < nr; r++) o[r] = accumulate ? o[r] + s[r] : s[r];
+    }
+}
+
+/* One specialisation per (dtype, M): the dtype test and the M loops vanish. */
+#define GEMM_FOR_DTYPE(DT)                                                                      \
+    switch (m) {                                                                                \
+    case 1: gemm_micro(1, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    case 2: gemm_micro(2, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    case 3: gemm_micro(3, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    default: gemm_micro(4, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;            \
+    }
+
+static void gemm_tile_avx512(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
+                             const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    if (dt == DT_BF16) { GEMM_FOR_DTYPE(DT_BF16) }
+    else if (dt == DT_F16) { GEMM_FOR_DTYPE(DT_F16) }
+    else { GEMM_FOR_DTYPE(DT_F32) }
+}
+
+/* ---- vectors ---- */
+
+static float dot_avx512(const float *a, const float *b, int n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static void axpy_avx512(float *y, float a, const float *x, int n) {
+    const __m512 av = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 yv = _mm512_maskz_loadu_ps(k, y + i);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(k, x + i), yv));
+    }
+}
+
+static void scale_avx512(float *y, float a, int n) {
+    const __m512 av = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(k, y + i)));
+    }
+}
+
+/* 2^x: x = n + f with n an integer and |f| <= 1/2; 2^f by its Taylor
+ * polynomial in f ln 2 to degree 7 (relative error < 1e-8, below float
+ * rounding), then scaled by 2^n with vscalefps, which also takes care of
+ * underflow: inputs below -150 give exactly 0 (and -inf is clamped there). */
+INLINE __m512 exp2_ps(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-150.0f)), _mm512_set1_ps(128.0f));
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.5252734e-05f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.5403530e-04f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504109e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static float exp_sum_avx512(float *x, int n, float shift) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504f), sh = _mm512_set1_ps(shift);
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp2_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh), log2e));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+/* silu(g) * u = g * u / (1 + 2^(-g log2 e)); for g below about -88 the
+ * exponential is huge and the quotient correctly tends to -0. */
+static void swiglu_avx512(float *gate, const float *up, int n) {
+    const __m512 one = _mm512_set1_ps(1.0f), nlog2e = _mm512_set1_ps(-1.44269504f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(k, gate + i), u = _mm512_maskz_loadu_ps(k, up + i);
+        __m512 e = exp2_ps(_mm512_mul_ps(g, nlog2e));
+        _mm512_mask_storeu_ps(gate + i, k, _mm512_div_ps(_mm512_mul_ps(g, u), _mm512_add_ps(one, e)));
+    }
+}
+
+/* ---- attention ----
+ * A key tile is KT = 64 keys (4 blocks of KV_BLOCK = 16, one vector each);
+ * query rows go RB = 6 at a time. For each (rows, tile):
+ *   scores  S (RB, 64) = Q K^T: per dimension d, 4 key vectors x 6 broadcast
+ *           query values = 24 FMAs into 24 accumulators;
+ *   softmax running max / sum per row, P = 2^(S - max), masked lanes 0;
+ *   values  O (RB, hd) += P V: per key, 4 value vectors (64 dims) x 6
+ *           broadcast probabilities = 24 FMAs.
+ * Neither S nor P outlives the tile: the score matrix never exists in full. */
+
+#define KT 64
+#define RB 6
+
+/* Lanes of block b (keys jt + 16 b ..) that row limit `lim` (last key
+ * visible, inclusive) lets through. */
+INLINE __mmask16 visible(int jt, int b, int lim) {
+    int n = lim - (jt + 16 * b) + 1;
+    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
+                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    /* blocks past k1 are not read: their pointer repeats block 0 (masked anyway) */
+    int nblk = (k1 - jt + 15) / 16;
+    const float *kblk[4];
+    for (int b = 0; b < 4; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+
+    /* S = Q K^T */
+    __m512 s[RB][4];
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m512 kv[4];
+        for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        for (int r = 0; r < R; r++) {
+            __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
+            for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
+        }
+    }
+
+    /* online softmax, row by row */
+    int jmax = 0;                                   /* keys any row of the group sees */
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int r = 0; r < R; r++) {
+        int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
+        if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
+        __mmask16 k[4];
+        __m512 mx = ninf;
+        for (int b = 0; b < 4; b++) {
+            k[b] = visible(jt, b, lim);
+            s[r][b] = _mm512_mask_mov_ps(ninf, k[b], s[r][b]);
+            mx = _mm512_max_ps(mx, s[r][b]);
+        }
+        float bmax = _mm512_reduce_max_ps(mx);
+        if (bmax > m[r]) {                          /* a new maximum: rescale sum and output */
+            float alpha = exp2f(m[r] - bmax);       /* 0 when m was -inf */
+            l[r] *= alpha;
+            scale_avx512(o + (size_t)r * hd, alpha, hd);
+            m[r] = bmax;
+        }
+        const __m512 mv = _mm512_set1_ps(m[r]);
+        __m512 sum = _mm512_setzero_ps();
+        for (int b = 0; b < 4; b++) {
+            __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[r][b], mv)));
+            _mm512_storeu_ps(p + r * KT + 16 * b, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        l[r] += _mm512_reduce_add_ps(sum);
+    }
+    if (jmax > KT) jmax = KT;
+
+    /* O += P V, 64 dimensions (4 vectors) at a time */
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        const int dv = hd - d0 >= 64 ? 4 : (hd - d0) / 16;
+        __m512 acc[RB][4];
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < 4; e++)
+                acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
+        for (int j = 0; j < jmax; j++) {
+            const float *vj = v + (size_t)(jt + j) * hd + d0;
+            __m512 vv[4];
+            for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+            for (int r = 0; r < R; r++) {
+                __m512 pv = _mm512_set1_ps(p[r * KT + j]);
+                for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int e = 0; e < dv; e++) _mm512_storeu_ps(o + (size_t)r * hd + d0 + 16 * e, acc[r][e]);
+    }
+}
+
+static int attn_hd_ok_avx512(int hd) { return hd % 16 == 0; }
+
+static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, const float *kb,
+                             const float *v, int k0, int k1, float *m, float *l, float *o) {
+    float p[RB * KT];
+    for (int jt = k0; jt < k1; jt += KT)
+        for (int r0 = 0; r0 < rows; r0 += RB) {
+            const int R = rows - r0 < RB ? rows - r0 : RB;
+            int seen = 0;                           /* skip row groups the tile is entirely after */
+            for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
+            if (!seen) continue;
+            const float *qr = q + (size_t)r0 * hd;
+            float *orr = o + (size_t)r0 * hd;
+            switch (R) {
+            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 3: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 4: attn_tile(4, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 5: attn_tile(5, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(6, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            }
+        }
+}
+
+/* ---- probe: 12 independent FMA chains, more than latency x pipes ---- */
+
+static double fma_probe_avx512(long iters) {
+    __m512 a[12];
+    for (int j = 0; j < 12; j++) a[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
+    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+        for (int j = 0; j < 12; j++) a[j] = _mm512_fmadd_ps(a[j], b, c);
+        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]),
+                              "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));
+    }
+    __m512 s = a[0];
+    for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, a[j]);
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return 2.0 * 16 * 12 * (double)iters;
+}
+
+static int cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+const struct isa isa_avx512 = {
+    .name = "avx512",
+    .cpu_has = cpu_has_avx512,
+    .mr = 4, .nr_max = NR,
+    .gemm_tile = gemm_tile_avx512,
+    .dot = dot_avx512,
+    .axpy = axpy_avx512,
+    .scale = scale_avx512,
+    .exp_sum = exp_sum_avx512,
+    .swiglu = swiglu_avx512,
+    .attn_hd_ok = attn_hd_ok_avx512,
+    .attn_rows = attn_rows_avx512,
+    .fma_probe = fma_probe_avx512,
+};
+#endif

@@ -1,0 +1,126 @@
+/* isa_portable.c — the micro-kernels in plain C: the reference the SIMD
+ * variants are tested against, and what runs on any CPU (make PORTABLE=1,
+ * DAM_ISA=portable). Written so a compiler can vectorise the inner loops
+ * (independent partial sums, unit-stride arrays), without intrinsics. */
+#include "isa.h"
+#include "dam/kernels.h"
+#include <math.h>
+#include <string.h>
+
+/* ---- vectors: 8 partial sums, so the adds do not form one long chain ---- */
+
+static float dot_portable(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void axpy_portable(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void scale_portable(float *y, float a, int n) {
+    for (int i = 0; i < n; i++) y[i] *= a;
+}
+
+static float exp_sum_portable(float *x, int n, float shift) {
+    float sum = 0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - shift); sum += x[i]; }
+    return sum;
+}
+
+static void swiglu_portable(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* ---- matrix tile: convert one weight row chunk, then dot it with m inputs ---- */
+
+#define PORTABLE_KC 1024    /* the drivers never pass a larger kc (KC_MAX) */
+
+static void row_to_f32(enum dtype dt, const void *w, int n, float *dst) {
+    if (dt == DT_F32) { memcpy(dst, w, (size_t)n * sizeof(float)); return; }
+    const uint16_t *h = w;
+    if (dt == DT_BF16) for (int i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
+    else for (int i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
+}
+
+static void gemm_tile_portable(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
+                               const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    float row[PORTABLE_KC];
+    const size_t esize = dtype_size(dt);
+    for (int r = 0; r < nr; r++) {
+        row_to_f32(dt, (const char *)w + (size_t)r * ldw * esize, kc, row);
+        for (int i = 0; i < m; i++) {
+            float d = dot_portable(x + (size_t)i * ldx, row, kc);
+            float *o = out + (size_t)i * ldo + r;
+            *o = accumulate ? *o + d : d;
+        }
+    }
+}
+
+/* ---- attention: one row at a time, keys in blocks of KV_BLOCK ---- */
+
+static int attn_hd_ok_portable(int hd) { (void)hd; return 1; }
+
+static void attn_rows_portable(int rows, int hd, const float *q, const int *last, const float *kb,
+                               const float *v, int k0, int k1, float *m, float *l, float *o) {
+    for (int r = 0; r < rows; r++) {
+        const float *qr = q + (size_t)r * hd;
+        float *orow = o + (size_t)r * hd;
+        int end = last[r] + 1 < k1 ? last[r] + 1 : k1;     /* keys [k0, end) are visible */
+        for (int j0 = k0; j0 < end; j0 += KV_BLOCK) {
+            const float *blk = kb + (size_t)(j0 / KV_BLOCK) * hd * KV_BLOCK;
+            int nb = end - j0 < KV_BLOCK ? end - j0 : KV_BLOCK;
+            float s[KV_BLOCK] = {0};
+            for (int d = 0; d < hd; d++)                    /* s[j] = q . k_j, unit stride in j */
+                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * blk[(size_t)d * KV_BLOCK + j];
+            float bmax = -INFINITY;
+            for (int j = 0; j < nb; j++) if (s[j] > bmax) bmax = s[j];
+            if (bmax > m[r]) {                              /* new maximum: rescale what we have */
+                float alpha = exp2f(m[r] - bmax);           /* 0 when m was -inf */
+                l[r] *= alpha;
+                for (int d = 0; d < hd; d++) orow[d] *= alpha;
+                m[r] = bmax;
+            }
+            for (int j = 0; j < nb; j++) {
+                float p = exp2f(s[j] - m[r]);
+                l[r] += p;
+                const float *vj = v + (size_t)(j0 + j) * hd;
+                for (int d = 0; d < hd; d++) orow[d] += p * vj[d];
+            }
+        }
+    }
+}
+
+/* ---- probe: 8 independent chains; scalar, so this is the scalar peak ---- */
+
+static double fma_probe_portable(long iters) {
+    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const float b = 0.999999f, c = 1e-7f;
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < 8; j++) a[j] = fmaf(a[j], b, c);
+    volatile float sink = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    (void)sink;
+    return 2.0 * 8 * (double)iters;
+}
+
+static int cpu_has_portable(void) { return 1; }
+
+const struct isa isa_portable = {
+    .name = "portable",
+    .cpu_has = cpu_has_portable,
+    .mr = 4, .nr_max = 4,
+    .gemm_tile = gemm_tile_portable,
+    .dot = dot_portable,
+    .axpy = axpy_portable,
+    .scale = scale_portable,
+    .exp_sum = exp_sum_portable,
+    .swiglu = swiglu_portable,
+    .attn_hd_ok = attn_hd_ok_portable,
+    .attn_rows = attn_rows_portable,
+    .fma_probe = fma_probe_portable,
+};

@@ -1,0 +1,781 @@
+/* test_dam.c — DAM: the capture math on hand-computed cases, masks as runs,
+ * the sparse kernels against a dense masked reference (random q/k/v, several
+ * shapes, GQA, chunked prefill, decode, ring KV groups), dam with a mask that
+ * keeps every pair against full, the window module, prompt capture,
+ * calibration capture, profile round-trip, and every profile error. */
+#include "../harness.h"
+#include "dam/attn.h"
+#include "dam/common.h"
+#include "dam/dam.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ helpers */
+
+static uint64_t rng_state = 88172645463325252ULL;
+static float frand(void) {            /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * n) % n; }
+
+static float *rand_array(size_t n, float scale) {
+    float *a = malloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
+    return a;
+}
+
+/* A head's mask as sets, the reference's view of it. */
+struct ref_head {
+    int full;
+    int n_off, n_col;
+    int off[64], col[64];
+};
+
+static int ref_keeps(const struct ref_head *h, int i, int j) {
+    if (j > i) return 0;
+    if (h->full || i == j) return 1;
+    for (int t = 0; t < h->n_off; t++) if (i - j == h->off[t]) return 1;
+    for (int t = 0; t < h->n_col; t++) if (j == h->col[t]) return 1;
+    return 0;
+}
+
+/* Dense masked attention of row i of one head: q (hd), K/V (n, kv_dim) with
+ * the head's KV at offset kvh * hd. Returns the kept count. */
+static long ref_row(const struct ref_head *h, int i, const float *q, const float *K, const float *V,
+                    int kv_dim, int kvh, int hd, float *out) {
+    double scores[4096], max = -INFINITY, sum = 0;
+    long kept = 0;
+    for (int j = 0; j <= i; j++) {
+        if (!ref_keeps(h, i, j)) { scores[j] = -INFINITY; continue; }
+        double s = 0;
+        for (int d = 0; d < hd; d++) s += (double)q[d] * K[(size_t)j * kv_dim + kvh * hd + d];
+        scores[j] = s / sqrt((double)hd);
+        if (scores[j] > max) max = scores[j];
+        kept++;
+    }
+    for (int d = 0; d < hd; d++) out[d] = 0;
+    double acc[512] = {0};
+    for (int j = 0; j <= i; j++) {
+        if (scores[j] == -INFINITY) continue;
+        double p = exp(scores[j] - max);
+        sum += p;
+        for (int d = 0; d < hd; d++) acc[d] += p * V[(size_t)j * kv_dim + kvh * hd + d];
+    }
+    for (int d = 0; d < hd; d++) out[d] = (float)(acc[d] / sum);
+    return kept;
+}
+
+static void random_head(struct ref_head *h, int n, int allow_full) {
+    memset(h, 0, sizeof *h);
+    int kind = irand(allow_full ? 5 : 4);
+    if (kind == 4) { h->full = 1; return; }
+    if (kind == 0) {                              /* a small window */
+        int w = 1 + irand(6);
+        for (int r = 0; r < w; r++) h->off[h->n_off++] = r;
+    } else {                                      /* scattered offsets */
+        int c = 1 + irand(8);
+        for (int t = 0; t < c; t++) h->off[h->n_off++] = irand(n);
+    }
+    int nc = irand(5);
+    for (int t = 0; t < nc; t++) h->col[h->n_col++] = irand(n);
+    if (kind == 3) for (int c = 0; c < 3; c++) h->col[h->n_col++] = c;   /* sinks */
+}
+
+static void mask_of(struct dam_mask *m, const struct ref_head *h) {
+    if (h->full) dam_mask_full(m);
+    else ck_assert_int_eq(dam_mask_build(m, h->off, h->n_off, h->col, h->n_col), 0);
+}
+
+static struct attn_setup setup_of(int L, int H, int KV, int hd, int max_seq, const struct attn_options *o) {
+    struct attn_setup s = { .n_layers = L, .n_heads = H, .n_kv_heads = KV, .head_dim = hd,
+                            .max_seq_len = max_seq, .model_dir = NULL, .opts = o };
+    return s;
+}
+
+/* Feeds a whole random sequence (per layer q, k, v) through a module in the
+ * given chunks and returns the outputs (layer, n, H, hd). */
+struct seq_data {
+    int L, H, KV, hd, n;
+    float **q, **k, **v;     /* (L) arrays: (n, H, hd), (n, KV, hd) */
+};
+
+static struct seq_data make_seq(int L, int H, int KV, int hd, int n) {
+    struct seq_data d = { L, H, KV, hd, n, malloc(L * sizeof(float *)), malloc(L * sizeof(float *)),
+                          malloc(L * sizeof(float *)) };
+    for (int l = 0; l < L; l++) {
+        d.q[l] = rand_array((size_t)n * H * hd, 2.0f);
+        d.k[l] = rand_array((size_t)n * KV * hd, 2.0f);
+        d.v[l] = rand_array((size_t)n * KV * hd, 1.0f);
+    }
+    return d;
+}
+
+static void free_seq(struct seq_data *d) {
+    for (int l = 0; l < d->L; l++) { free(d->q[l]); free(d->k[l]); free(d->v[l]); }
+    free(d->q); free(d->k); free(d->v);
+}
+
+/* chunks: sizes summing to n (0-terminated); each chunk goes through every layer. */
+static float *run_module(const struct attn_module *mod, void *state, const struct seq_data *d,
+                         int from, const int *chunks) {
+    const int H = d->H, KV = d->KV, hd = d->hd, n = d->n;
+    float *out = calloc((size_t)d->L * n * H * hd, sizeof(float));
+    int pos = from;
+    for (int c = 0; pos < n; c++) {
+        int want = chunks[c] ? chunks[c] : n - pos;     /* past the list: the rest at once */
+        int len = want < n - pos ? want : n - pos;
+        for (int l = 0; l < d->L; l++) {
+            const float *q = d->q[l] + (size_t)pos * H * hd;
+            const float *k = d->k[l] + (size_t)pos * KV * hd;
+            const float *v = d->v[l] + (size_t)pos * KV * hd;
+            float *o = out + ((size_t)l * n + pos) * H * hd;
+            int rc = len == 1 ? mod->decode(state, l, pos, q, k, v, o)
+                              : mod->prefill(state, l, pos, len, q, k, v, o);
+            ck_assert_msg(rc == 0, "module call failed: %s", dam_last_error());
+        }
+        pos += len;
+    }
+    return out;
+}
+
+/* Max |a - ref| over rows [from, n) of every layer and head, ref from the dense reference. */
+static double compare_dense(const struct seq_data *d, const float *out, struct ref_head *heads /* (L, H) */,
+                            int from, long *kept_total) {
+    const int H = d->H, KV = d->KV, hd = d->hd, group = H / KV;
+    double worst = 0;
+    float ref[512];
+    long kept = 0;
+    for (int l = 0; l < d->L; l++)
+        for (int i = from; i < d->n; i++)
+            for (int h = 0; h < H; h++) {
+                kept += ref_row(&heads[l * H + h], i, d->q[l] + ((size_t)i * H + h) * hd, d->k[l], d->v[l],
+                                KV * hd, h / group, hd, ref);
+                const float *o = out + (((size_t)l * d->n + i) * H + h) * hd;
+                for (int x = 0; x < hd; x++) {
+                    double e = fabs((double)o[x] - ref[x]);
+                    if (e > worst) worst = e;
+                }
+            }
+    if (kept_total) *kept_total = kept;
+    return worst;
+}
+
+/* ------------------------------------------------------------ capture math */
+
+START_TEST(test_boxcox) {
+    ck_assert_float_eq_tol(dam_boxcox(0.25f, 0.5f), -1.0f, 1e-6);
+    ck_assert_float_eq_tol(dam_boxcox(1.0f, 0.5f), 0.0f, 1e-6);
+    ck_assert_float_eq_tol(dam_boxcox(0.0f, 0.5f), (sqrtf(1e-10f) - 1) / 0.5f, 1e-5);  /* clamped */
+    ck_assert_float_eq_tol(dam_boxcox(expf(1.0f), 0.0f), 1.0f, 1e-6);                 /* ln */
+    ck_assert_float_eq_tol(dam_boxcox(0.5f, 1.0f), -0.5f, 1e-6);
+}
+END_TEST
+
+/* The 4 x 4 hand case: one sequence, probabilities A, lambda 0.5, tau 0.5.
+ * The layer minimum is A = 0 -> B = -1.99998, so B + shift ~ 2 sqrt(A) and the
+ * kept cells are A >= 0.0625:
+ *   row 0: 1                      -> 1
+ *   row 1: 0.5 0.5                -> 1 1
+ *   row 2: 0.9 0   0.1            -> 1 0 1
+ *   row 3: 0.7 0.01 0.04 0.25     -> 1 0 0 1                                 */
+static const float hand_A[10] = { 1, 0.5f, 0.5f, 0.9f, 0, 0.1f, 0.7f, 0.01f, 0.04f, 0.25f };
+static const uint8_t hand_M[10] = { 1, 1, 1, 1, 0, 1, 1, 0, 0, 1 };
+
+static struct dam_params hand_params(void) {
+    struct dam_params p = { .pcl = 4, .lambda = 0.5f, .tau = 0.5f, .mu = 0.8f, .min_support = 2,
+                            .min_coverage = 0.5f, .fallback = DAM_FALLBACK_FULL,
+                            .fallback_window = 2, .fallback_sinks = 1 };
+    return p;
+}
+
+static struct dam_capture *hand_capture(int twice) {
+    struct dam_capture *c = dam_capture_new(1, 1, 4);
+    for (int rep = 0; rep < (twice ? 2 : 1); rep++) {
+        int rows = rep == 0 ? 4 : 2;        /* the second sequence is only 2 tokens */
+        for (int i = 0; i < rows; i++) {
+            dam_capture_add_row(c, 0, 0, i, hand_A + dam_tri(i, 0));
+            dam_capture_count_row(c, 0, i);
+        }
+    }
+    return c;
+}
+
+START_TEST(test_true_mask_hand) {
+    struct dam_params p = hand_params();
+    uint8_t m[10];
+    for (int twice = 0; twice < 2; twice++) {
+        struct dam_capture *c = hand_capture(twice);
+        dam_true_masks(c, 0, &p, m);
+        for (int k = 0; k < 10; k++) ck_assert_msg(m[k] == hand_M[k], "cell %d (twice %d)", k, twice);
+        ck_assert_int_eq(c->n_sequences, twice ? 2 : 1);
+        dam_capture_free(c);
+    }
+    /* tau 0.3 also keeps 0.04 (2 * 0.2 = 0.4 >= 0.3), not 0.01 (0.2) */
+    p.tau = 0.3f;
+    struct dam_capture *c = hand_capture(0);
+    dam_true_masks(c, 0, &p, m);
+    ck_assert_int_eq(m[dam_tri(3, 2)], 1);
+    ck_assert_int_eq(m[dam_tri(3, 1)], 0);
+    dam_capture_free(c);
+}
+END_TEST
+
+START_TEST(test_gamma_hand) {
+    int s;
+    ck_assert_float_eq_tol(dam_gamma_diagonal(hand_M, 4, 4, 0, &s), 1.0f, 1e-6); ck_assert_int_eq(s, 4);
+    ck_assert_float_eq_tol(dam_gamma_diagonal(hand_M, 4, 4, 1, &s), 1.0f / 3, 1e-6); ck_assert_int_eq(s, 3);
+    ck_assert_float_eq_tol(dam_gamma_diagonal(hand_M, 4, 4, 2, &s), 0.5f, 1e-6); ck_assert_int_eq(s, 2);
+    ck_assert_float_eq_tol(dam_gamma_diagonal(hand_M, 4, 4, 3, &s), 1.0f, 1e-6); ck_assert_int_eq(s, 1);
+    ck_assert_float_eq_tol(dam_gamma_column(hand_M, 4, 4, 0, &s), 1.0f, 1e-6); ck_assert_int_eq(s, 4);
+    ck_assert_float_eq_tol(dam_gamma_column(hand_M, 4, 4, 1, &s), 1.0f / 3, 1e-6); ck_assert_int_eq(s, 3);
+    ck_assert_float_eq_tol(dam_gamma_column(hand_M, 4, 4, 2, &s), 0.5f, 1e-6); ck_assert_int_eq(s, 2);
+    ck_assert_float_eq_tol(dam_gamma_column(hand_M, 4, 4, 3, &s), 1.0f, 1e-6); ck_assert_int_eq(s, 1);
+    /* only the first 2 rows known */
+    ck_assert_float_eq_tol(dam_gamma_diagonal(hand_M, 4, 2, 1, &s), 1.0f, 1e-6); ck_assert_int_eq(s, 1);
+    ck_assert_float_eq_tol(dam_gamma_column(hand_M, 4, 2, 3, &s), 0.0f, 1e-6); ck_assert_int_eq(s, 0);
+}
+END_TEST
+
+START_TEST(test_profile_from_hand_capture) {
+    struct dam_params p = hand_params();
+    struct dam_capture *c = hand_capture(0);
+    struct dam_profile *prof = dam_profile_from_capture(c, &p, 1, 8);
+    ck_assert_ptr_nonnull(prof);
+    const struct dam_head *h = &prof->heads[0];
+    /* support >= 2 drops diagonal 3 and column 3 (gamma 1 on a single cell) */
+    ck_assert_int_eq(h->n_offsets, 1); ck_assert_int_eq(h->offsets[0], 0);
+    ck_assert_int_eq(h->n_columns, 1); ck_assert_int_eq(h->columns[0], 0);
+    ck_assert_float_eq_tol(h->coverage, 1.0f, 1e-6);          /* diag 0 + column 0 = M */
+    ck_assert_float_eq_tol(h->true_density, 0.7f, 1e-6);
+    ck_assert_float_eq_tol(h->ext_density, 0.7f, 1e-6);
+    ck_assert_int_eq(h->fallback, DAM_FALLBACK_NONE);
+    dam_profile_free(prof);
+    /* support 1 admits them; mu 0.5 also diagonal 2 and column 2 */
+    p.min_support = 1; p.mu = 0.5f;
+    prof = dam_profile_from_capture(c, &p, 1, 8);
+    h = &prof->heads[0];
+    ck_assert_int_eq(h->n_offsets, 3);
+    ck_assert_int_eq(h->offsets[1], 2); ck_assert_int_eq(h->offsets[2], 3);
+    ck_assert_int_eq(h->n_columns, 3);
+    ck_assert_int_eq(h->columns[1], 2); ck_assert_int_eq(h->columns[2], 3);
+    /* extended: every cell but (2, 1): 9 of 10, M fully covered */
+    ck_assert_float_eq_tol(h->ext_density, 0.9f, 1e-6);
+    ck_assert_float_eq_tol(h->coverage, 1.0f, 1e-6);
+    dam_profile_free(prof);
+    /* mu above every gamma but the main diagonal: coverage 4/7 < 0.6 -> fallback */
+    p.min_support = 2; p.mu = 1.0f; p.min_coverage = 0.6f;
+    struct dam_capture *c2 = dam_capture_new(1, 1, 4);
+    static const float A2[10] = { 1, 0.5f, 0.5f, 0.9f, 0, 0.1f, 0.7f, 0.01f, 0.04f, 0.25f };
+    float a3[10];
+    memcpy(a3, A2, sizeof a3);
+    a3[dam_tri(1, 0)] = 0.0f;  /* column 0 loses row 1 -> gamma 3/4 */
+    for (int i = 0; i < 4; i++) { dam_capture_add_row(c2, 0, 0, i, a3 + dam_tri(i, 0)); dam_capture_count_row(c2, 0, i); }
+    prof = dam_profile_from_capture(c2, &p, 1, 8);
+    h = &prof->heads[0];
+    ck_assert_int_eq(h->n_columns, 0);
+    ck_assert_float_eq_tol(h->coverage, 4.0f / 6, 1e-6);      /* M has 6 cells, diagonal holds 4 */
+    ck_assert_int_eq(h->fallback, DAM_FALLBACK_NONE);          /* 0.667 >= 0.6 */
+    dam_profile_free(prof);
+    p.min_coverage = 0.7f;
+    prof = dam_profile_from_capture(c2, &p, 1, 8);
+    ck_assert_int_eq(prof->heads[0].fallback, DAM_FALLBACK_FULL);
+    ck_assert_int_eq(dam_profile_fallback_heads(prof), 1);
+    dam_profile_free(prof);
+    dam_capture_free(c2);
+    dam_capture_free(c);
+}
+END_TEST
+
+START_TEST(test_params_from_options) {
+    struct attn_options o;
+    attn_options_default(&o);
+    struct dam_params p;
+    o.dam_pcl = 128; o.dam_min_support = 0;
+    ck_assert_int_eq(dam_params_from_options(&o, &p), 0);
+    ck_assert_int_eq(p.min_support, 32);
+    snprintf(o.dam_fallback, sizeof o.dam_fallback, "bogus");
+    ck_assert_int_eq(dam_params_from_options(&o, &p), -1);
+    ck_assert_ptr_nonnull(strstr(dam_last_error(), "bogus"));
+}
+END_TEST
+
+/* ------------------------------------------------------------ masks as runs */
+
+START_TEST(test_mask_runs) {
+    for (int trial = 0; trial < 200; trial++) {
+        struct ref_head h;
+        random_head(&h, 40, 1);
+        struct dam_mask m;
+        mask_of(&m, &h);
+        int runs[2 * 200];
+        for (int i = 0; i < 60; i++) {
+            int n = dam_mask_row_runs(&m, i, runs);
+            uint8_t got[64] = {0};
+            for (int r = 0; r < n; r++) {
+                ck_assert_int_le(runs[2 * r], runs[2 * r + 1]);
+                if (r) ck_assert_int_gt(runs[2 * r], runs[2 * r - 1] + 1);   /* disjoint, not adjacent */
+                for (int j = runs[2 * r]; j <= runs[2 * r + 1]; j++) { ck_assert_int_le(j, i); got[j] = 1; }
+            }
+            for (int j = 0; j <= i; j++) ck_assert_msg(got[j] == ref_keeps(&h, i, j), "trial %d row %d key %d", trial, i, j);
+        }
+        dam_mask_free(&m);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------ sparse kernels */
+
+/* A dam state with random masks per (layer, head) against the dense reference,
+ * for one geometry and one chunking. */
+static void check_random_masks(int L, int H, int KV, int hd, int n, const int *chunks, int allow_full,
+                               int narrow) {
+    struct attn_options o;
+    attn_options_default(&o);
+    struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
+    struct dam_state *st = dam_state_new(&s);
+    ck_assert_ptr_nonnull(st);
+    struct ref_head *heads = calloc((size_t)L * H, sizeof *heads);
+    struct dam_mask *masks = calloc((size_t)H, sizeof *masks);
+    for (int l = 0; l < L; l++) {
+        for (int h = 0; h < H; h++) {
+            random_head(&heads[l * H + h], narrow ? 12 : n, allow_full);
+            mask_of(&masks[h], &heads[l * H + h]);
+        }
+        ck_assert_int_eq(dam_state_set_masks(st, l, masks), 0);
+        for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
+    }
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    extern const struct attn_module attn_dam;
+    float *out = run_module(&attn_dam, st, &d, 0, chunks);
+    long kept;
+    double err = compare_dense(&d, out, heads, 0, &kept);
+    ck_assert_msg(err < 2e-5, "max error %g (L %d H %d KV %d hd %d n %d)", err, L, H, KV, hd, n);
+    struct attn_stats stats;
+    dam_state_stats(st, &stats);
+    ck_assert_msg(fabs(stats.kept_pairs - (double)kept) < 0.5, "kept %g, reference %ld", stats.kept_pairs, kept);
+    double causal = (double)L * H * n * (n + 1) / 2;
+    ck_assert_double_eq_tol(stats.causal_pairs, causal, 0.5);
+    ck_assert_double_eq_tol(stats.sparsity, 1 - kept / causal, 1e-9);
+    ck_assert_uint_le(stats.kv_bytes, stats.kv_bytes_full);
+    ck_assert_uint_eq(stats.kv_bytes_full, (size_t)L * KV * n * hd * 2 * sizeof(float));
+    free(out);
+    free_seq(&d);
+    free(heads);
+    free(masks);
+    dam_state_free(st);
+}
+
+START_TEST(test_kernels_vs_dense) {
+    static const int one[] = { 4096, 0 };
+    static const int sevens[] = { 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0 };
+    static const int decode[] = { 20, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 };
+    check_random_masks(2, 4, 2, 8, 60, one, 1, 0);       /* GQA 2:1 */
+    check_random_masks(1, 8, 1, 16, 77, sevens, 1, 0);   /* one KV head for 8 query heads */
+    check_random_masks(2, 3, 3, 5, 50, decode, 0, 0);    /* MHA, odd head_dim, decode */
+    check_random_masks(1, 6, 2, 8, 90, sevens, 0, 1);    /* narrow masks: ring KV groups wrap */
+    check_random_masks(1, 4, 4, 4, 61, decode, 0, 1);
+}
+END_TEST
+
+/* Narrow masks shrink every KV group to a ring plus columns; the bytes
+ * reported are exactly the distinct positions kept. */
+START_TEST(test_kv_ring_bytes) {
+    struct attn_options o;
+    attn_options_default(&o);
+    const int L = 1, H = 4, KV = 2, hd = 8, n = 100;
+    struct attn_setup s = setup_of(L, H, KV, hd, 512, &o);
+    struct dam_state *st = dam_state_new(&s);
+    struct dam_mask masks[4];
+    int off_a[] = { 0, 1, 2 }, off_b[] = { 0, 5 }, col_a[] = { 0, 50 }, col_b[] = { 1 };
+    dam_mask_build(&masks[0], off_a, 3, col_a, 2);    /* group 0: heads 0, 1 */
+    dam_mask_build(&masks[1], off_b, 2, col_b, 1);
+    dam_mask_build(&masks[2], off_a, 3, NULL, 0);     /* group 1: heads 2, 3 */
+    dam_mask_full(&masks[3]);                         /* a full head keeps its group whole */
+    ck_assert_int_eq(dam_state_set_masks(st, 0, masks), 0);
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    static const int chunks[] = { 30, 30, 1, 1, 1, 37, 0 };
+    extern const struct attn_module attn_dam;
+    float *out = run_module(&attn_dam, st, &d, 0, chunks);
+    struct attn_stats stats;
+    dam_state_stats(st, &stats);
+    /* group 0: ring of 6 (offset 5) + columns {0, 1, 50} below it; group 1: all 100 */
+    size_t per = 2 * hd * sizeof(float);
+    ck_assert_uint_eq(stats.kv_bytes, (6 + 3 + 100) * per);
+    ck_assert_uint_eq(stats.kv_bytes_full, 200 * per);
+    struct ref_head ref[4] = {
+        { .n_off = 3, .off = { 0, 1, 2 }, .n_col = 2, .col = { 0, 50 } },
+        { .n_off = 2, .off = { 0, 5 }, .n_col = 1, .col = { 1 } },
+        { .n_off = 3, .off = { 0, 1, 2 } },
+        { .full = 1 },
+    };
+    ck_assert(compare_dense(&d, out, ref, 0, NULL) < 2e-5);
+    free(out);
+    for (int h = 0; h < 4; h++) dam_mask_free(&masks[h]);
+    /* rewinding a ring that wrapped: a clear error on the next call, 0 is fine */
+    {
+        dam_state_truncate(st, 50);
+        float o1[4 * 8];
+        ck_assert_int_eq(dam_state_prefill(st, 0, 50, 1, d.q[0], d.k[0], d.v[0], o1), -1);
+        ck_assert_ptr_nonnull(strstr(dam_last_error(), "rewind"));
+        dam_state_truncate(st, 0);
+        out = run_module(&attn_dam, st, &d, 0, chunks);
+        ck_assert(compare_dense(&d, out, ref, 0, NULL) < 2e-5);
+        free(out);
+    }
+    free_seq(&d);
+    dam_state_free(st);
+}
+END_TEST
+
+/* A mask that keeps every pair (as offsets, not the full flag) equals full. */
+START_TEST(test_all_pairs_equals_full) {
+    const int L = 2, H = 4, KV = 2, hd = 16, n = 70;
+    const struct attn_module *full = attn_find("full");
+    ck_assert_ptr_nonnull(full);
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
+    void *fs = full->create(&s);
+    struct dam_state *st = dam_state_new(&s);
+    int offs[70];
+    for (int r = 0; r < n; r++) offs[r] = r;
+    struct dam_mask masks[4];
+    for (int h = 0; h < H; h++) dam_mask_build(&masks[h], offs, n, NULL, 0);
+    for (int l = 0; l < L; l++) ck_assert_int_eq(dam_state_set_masks(st, l, masks), 0);
+    for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    static const int chunks[] = { 33, 1, 1, 35, 0 };
+    float *a = run_module(full, fs, &d, 0, chunks);
+    float *b = run_module(&attn_dam, st, &d, 0, chunks);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)L * n * H * hd; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    ck_assert_msg(worst < 1e-5, "dam with every pair differs from full by %g", worst);
+    struct attn_stats sa, sb;
+    full->stats(fs, &sa);
+    dam_state_stats(st, &sb);
+    ck_assert_double_eq_tol(sb.sparsity, 0, 1e-12);
+    ck_assert_double_eq_tol(sa.kept_pairs, sb.kept_pairs, 0.5);
+    free(a); free(b);
+    free_seq(&d);
+    full->destroy(fs);
+    dam_state_free(st);
+}
+END_TEST
+
+START_TEST(test_window_module) {
+    const struct attn_module *w = attn_find("window");
+    ck_assert_ptr_nonnull(w);
+    struct attn_options o;
+    attn_options_default(&o);
+    o.window_sinks = 2; o.window_size = 5;
+    const int L = 2, H = 4, KV = 1, hd = 8, n = 40;
+    struct attn_setup s = setup_of(L, H, KV, hd, 256, &o);
+    void *st = w->create(&s);
+    ck_assert_ptr_nonnull(st);
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    static const int chunks[] = { 9, 1, 1, 13, 1, 1, 1, 100, 0 };
+    float *out = run_module(w, st, &d, 0, chunks);
+    struct ref_head ref[8];
+    for (int i = 0; i < L * H; i++) {
+        ref[i] = (struct ref_head){ .n_off = 5, .off = { 0, 1, 2, 3, 4 }, .n_col = 2, .col = { 0, 1 } };
+    }
+    long kept;
+    ck_assert(compare_dense(&d, out, ref, 0, &kept) < 2e-5);
+    struct attn_stats stats;
+    w->stats(st, &stats);
+    ck_assert_double_eq_tol(stats.kept_pairs, kept, 0.5);
+    ck_assert_uint_eq(stats.kv_bytes, (size_t)L * KV * (5 + 2) * hd * 2 * sizeof(float));
+    free(out);
+    free_seq(&d);
+    w->destroy(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------ capture modes */
+
+/* --dam-capture prompt: rows < PCL are full attention, later rows run the
+ * masks derived from them, and the capture is what full attention gave. */
+START_TEST(test_prompt_capture) {
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    o.dam_pcl = 16; o.dam_tau = 0.6f; o.dam_mu = 0.5f; o.dam_min_support = 4;
+    snprintf(o.dam_fallback, sizeof o.dam_fallback, "none");
+    snprintf(o.dam_capture, sizeof o.dam_capture, "prompt");
+    const int L = 2, H = 4, KV = 2, hd = 8, n = 50;
+    struct attn_setup s = setup_of(L, H, KV, hd, 64, &o);
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    /* make keys close to their query: a local pattern the capture can find */
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < n; i++)
+            for (int h = 0; h < H; h++)
+                for (int x = 0; x < hd; x++)
+                    d.q[l][((size_t)i * H + h) * hd + x] = 3.0f * d.k[l][((size_t)i * KV + h / 2) * hd + x];
+    static const int chunk_sets[2][8] = { { 10, 20, 1, 1, 100, 0 }, { 64, 0 } };
+    for (int cs = 0; cs < 2; cs++) {
+        void *st = attn_dam.create(&s);
+        ck_assert_msg(st != NULL, "%s", dam_last_error());
+        float *out = run_module(&attn_dam, st, &d, 0, chunk_sets[cs]);
+        const struct dam_profile *p = dam_state_profile(dam_state_of(&attn_dam, st));
+        ck_assert_ptr_nonnull(p);
+        struct ref_head ref[8];
+        for (int i = 0; i < L * H; i++) {
+            const struct dam_head *hh = &p->heads[i];
+            ck_assert_ptr_nonnull(hh->offsets);
+            ref[i] = (struct ref_head){ .n_off = hh->n_offsets, .n_col = hh->n_columns };
+            ck_assert_int_le(hh->n_offsets, 64); ck_assert_int_le(hh->n_columns, 64);
+            memcpy(ref[i].off, hh->offsets, hh->n_offsets * sizeof(int));
+            memcpy(ref[i].col, hh->columns, hh->n_columns * sizeof(int));
+        }
+        /* rows >= PCL: the derived masks */
+        ck_assert(compare_dense(&d, out, ref, 16, NULL) < 2e-5);
+        /* rows < PCL: full attention */
+        struct seq_data head = d;
+        head.n = 16;
+        struct ref_head fulls[8];
+        for (int i = 0; i < 8; i++) fulls[i] = (struct ref_head){ .full = 1 };
+        float *out16 = malloc((size_t)L * 16 * H * hd * sizeof(float));
+        for (int l = 0; l < L; l++)
+            memcpy(out16 + (size_t)l * 16 * H * hd, out + (size_t)l * n * H * hd, (size_t)16 * H * hd * sizeof(float));
+        ck_assert(compare_dense(&head, out16, fulls, 0, NULL) < 2e-5);
+        /* the local pattern was found: the main diagonal matched everywhere */
+        struct attn_stats stats;
+        attn_dam.stats(st, &stats);
+        ck_assert(stats.sparsity > 0.2);
+        /* a rewind to 0 starts over: same outputs */
+        attn_dam.truncate(st, 0);
+        float *again = run_module(&attn_dam, st, &d, 0, chunk_sets[cs]);
+        for (size_t i = 0; i < (size_t)L * n * H * hd; i++) ck_assert_float_eq_tol(again[i], out[i], 1e-6);
+        free(again); free(out16); free(out);
+        attn_dam.destroy(st);
+    }
+    free_seq(&d);
+}
+END_TEST
+
+/* --dam-capture calibrate (dam calibrate's mode): full attention; the rows of
+ * every sequence add up, a rewind to 0 starts the next sequence. */
+START_TEST(test_calibration_capture) {
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    o.dam_pcl = 12;
+    snprintf(o.dam_capture, sizeof o.dam_capture, "calibrate");
+    const int L = 2, H = 2, KV = 1, hd = 4;
+    struct attn_setup s = setup_of(L, H, KV, hd, 20, &o);
+    void *st = attn_dam.create(&s);
+    ck_assert_ptr_nonnull(st);
+    struct seq_data d = make_seq(L, H, KV, hd, 20);
+    static const int a[] = { 20, 0 }, b[] = { 5, 1, 1, 0 };
+    float *o1 = run_module(&attn_dam, st, &d, 0, a);
+    attn_dam.truncate(st, 0);
+    d.n = 7;
+    float *o2 = run_module(&attn_dam, st, &d, 0, b);
+    d.n = 20;
+    struct dam_capture *c = dam_state_capture(dam_state_of(&attn_dam, st));
+    ck_assert_int_eq(c->n_sequences, 2);
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < 12; i++) {
+            ck_assert_uint_eq(c->rows[l * 12 + i], i < 7 ? 2 : 1);
+            for (int h = 0; h < H; h++) {
+                double sum = 0;
+                for (int j = 0; j <= i; j++) sum += c->sum[((size_t)l * H + h) * dam_tri_size(12) + dam_tri(i, j)];
+                ck_assert_double_eq_tol(sum, c->rows[l * 12 + i], 1e-5);
+            }
+        }
+    struct ref_head fulls[4];
+    for (int i = 0; i < 4; i++) fulls[i] = (struct ref_head){ .full = 1 };
+    ck_assert(compare_dense(&d, o1, fulls, 0, NULL) < 2e-5);
+    free(o1); free(o2);
+    free_seq(&d);
+    attn_dam.destroy(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------ profiles */
+
+static struct dam_profile *sample_profile(void) {
+    struct dam_params p = hand_params();
+    struct dam_capture *c = dam_capture_new(2, 2, 4);
+    for (int l = 0; l < 2; l++)
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < 4; i++) dam_capture_add_row(c, l, h, i, hand_A + dam_tri(i, 0));
+    for (int l = 0; l < 2; l++) for (int i = 0; i < 4; i++) dam_capture_count_row(c, l, i);
+    struct dam_profile *prof = dam_profile_from_capture(c, &p, 1, 8);
+    dam_capture_free(c);
+    int off[] = { 0, 1, 7 }, col[] = { 0, 3, 100 };
+    dam_head_set(&prof->heads[3], off, 3, col, 3);
+    prof->heads[3].fallback = DAM_FALLBACK_WINDOW;
+    snprintf(prof->source, sizeof prof->source, "hand");
+    return prof;
+}
+
+START_TEST(test_profile_roundtrip) {
+    struct dam_profile *a = sample_profile();
+    const char *dir = tmp_dir();
+    char path[256];
+    snprintf(path, sizeof path, "%s/p.json", dir);
+    ck_assert_int_eq(dam_profile_save(a, path), 0);
+    struct dam_profile *b = dam_profile_load(path);
+    ck_assert_msg(b != NULL, "%s", dam_last_error());
+    ck_assert_int_eq(b->n_layers, 2); ck_assert_int_eq(b->n_heads, 2);
+    ck_assert_int_eq(b->n_kv_heads, 1); ck_assert_int_eq(b->head_dim, 8);
+    ck_assert_int_eq(b->params.pcl, 4);
+    ck_assert_float_eq_tol(b->params.tau, 0.5f, 1e-6);
+    ck_assert_int_eq(b->params.fallback, DAM_FALLBACK_FULL);
+    ck_assert_str_eq(b->source, "hand");
+    ck_assert_int_eq(b->n_sequences, 1);
+    for (int i = 0; i < 4; i++) {
+        const struct dam_head *x = &a->heads[i], *y = &b->heads[i];
+        ck_assert_int_eq(x->fallback, y->fallback);
+        ck_assert_int_eq(x->n_offsets, y->n_offsets);
+        ck_assert_int_eq(x->n_columns, y->n_columns);
+        ck_assert_mem_eq(x->offsets, y->offsets, x->n_offsets * sizeof(int));
+        ck_assert_mem_eq(x->columns, y->columns, x->n_columns * sizeof(int));
+        ck_assert_float_eq_tol(x->coverage, y->coverage, 1e-4);
+        ck_assert_float_eq_tol(x->true_density, y->true_density, 1e-4);
+        ck_assert_ptr_nonnull(y->true_mask);
+        ck_assert_mem_eq(x->true_mask, y->true_mask, 10);
+    }
+    /* the loaded profile drives a state */
+    struct attn_options o;
+    attn_options_default(&o);
+    struct attn_setup s = setup_of(2, 2, 1, 8, 64, &o);
+    struct dam_state *st = dam_state_new(&s);
+    ck_assert_int_eq(dam_state_use_profile(st, b), 0);
+    dam_state_free(st);
+    dam_profile_free(a);
+    dam_profile_free(b);
+}
+END_TEST
+
+/* Each corruption of a good profile text must fail with a message naming it. */
+START_TEST(test_profile_errors) {
+    struct dam_profile *a = sample_profile();
+    char *good = dam_profile_to_json(a);
+    dam_profile_free(a);
+    struct { const char *find, *replace, *expect; } cases[] = {
+        { "\"heads\"", "\"heads\" x", "not valid JSON" },
+        { "\"dam-profile\"", "\"other\"", "not a dam profile" },
+        { "\"version\":\t1", "\"version\":\t7", "version 7" },
+        { "\"n_heads\":\t2", "\"n_heads\":\t3", "heads listed" },
+        { "\"fallback\":\t\"full\"", "\"fallback\":\t\"maybe\"", "fallback" },
+        { "\"offsets\":\t[0]", "\"offsets\":\t[-3]", "offsets" },
+        { "\"pcl\":\t4", "\"pcl\":\t1", "pcl" },
+        { "\"head\":\t1", "\"head\":\t0", "appears twice" },
+        { "\"true_mask\":\t\"", "\"true_mask\":\t\"%%", "true_mask" },
+        { "\"geometry\"", "\"geometri\"", "geometry" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *at = strstr(good, cases[c].find);
+        ck_assert_msg(at != NULL, "case %zu: '%s' not in the profile text", c, cases[c].find);
+        char *bad = malloc(strlen(good) + 64);
+        size_t pre = (size_t)(at - good);
+        memcpy(bad, good, pre);
+        strcpy(bad + pre, cases[c].replace);
+        strcat(bad, at + strlen(cases[c].find));
+        struct dam_profile *p = dam_profile_parse(bad, strlen(bad), "bad.json");
+        ck_assert_msg(p == NULL, "case %zu accepted", c);
+        ck_assert_msg(strstr(dam_last_error(), cases[c].expect) && strstr(dam_last_error(), "bad.json"),
+                      "case %zu: message '%s' lacks '%s'", c, dam_last_error(), cases[c].expect);
+        free(bad);
+    }
+    /* truncated file */
+    struct dam_profile *p = dam_profile_parse(good, strlen(good) / 2, "half.json");
+    ck_assert_ptr_null(p);
+    ck_assert_ptr_nonnull(strstr(dam_last_error(), "not valid JSON"));
+    /* a profile for another geometry: refused by the module */
+    const char *dir = tmp_dir();
+    char path[256];
+    snprintf(path, sizeof path, "%s/p.json", dir);
+    ck_assert_int_eq(write_file_atomic(path, good, strlen(good)), 0);
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    snprintf(o.dam_profile, sizeof o.dam_profile, "%s", path);
+    snprintf(o.dam_capture, sizeof o.dam_capture, "profile");
+    struct attn_setup s = setup_of(2, 4, 2, 8, 64, &o);
+    ck_assert_ptr_null(attn_dam.create(&s));
+    ck_assert_msg(strstr(dam_last_error(), "was made for a model with 2 layers, 2 heads"), "%s", dam_last_error());
+    s = setup_of(2, 2, 1, 8, 64, &o);
+    void *st = attn_dam.create(&s);
+    ck_assert_msg(st != NULL, "%s", dam_last_error());
+    attn_dam.destroy(st);
+    /* a missing file */
+    snprintf(o.dam_profile, sizeof o.dam_profile, "%s/none.json", dir);
+    ck_assert_ptr_null(attn_dam.create(&s));
+    ck_assert_ptr_nonnull(strstr(dam_last_error(), "none.json"));
+    free(good);
+}
+END_TEST
+
+/* No profile and no calibration text: a clear error, never a silent full. */
+START_TEST(test_no_capture_source) {
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    snprintf(o.dam_capture, sizeof o.dam_capture, "auto");
+    o.dam_profile[0] = 0;
+    setenv("DAM_CALIBRATION", "/nonexistent/calibration.txt", 1);
+    struct attn_setup s = setup_of(1, 2, 1, 8, 64, &o);
+    s.model_dir = "/nonexistent";
+    ck_assert_ptr_null(attn_dam.create(&s));
+    ck_assert_msg(strstr(dam_last_error(), "no capture source"), "%s", dam_last_error());
+    unsetenv("DAM_CALIBRATION");
+    snprintf(o.dam_capture, sizeof o.dam_capture, "profile");
+    ck_assert_ptr_null(attn_dam.create(&s));
+    ck_assert_msg(strstr(dam_last_error(), "--dam-profile"), "%s", dam_last_error());
+}
+END_TEST
+
+START_TEST(test_options_file) {
+    const char *text = "{\"_comment\": \"x\", \"window\": {\"sinks\": 3, \"size\": 17},"
+                       " \"dam\": {\"pcl\": 64, \"tau\": 0.25, \"mu\": 0.6, \"fallback\": \"none\"}}";
+    const char *path = tmp_file_with(text, strlen(text));
+    struct attn_options o;
+    attn_options_default(&o);
+    ck_assert_int_eq(dam_options_load(path, &o), 0);
+    ck_assert_int_eq(o.window_sinks, 3); ck_assert_int_eq(o.window_size, 17);
+    ck_assert_int_eq(o.dam_pcl, 64);
+    ck_assert_float_eq_tol(o.dam_tau, 0.25f, 1e-6);
+    ck_assert_str_eq(o.dam_fallback, "none");
+    const char *bad = "{\"dam\": {\"fallback\": \"sometimes\"}}";
+    path = tmp_file_with(bad, strlen(bad));
+    ck_assert_int_eq(dam_options_load(path, &o), -1);
+    ck_assert_ptr_nonnull(strstr(dam_last_error(), "sometimes"));
+    /* the shipped configs/dam.json loads */
+    if (is_file("configs/dam.json")) {
+        attn_options_default(&o);
+        ck_assert_msg(dam_options_load("configs/dam.json", &o) == 0, "%s", dam_last_error());
+    }
+}
+END_TEST
+
+Suite *test_suite(void) {
+    Suite *s = suite_create("dam");
+    TCase *t = tcase_create("dam");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_boxcox);
+    tcase_add_test(t, test_true_mask_hand);
+    tcase_add_test(t, test_gamma_hand);
+    tcase_add_test(t, test_profile_from_hand_capture);
+    tcase_add_test(t, test_params_from_options);
+    tcase_add_test(t, test_mask_runs);
+    tcase_add_test(t, test_kernels_vs_dense);
+    tcase_add_test(t, test_kv_ring_bytes);
+    tcase_add_test(t, test_all_pairs_equals_full);
+    tcase_add_test(t, test_window_module);
+    tcase_add_test(t, test_prompt_capture);
+    tcase_add_test(t, test_calibration_capture);
+    tcase_add_test(t, test_profile_roundtrip);
+    tcase_add_test(t, test_profile_errors);
+    tcase_add_test(t, test_no_capture_source);
+    tcase_add_test(t, test_options_file);
+    suite_add_tcase(s, t);
+    return s;
+}
