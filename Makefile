@@ -4,6 +4,8 @@
 #   make run      install missing packages, build, run the demo on the embedded model
 #   make test     install missing packages, build, run the whole test suite
 #   make bench    speed tables (see README)
+#   make test-asan  the whole suite again under AddressSanitizer + UBSan (in $(BUILD)-asan)
+#   make fuzz     libFuzzer targets of tests/fuzz/ (clang), FUZZ_SECONDS each
 # BUILD=dir puts objects and binaries elsewhere (default build/).
 
 BUILD    ?= build
@@ -23,6 +25,10 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(MARCH) -g -fopenmp -Wall -Wextra $(WERROR) \
             -Iinclude $(PKG_CFLAGS) -MMD -MP
 LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (make test-asan sets it).
+ifeq ($(SANITIZE),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
 
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/cli/main.c,$(SRC))
@@ -31,7 +37,7 @@ TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 HARNESS  := $(BUILD)/tests/harness.o
 
-.PHONY: all deps run test bench clean
+.PHONY: all deps run test bench clean test-asan fuzz fuzz-deps fuzz-build
 all: $(BUILD)/dam
 
 $(BUILD)/%.o: %.c
@@ -71,6 +77,58 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/dam
 	sh tests/bench.sh $(BUILD)/dam
+
+# ---- sanitizers: the same suite, built with -fsanitize=address,undefined ----
+# Leaks fail the run (detect_leaks), and so does the first UB report
+# (halt_on_error). Huge allocations return NULL instead of aborting, so the
+# out-of-memory paths are what gets tested. No -Werror: gcc warns differently
+# (format-truncation) with -O1 and the sanitizers; the normal build keeps it.
+ASAN_BUILD ?= $(BUILD)-asan
+SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 DAM_SANITIZED=1
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 SANITIZE=1 WERROR= build-all
+	$(SAN_ENV) sh tests/run_all.sh $(ASAN_BUILD)
+
+# ---- fuzzing: libFuzzer (clang + libclang-rt-14-dev), one binary per tests/fuzz/fuzz_*.c ----
+# The library is rebuilt with clang and coverage instrumentation in $(BUILD)/fuzz;
+# tests/fuzz/run.sh seeds each target from third_party/ and tests/fuzz/corpus/
+# and runs it FUZZ_SECONDS (crashes land in $(BUILD)/fuzz/crashes/).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+FUZZ_DEB     := clang libclang-rt-14-dev
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g $(MARCH) -fopenmp -Wall -Wextra -Iinclude $(PKG_CFLAGS) \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -MMD -MP
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libdam.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libdam.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libdam.a $(PKG_LIBS) -lm -lpthread
+
+# Installs clang and its sanitizer runtimes when missing (as make deps does).
+fuzz-deps: deps
+	@missing=""; for p in $(FUZZ_DEB); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 clean:
 	rm -rf $(BUILD)

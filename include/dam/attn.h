@@ -18,12 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct model;
+
 /* Geometry and options a module is created with. */
 struct attn_setup {
     int n_layers, n_heads, n_kv_heads, head_dim;
     int max_seq_len;       /* context size: the KV cache never holds more */
     const char *model_dir; /* for modules that cache per-model data */
     const struct attn_options *opts;
+    const struct model *model;  /* the weights, for modules with learned parts (dma reads
+                                   dt_proj and A); NULL outside a session; others ignore it */
 };
 
 /* Options of all modules, filled from flags and configs/ (defaults there). */
@@ -42,6 +46,8 @@ struct attn_options {
     int dam_fallback_window; /* window size for the "window" fallback */
     char dam_capture[16];  /* "profile" | "auto" | "prompt" */
     char dam_profile[1024];/* path of a profile JSON, "" = none */
+    /* dma */
+    int dma_window;        /* keys kept per query; 0 = the model's keep_window_size */
 };
 
 /* Figures a module reports about what it did so far. */
@@ -76,6 +82,14 @@ struct attn_module {
 const struct attn_module *attn_find(const char *name);
 /* "full, window, dam" — for messages and --help. */
 const char *attn_names(void);
+/* The attention a model runs when --attn is not given: "dma" for a model
+ * trained with Dynamic Mask Attention (Doge), else "full". */
+const char *attn_default_for(const struct model *m);
+/* The module that runs `asked` on model m (what session_new uses): on a model
+ * with DMA weights "full" becomes the dense DMA (every causal key, the
+ * dynamic bias δ still added) and modules that cannot add δ are refused;
+ * "dma" on a model without DMA weights is refused. NULL + dam_fail. */
+const struct attn_module *attn_for_model(const struct attn_module *asked, const struct model *m);
 /* Default options (the values in configs/dam.json are loaded over these). */
 void attn_options_default(struct attn_options *o);
 

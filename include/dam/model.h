@@ -14,6 +14,11 @@
 
 enum rope_kind { ROPE_DEFAULT, ROPE_LINEAR, ROPE_LLAMA3 };
 
+/* The architectures dam runs. Doge (DogeForCausalLM, dense MLP) is Llama plus
+ * learned residual scales, optional per-head q/k RMSNorm and the Dynamic
+ * Mask Attention weights (docs: ../shared/docs/DMA.md, src/attn/dma.c). */
+enum model_arch { ARCH_LLAMA, ARCH_DOGE };
+
 struct model_config {
     int dim;               /* hidden_size */
     int hidden_dim;        /* intermediate_size */
@@ -34,6 +39,8 @@ struct model_config {
     int bos_id;                    /* -1 when absent */
     int n_eos;
     int eos_ids[MAX_EOS_IDS];      /* config.json plus generation_config.json */
+    enum model_arch arch;
+    int keep_window_size;          /* doge: keys each query keeps (DMA top-w), default 2048 */
 };
 
 /* Reads <dir>/config.json (and generation_config.json for extra EOS ids).
@@ -61,6 +68,13 @@ struct layer_weights {
     struct tensor w_gate;      /* (hidden_dim, dim) */
     struct tensor w_up;        /* (hidden_dim, dim) */
     struct tensor w_down;      /* (dim, hidden_dim) */
+    /* Doge only; NULL (data NULL) for Llama. The vectors are float32 copies. */
+    const float *q_norm;       /* (head_dim) RMSNorm of every q head before RoPE; NULL when absent */
+    const float *k_norm;       /* (head_dim) the same for k */
+    const float *input_residual;          /* (dim) x = input_residual ⊙ x + attention */
+    const float *post_attention_residual; /* (dim) x = post_attention_residual ⊙ x + mlp */
+    struct tensor dt_proj;     /* (dma_heads, n_kv_heads * head_dim): dt from the values */
+    const float *dma_A;        /* (dma_heads) δ = exp(A · softplus(dt)) */
 };
 
 struct model {
@@ -73,6 +87,9 @@ struct model {
     struct tensor final_norm;  /* (1, dim) */
     struct tensor lm_head;     /* (vocab_size, dim); the embedding when tied */
     float *norm_f32;           /* (n_layers * 2 + 1, dim) norm weights as float32 */
+    float *doge_f32;           /* Doge per-layer vectors as float32 (what layer_weights points into) */
+    int dma_heads;             /* Doge: heads with their own δ and mask: n_kv_heads, or n_heads
+                                  (an older generation); 0 = no DMA weights */
     size_t weight_bytes;       /* bytes of all weights as stored */
     int64_t n_params;
 };

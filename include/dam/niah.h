@@ -141,7 +141,8 @@ struct niah_result {
     int length_index, depth_index, sample;
     uint64_t seed;           /* sample seed */
     char *expected;
-    char *output;            /* generated text */
+    char *output;            /* generated text: its first non-empty line */
+    int output_tokens;       /* tokens generated */
     int correct;
     int prompt_tokens;
     double needle_depth;
@@ -176,7 +177,7 @@ void niah_cells(const struct niah_run *run, struct niah_cell *cells);
 
 /* One JSON object (no newline) per result: task, length, depth, seed, attn,
  * expected, output, correct, prompt_tokens, prefill_ms, decode_ms, plus
- * sample, needle_depth, model. Heap string. */
+ * sample, output_tokens, needle_depth, model. Heap string. */
 char *niah_result_json(const struct niah_run *run, const struct niah_result *r);
 /* Every result, one JSON line each. Heap string. */
 char *niah_jsonl(const struct niah_run *run);

@@ -69,7 +69,12 @@ int tokenizer_is_special(const struct tokenizer *t, int id);
  * push() and the closing flush() gives exactly tokenizer_decode() of the same
  * ids (skip_special = 0 for detokenizer_new). Text is held back only while it
  * may still change: an incomplete UTF-8 sequence, a run of byte-fallback
- * tokens, characters a Strip decoder may remove at the end. */
+ * tokens, characters a Strip decoder may remove at the end.
+ *
+ * The first token of a stream is special to some decoders (SentencePiece
+ * strips its leading space). To print a continuation of a prompt as the
+ * library would decode prompt + generation, push the prompt's ids first
+ * (printing or discarding their text), then the generated ones. */
 struct detokenizer;
 struct detokenizer *detokenizer_new(const struct tokenizer *t);
 /* Same, choosing whether special added tokens are dropped. */

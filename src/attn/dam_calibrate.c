@@ -40,15 +40,17 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
     co.dam_profile[0] = 0;
     struct session *s = session_new(m, &attn_dam, &co, n_ctx);
     if (!s) return NULL;
-    double t0 = now_ms();
+    double t0 = now_ms(), shown = t0;
     for (int i = 0; i < n_seqs; i++) {
         int len = lens[i] < n_ctx ? lens[i] : n_ctx;
         session_rewind(s, 0);
         if (session_eval(s, seqs[i], len, NULL, LOGITS_NONE)) { session_free(s); return NULL; }
-        if (verbose)
-            fprintf(stderr, "\rdam: calibrating: sequence %d/%d (%.1f s)", i + 1, n_seqs, (now_ms() - t0) / 1e3);
+        if (verbose && (now_ms() - shown > 500 || i + 1 == n_seqs)) {
+            shown = now_ms();
+            fprintf(stderr, "\rdam: calibrating: sequence %d/%d (%.1f s)", i + 1, n_seqs, (shown - t0) / 1e3);
+            if (i + 1 == n_seqs) fprintf(stderr, "\n");
+        }
     }
-    if (verbose) fprintf(stderr, "\n");
     struct dam_state *st = dam_state_of(&attn_dam, s->attn_state);
     struct dam_profile *prof = dam_profile_from_capture(dam_state_capture(st), &p,
                                                         m->cfg.n_kv_heads, m->cfg.head_dim);

@@ -1,18 +1,22 @@
 /* registry.c — the table of attention modules, and what they share:
  * default options and the dense causal row kernel. */
 #include "dam/attn.h"
+#include "dam/common.h"
 #include "dam/kernels.h"
+#include "dam/model.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 extern const struct attn_module attn_full;
 extern const struct attn_module attn_window, attn_dam;
+extern const struct attn_module attn_dma, attn_dma_dense;
 
 static const struct attn_module *const modules[] = {
     &attn_full,
     &attn_window,
     &attn_dam,
+    &attn_dma,
 };
 #define N_MODULES (int)(sizeof modules / sizeof modules[0])
 
@@ -30,6 +34,36 @@ const char *attn_names(void) {
         strncat(buf, modules[i]->name, sizeof buf - strlen(buf) - 1);
     }
     return buf;
+}
+
+/* ---- which module runs on which model ---- */
+
+const char *attn_default_for(const struct model *m) {
+    return m && m->dma_heads > 0 ? "dma" : "full";
+}
+
+const struct attn_module *attn_for_model(const struct attn_module *asked, const struct model *m) {
+    if (!asked) { dam_fail("no attention module given"); return NULL; }
+    const int has_dma = m && m->dma_heads > 0;
+    if (asked == &attn_dma || asked == &attn_dma_dense) {
+        if (!has_dma) {
+            dam_fail("--attn=dma needs a model trained with Dynamic Mask Attention (a Doge checkpoint "
+                     "with self_attn.A and self_attn.dt_proj weights); %s has none: its keys carry no "
+                     "learned importance to keep the top ones by (use full, window or dam)",
+                     m && m->dir ? m->dir : "this model");
+            return NULL;
+        }
+        return asked;
+    }
+    if (!has_dma) return asked;
+    /* A Doge model was trained with the bias δ on every kept score: full
+     * attention without it would be another model. Its dense counterpart
+     * keeps every causal key and still adds δ. */
+    if (asked == &attn_full) return &attn_dma_dense;
+    dam_fail("--attn=%s cannot run %s: it is a Dynamic Mask Attention (Doge) model whose scores "
+             "carry a learned bias that %s does not add; use dma (its own sparse attention) or full "
+             "(the dense counterpart)", asked->name, m->dir ? m->dir : "this model", asked->name);
+    return NULL;
 }
 
 void attn_options_default(struct attn_options *o) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_FILES 64
 
@@ -146,6 +147,7 @@ int cmd_calibrate(int argc, char **argv) {
         w += snprintf(what + w, w < sizeof what ? sizeof what - w : 0, "%s%s", i ? ", " : "", files[i]);
     if (ids_file) snprintf(what, sizeof what, "%s", ids_file);
     double t0 = now_ms();
+    int verbose = !quiet && isatty(STDERR_FILENO);      /* progress only on a terminal */
     if (ids_file) {
         if (read_ids_file(ids_file, ma.attn_opts.dam_pcl, &seqs, &lens, &n_read)) goto fail;
         n_seqs = max_seqs && n_read > max_seqs ? max_seqs : n_read;
@@ -155,13 +157,13 @@ int cmd_calibrate(int argc, char **argv) {
                     dam_fail("%s: token id %d is out of range (vocabulary of %d)", ids_file, seqs[i][j], m->cfg.vocab_size);
                     goto fail;
                 }
-        prof = dam_calibrate_tokens(m, (const int *const *)seqs, lens, n_seqs, &ma.attn_opts, what, !quiet);
+        prof = dam_calibrate_tokens(m, (const int *const *)seqs, lens, n_seqs, &ma.attn_opts, what, verbose);
     } else {
         if (!(tok = tokenizer_load(dir))) goto fail;
         for (int i = 0; i < n_files; i++)
             if (!(texts[i] = read_file(files[i], NULL))) goto fail;
         prof = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts, what,
-                                   max_seqs, !quiet);
+                                   max_seqs, verbose);
     }
     if (!prof) goto fail;
     if (dam_profile_save(prof, out_path)) goto fail;

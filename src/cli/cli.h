@@ -23,6 +23,8 @@ int cmd_compare(int argc, char **argv);
 int cmd_masks(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_niah(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "dam: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

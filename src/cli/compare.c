@@ -546,6 +546,13 @@ int cmd_compare(int argc, char **argv) {
         }
         if (!(vars[k].logits = xmalloc((size_t)CHUNK * vocab * sizeof(float), "logits"))) goto fail;
     }
+    {
+        /* warm-up (threads, weight pages) on a throwaway session, so the first
+         * module's timing is not the one that pays for it */
+        struct session *w = session_new(m, attn_find("full"), &ma.attn_opts, n_ctx);
+        if (!w || session_eval(w, doc, n < CHUNK ? n : CHUNK, vars[0].logits, LOGITS_ALL)) { session_free(w); goto fail; }
+        session_free(w);
+    }
     if (teacher_force(vars, nv, doc, n, vocab)) goto fail;
     if (n_gen > 0 && continue_greedy(vars, nv, doc, n_prompt, n_gen, vocab)) goto fail;
     if (json) print_json(vars, nv, dir, doc_name, n, n_gen ? n_prompt : 0, n_gen);

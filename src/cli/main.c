@@ -19,6 +19,8 @@ static const struct subcommand subcommands[] = {
     { "compare",  cmd_compare,  "attention modules against full: agreement, KL, sparsity, KV, speed" },
     { "masks",    cmd_masks,    "draw DAM true and extended masks as SVG" },
     { "niah",     cmd_niah,     "needle-in-a-haystack grids: passkey, niah, multikey, lines" },
+    { "synth",    cmd_synth,    "write a model folder of random weights with a given geometry" },
+    { "bench",    cmd_bench,    "speed: pp/tg tokens/s at context depths, vs this machine's limits" },
 };
 #define N_SUBCOMMANDS (int)(sizeof subcommands / sizeof subcommands[0])
 

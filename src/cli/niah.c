@@ -67,7 +67,8 @@ static void help(FILE *out) {
         "  --depths LIST          needle depths, 0 = start of the haystack, 1 = end\n"
         "                         (default " DEFAULT_DEPTHS ")\n"
         "  --samples N            prompts per grid cell (default 1)\n"
-        "  --attn LIST            attention modules, comma-separated (default " DEFAULT_ATTN "; available: %s)\n"
+        "  --attn LIST            attention modules, comma-separated (default: the model's own, full\n"
+        "                         for most; available: %s)\n"
         "  --seed N               seed of the prompts: keys, values, haystack offsets (default %d)\n"
         "prompts:\n"
         "  --haystack FILE        prose to hide the needle in, repeated if short\n"
@@ -152,7 +153,6 @@ static int parse_args(struct niah_args *a, int argc, char **argv) {
 #undef VALUE
     }
     if (a->chat_template && !a->chat) { cli_error("--chat-template needs --chat"); return -1; }
-    if (a->n_attn == 0 && parse_attn_list(a, DEFAULT_ATTN)) return -1;
     if (!a->depths && niah_parse_depths(DEFAULT_DEPTHS, &a->depths, &a->n_depths)) { cli_error("%s", dam_last_error()); return -1; }
     if (!a->n_predict) a->n_predict = niah_default_answer_tokens(a->task);
     const char *outs[3] = { a->csv, a->svg, a->jsonl && strcmp(a->jsonl, "-") ? a->jsonl : NULL };
@@ -235,11 +235,11 @@ static char *answer_text(const struct tokenizer *tok, const int *ids, int n) {
     return text;
 }
 
-struct answer_timing { double prefill_ms, decode_ms; };
+struct answer_stats { double prefill_ms, decode_ms; int n_tokens; };
 
 /* 0 done, 1 interrupted, -1 error. */
 static int answer(struct session *s, const struct tokenizer *tok, const struct niah_prompt *p, int n_predict,
-                  char **output, struct answer_timing *t) {
+                  char **output, struct answer_stats *t) {
     struct answer ans = { .detok = detokenizer_new_opts(tok, 1) };
     if (!ans.detok) return -1;
     struct gen_params gp = {
@@ -255,6 +255,7 @@ static int answer(struct session *s, const struct tokenizer *tok, const struct n
     if (rc != 0) { gen_result_free(&r); return -1; }
     t->prefill_ms = r.prompt_ms;
     t->decode_ms = r.eval_ms;
+    t->n_tokens = r.n_generated;
     int interrupted = r.stop == STOP_INTERRUPT;
     *output = interrupted ? NULL : answer_text(tok, r.tokens, r.n_generated);
     gen_result_free(&r);
@@ -305,6 +306,9 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     if (!is_file(path)) return dam_fail("%s has no tokenizer.json: dam niah needs the model's tokenizer", dir);
     if (!(c->m = model_load(dir)) || !(c->tok = tokenizer_load(dir))) return -1;
+    if (a->n_attn == 0) {          /* no --attn: what the model runs by default */
+        a->attn[a->n_attn++] = attn_default_for(c->m);
+    }
     if (a->chat) {
         if (a->chat_template) snprintf(c->chat_name, sizeof c->chat_name, "%s", a->chat_template);
         else if (chat_template_detect(c->tok, c->chat_name, sizeof c->chat_name) != 0) return -1;
@@ -323,43 +327,84 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
     return c->builder ? 0 : -1;
 }
 
-static int run_grid(struct niah_args *a, struct context *c, struct niah_run *run, int n_ctx, int *interrupted) {
-    int max_prompt = n_ctx - a->n_predict;
-    int total = a->n_lengths * a->n_depths * a->samples * a->n_attn, done = 0;
+/* Builds every prompt of the grid once and drops it: a length or sample the
+ * task cannot meet fails here, before any model time is spent (building is
+ * deterministic, so run_grid rebuilds the same prompts; keeping them all
+ * could take too much memory at long lengths). */
+static int validate_prompts(const struct niah_args *a, struct context *c, int n_ctx) {
     for (int l = 0; l < a->n_lengths; l++)
         for (int d = 0; d < a->n_depths; d++)
             for (int s = 0; s < a->samples; s++) {
                 struct niah_prompt p;
                 uint64_t seed = niah_sample_seed(a->seed, a->task, a->lengths[l], a->depths[d], s);
-                if (niah_build(c->builder, a->lengths[l], a->depths[d], seed, max_prompt, &p) != 0) return -1;
-                for (int k = 0; k < a->n_attn; k++) {
-                    struct niah_result r = {
-                        .attn = k, .length_index = l, .depth_index = d, .sample = s, .seed = a->seed,
-                        .expected = p.expected, .prompt_tokens = p.n_ids, .needle_depth = p.needle_depth,
-                    };
-                    struct answer_timing t;
-                    int rc = answer(c->sessions[k], c->tok, &p, a->n_predict, &r.output, &t);
-                    if (rc != 0) { niah_prompt_free(&p); if (rc > 0) *interrupted = 1; return rc < 0 ? -1 : 0; }
-                    r.correct = niah_score(a->task, p.expected, r.output);
-                    r.prefill_ms = t.prefill_ms;
-                    r.decode_ms = t.decode_ms;
-                    int add = niah_run_add(run, &r);
-                    free(r.output);
-                    if (add != 0) { niah_prompt_free(&p); return -1; }
-                    const struct niah_result *kept = &run->results[run->n_results - 1];
-                    if (a->jsonl && !strcmp(a->jsonl, "-")) {
-                        char *line = niah_result_json(run, kept);
-                        if (!line) { niah_prompt_free(&p); return -1; }
-                        printf("%s\n", line);
-                        fflush(stdout);
-                        free(line);
-                    }
-                    if (!a->quiet)
-                        fprintf(stderr, "[%d/%d] %s length %d depth %g sample %d: %s (%d tokens, prefill %.0f ms, "
-                                "decode %.0f ms)\n", ++done, total, a->attn[k], a->lengths[l], (double)a->depths[d],
-                                s, kept->correct ? "correct" : "wrong", p.n_ids, t.prefill_ms, t.decode_ms);
-                }
+                if (niah_build(c->builder, a->lengths[l], a->depths[d], seed, n_ctx - a->n_predict, &p) != 0)
+                    return -1;
                 niah_prompt_free(&p);
+            }
+    return 0;
+}
+
+/* Where the grid stands: for progress lines. */
+struct progress { int done, total; };
+
+/* Records one answer; streams its JSON line (--jsonl -) and a progress line. */
+static int report(const struct niah_args *a, struct niah_run *run, const struct niah_result *r,
+                  struct progress *pr) {
+    if (niah_run_add(run, r) != 0) return -1;
+    const struct niah_result *kept = &run->results[run->n_results - 1];
+    if (a->jsonl && !strcmp(a->jsonl, "-")) {
+        char *line = niah_result_json(run, kept);
+        if (!line) return -1;
+        printf("%s\n", line);
+        fflush(stdout);
+        free(line);
+    }
+    pr->done++;
+    if (!a->quiet)
+        fprintf(stderr, "[%d/%d] %s length %d depth %g sample %d: %s (%d tokens, prefill %.0f ms, decode %.0f ms)\n",
+                pr->done, pr->total, a->attn[r->attn], a->lengths[r->length_index],
+                (double)a->depths[r->depth_index], r->sample, r->correct ? "correct" : "wrong",
+                r->prompt_tokens, r->prefill_ms, r->decode_ms);
+    return 0;
+}
+
+/* Every module answers one prompt. 0 done, 1 interrupted, -1 error. */
+static int run_prompt(const struct niah_args *a, struct context *c, struct niah_run *run,
+                      const struct niah_prompt *p, int l, int d, int s, struct progress *pr) {
+    for (int k = 0; k < a->n_attn; k++) {
+        struct niah_result r = {
+            .attn = k, .length_index = l, .depth_index = d, .sample = s, .seed = a->seed,
+            .expected = p->expected, .prompt_tokens = p->n_ids, .needle_depth = p->needle_depth,
+        };
+        struct answer_stats t;
+        int rc = answer(c->sessions[k], c->tok, p, a->n_predict, &r.output, &t);
+        if (rc != 0) return rc;
+        r.correct = niah_score(a->task, p->expected, r.output);
+        r.prefill_ms = t.prefill_ms;
+        r.decode_ms = t.decode_ms;
+        r.output_tokens = t.n_tokens;
+        rc = report(a, run, &r, pr);
+        free(r.output);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* The grid, lengths outermost: one prompt per (length, depth, sample). */
+static int run_grid(const struct niah_args *a, struct context *c, struct niah_run *run, int n_ctx,
+                    int *interrupted) {
+    struct progress pr = { 0, a->n_lengths * a->n_depths * a->samples * a->n_attn };
+    for (int l = 0; l < a->n_lengths; l++)
+        for (int d = 0; d < a->n_depths; d++)
+            for (int s = 0; s < a->samples; s++) {
+                struct niah_prompt p;
+                uint64_t seed = niah_sample_seed(a->seed, a->task, a->lengths[l], a->depths[d], s);
+                if (niah_build(c->builder, a->lengths[l], a->depths[d], seed, n_ctx - a->n_predict, &p) != 0)
+                    return -1;
+                int rc = run_prompt(a, c, run, &p, l, d, s, &pr);
+                niah_prompt_free(&p);
+                if (rc > 0) { *interrupted = 1; return 0; }
+                if (rc < 0) return -1;
             }
     return 0;
 }
@@ -377,23 +422,23 @@ int cmd_niah(int argc, char **argv) {
 
     char dir[PATH_MAX], shown[PATH_MAX];
     if (load(&a, &c, dir, sizeof dir) != 0) goto fail;
-    if (!realpath(dir, shown)) snprintf(shown, sizeof shown, "%s", dir);   /* no "bin/../" in outputs */
+    /* the model as the user named it (a repo id stays a repo id); the
+     * embedded one by its real path, without "bin/../" */
+    const char *named = a.model.model && *a.model.model ? a.model.model : getenv("DAM_MODEL");
+    if (named && *named) snprintf(shown, sizeof shown, "%s", named);
+    else if (!realpath(dir, shown)) snprintf(shown, sizeof shown, "%s", dir);
     int model_max = c.m->cfg.max_seq_len;
     int n_ctx = a.model.n_ctx ? a.model.n_ctx : model_max;
     if (choose_lengths(&a, n_ctx, model_max) != 0) goto fail;
 
-    /* Build one prompt per length first: a length the task cannot meet fails
-     * here, before any model time is spent. The longest sets the KV size. */
+    /* The KV cache holds the longest prompt the band allows and the answer. */
     int longest = 0;
     for (int l = 0; l < a.n_lengths; l++) {
-        struct niah_prompt p;
-        uint64_t seed = niah_sample_seed(a.seed, a.task, a.lengths[l], a.depths[0], 0);
-        if (niah_build(c.builder, a.lengths[l], a.depths[0], seed, n_ctx - a.n_predict, &p) != 0) goto fail;
-        niah_prompt_free(&p);
         int most = a.lengths[l] + (int)(0.02 * a.lengths[l]);
         if (most > longest) longest = most;
     }
     int session_ctx = a.model.n_ctx ? n_ctx : (longest + a.n_predict < n_ctx ? longest + a.n_predict : n_ctx);
+    if (validate_prompts(&a, &c, session_ctx) != 0) goto fail;
     for (int k = 0; k < a.n_attn; k++)
         if (!(c.sessions[k] = session_new(c.m, attn_find(a.attn[k]), &a.model.attn_opts, session_ctx))) goto fail;
 

@@ -85,7 +85,7 @@ char *niah_result_json(const struct niah_run *run, const struct niah_result *r) 
     if (!j) { dam_fail("out of memory"); return NULL; }
     cJSON_AddStringToObject(j, "task", niah_task_name(run->task));
     cJSON_AddNumberToObject(j, "length", run->lengths[r->length_index]);
-    cJSON_AddNumberToObject(j, "depth", run->depths[r->depth_index]);
+    cJSON_AddNumberToObject(j, "depth", round(run->depths[r->depth_index] * 1e6) / 1e6);   /* 0.1f -> 0.1 */
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddNumberToObject(j, "sample", r->sample);
     cJSON_AddStringToObject(j, "attn", run->attn[r->attn]);
@@ -93,6 +93,7 @@ char *niah_result_json(const struct niah_run *run, const struct niah_result *r) 
     cJSON_AddStringToObject(j, "output", r->output);
     cJSON_AddBoolToObject(j, "correct", r->correct != 0);
     cJSON_AddNumberToObject(j, "prompt_tokens", r->prompt_tokens);
+    cJSON_AddNumberToObject(j, "output_tokens", r->output_tokens);
     cJSON_AddNumberToObject(j, "needle_depth", round(r->needle_depth * 1e4) / 1e4);
     cJSON_AddNumberToObject(j, "prefill_ms", round_ms(r->prefill_ms));
     cJSON_AddNumberToObject(j, "decode_ms", round_ms(r->decode_ms));

@@ -744,8 +744,18 @@ int niah_build(struct niah_builder *b, int length, float depth, uint64_t seed, i
         for (int i = 0; i <= fit; i++) again |= tried[i] == budget;
         if (again) budget += target > n ? 1 : -1;   /* step past a cycle */
     }
-    dam_fail("cannot fit the %s prompt to %d tokens within 2%% (closest: %d tokens)",
-             niah_task_name(b->task), length, best_n);
+    /* Usually the units are too coarse for the band: say so. */
+    long mean = 0;
+    int n_mean = st.n_units < 64 ? st.n_units : 64;
+    for (int i = 0; i < n_mean; i++) mean += unit_cost(&st, i);
+    mean = n_mean ? mean / n_mean : 0;
+    if (mean > 2 * slack)
+        dam_fail("cannot fit the %s prompt to %d tokens within 2%% (closest: %d tokens): its %s take about %ld "
+                 "tokens each, too coarse for a band of +-%d; try another length", niah_task_name(b->task),
+                 length, best_n, b->task == NIAH_LINES ? "record lines" : "sentences", mean, slack);
+    else
+        dam_fail("cannot fit the %s prompt to %d tokens within 2%% (closest: %d tokens)",
+                 niah_task_name(b->task), length, best_n);
 done:
     build_free(&st);
     if (rc != 0) {

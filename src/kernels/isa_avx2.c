@@ -11,6 +11,9 @@
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
+/* Loops over register arrays (accumulators, key vectors) must be unrolled
+ * completely, or the arrays live in memory; -O2 does not do it by itself. */
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* ---- loads: 8 weights of any stored dtype as float32 ---- */
 
@@ -44,17 +47,17 @@ INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *
                        const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
     const size_t es = dtype_size(dt);
     const char *wr[NR];
-    for (int r = 0; r < NR; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
+    UNROLL for (int r = 0; r < NR; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
     __m256 acc[3][NR];
-    for (int i = 0; i < M; i++)
-        for (int r = 0; r < NR; r++) acc[i][r] = _mm256_setzero_ps();
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int r = 0; r < NR; r++) acc[i][r] = _mm256_setzero_ps();
     int c = 0;
     for (; c + 8 <= kc; c += 8) {
         __m256 xv[3];
-        for (int i = 0; i < M; i++) xv[i] = _mm256_loadu_ps(x + (size_t)i * ldx + c);
-        for (int r = 0; r < NR; r++) {
+        UNROLL for (int i = 0; i < M; i++) xv[i] = _mm256_loadu_ps(x + (size_t)i * ldx + c);
+        UNROLL for (int r = 0; r < NR; r++) {
             __m256 wv = load8(dt, wr[r] + (size_t)c * es);
-            for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(xv[i], wv, acc[i][r]);
+            UNROLL for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(xv[i], wv, acc[i][r]);
         }
     }
     if (c < kc) {                           /* ragged end: zero-padded copies */
@@ -62,17 +65,17 @@ INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *
         float xt[3][8] = {{0}};
         uint16_t wt16[NR][8] = {{0}};
         float wt32[NR][8] = {{0}};
-        for (int i = 0; i < M; i++) memcpy(xt[i], x + (size_t)i * ldx + c, n * sizeof(float));
-        for (int r = 0; r < NR; r++) {
+        UNROLL for (int i = 0; i < M; i++) memcpy(xt[i], x + (size_t)i * ldx + c, n * sizeof(float));
+        UNROLL for (int r = 0; r < NR; r++) {
             if (dt == DT_F32) memcpy(wt32[r], wr[r] + (size_t)c * es, n * sizeof(float));
             else memcpy(wt16[r], wr[r] + (size_t)c * es, n * sizeof(uint16_t));
         }
-        for (int r = 0; r < NR; r++) {
+        UNROLL for (int r = 0; r < NR; r++) {
             __m256 wv = dt == DT_F32 ? _mm256_loadu_ps(wt32[r]) : load8(dt, wt16[r]);
-            for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(_mm256_loadu_ps(xt[i]), wv, acc[i][r]);
+            UNROLL for (int i = 0; i < M; i++) acc[i][r] = _mm256_fmadd_ps(_mm256_loadu_ps(xt[i]), wv, acc[i][r]);
         }
     }
-    for (int i = 0; i < M; i++) {
+    UNROLL for (int i = 0; i < M; i++) {
         float s[4];
         _mm_storeu_ps(s, hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
         float *o = out + (size_t)i * ldo;
@@ -186,27 +189,27 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
                       const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
     const int nblk = (k1 - jt + 15) / 16;
     const float *kblk[2];
-    for (int b = 0; b < 2; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    UNROLL for (int b = 0; b < 2; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     __m256 s[RB][4];
-    for (int r = 0; r < R; r++)
-        for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
+    UNROLL for (int r = 0; r < R; r++)
+        UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m256 kv[4];
-        for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
-        for (int r = 0; r < R; r++) {
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int r = 0; r < R; r++) {
             __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
-            for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
+            UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
         }
     }
 
     int jmax = 0;
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    for (int r = 0; r < R; r++) {
+    UNROLL for (int r = 0; r < R; r++) {
         int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
         if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
         __m256 mask[4], mx = ninf;
-        for (int e = 0; e < 4; e++) {
+        UNROLL for (int e = 0; e < 4; e++) {
             mask[e] = lanes_below(lim - (jt + 8 * e) + 1);
             s[r][e] = _mm256_blendv_ps(ninf, s[r][e], mask[e]);
             mx = _mm256_max_ps(mx, s[r][e]);
@@ -222,7 +225,7 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         }
         const __m256 mv = _mm256_set1_ps(m[r]);
         __m256 sum = _mm256_setzero_ps();
-        for (int e = 0; e < 4; e++) {
+        UNROLL for (int e = 0; e < 4; e++) {
             __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[r][e], mv)));
             _mm256_storeu_ps(p + r * KT + 8 * e, pe);
             sum = _mm256_add_ps(sum, pe);
@@ -233,19 +236,19 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
 
     for (int d0 = 0; d0 < hd; d0 += 16) {
         __m256 acc[RB][2];
-        for (int r = 0; r < R; r++)
-            for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
         for (int j = 0; j < jmax; j++) {
             const float *vj = v + (size_t)(jt + j) * hd + d0;
             __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
-            for (int r = 0; r < R; r++) {
+            UNROLL for (int r = 0; r < R; r++) {
                 __m256 pv = _mm256_broadcast_ss(p + r * KT + j);
                 acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
                 acc[r][1] = _mm256_fmadd_ps(pv, v1, acc[r][1]);
             }
         }
-        for (int r = 0; r < R; r++)
-            for (int e = 0; e < 2; e++) _mm256_storeu_ps(o + (size_t)r * hd + d0 + 8 * e, acc[r][e]);
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 2; e++) _mm256_storeu_ps(o + (size_t)r * hd + d0 + 8 * e, acc[r][e]);
     }
 }
 
@@ -258,7 +261,7 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
         for (int r0 = 0; r0 < rows; r0 += RB) {
             const int R = rows - r0 < RB ? rows - r0 : RB;
             int seen = 0;
-            for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
+            UNROLL for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
             if (!seen) continue;
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
@@ -274,15 +277,15 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
 
 static double fma_probe_avx2(long iters) {
     __m256 a[10];
-    for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps(1.0f + j * 1e-3f);
+    UNROLL for (int j = 0; j < 10; j++) a[j] = _mm256_set1_ps(1.0f + j * 1e-3f);
     const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
     for (long i = 0; i < iters; i++) {
-        for (int j = 0; j < 10; j++) a[j] = _mm256_fmadd_ps(a[j], b, c);
+        UNROLL for (int j = 0; j < 10; j++) a[j] = _mm256_fmadd_ps(a[j], b, c);
         __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]),
                               "+x"(a[5]), "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]));
     }
     __m256 s = a[0];
-    for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
+    UNROLL for (int j = 1; j < 10; j++) s = _mm256_add_ps(s, a[j]);
     volatile float sink = hsum8(s);
     (void)sink;
     return 2.0 * 8 * 10 * (double)iters;

@@ -13,6 +13,9 @@
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
+/* Loops over register arrays (accumulators, key vectors) must be unrolled
+ * completely, or the arrays live in memory; -O2 does not do it by itself. */
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* ---- loads: 16 weights of any stored dtype as float32 ----
  * BF16 is the top half of a float32, so widening to 32 bits and shifting
@@ -59,30 +62,30 @@ INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *
                        const void *w, size_t ldw, float *out, size_t ldo, int accumulate) {
     const size_t es = dtype_size(dt);
     const char *wr[NR];
-    for (int r = 0; r < NR; r++)            /* missing rows repeat row 0: computed, never stored */
+    UNROLL for (int r = 0; r < NR; r++)            /* missing rows repeat row 0: computed, never stored */
         wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
     __m512 acc[4][NR];
-    for (int i = 0; i < M; i++)
-        for (int r = 0; r < NR; r++) acc[i][r] = _mm512_setzero_ps();
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int r = 0; r < NR; r++) acc[i][r] = _mm512_setzero_ps();
     int c = 0;
     for (; c + 16 <= kc; c += 16) {
         __m512 xv[4];
-        for (int i = 0; i < M; i++) xv[i] = _mm512_loadu_ps(x + (size_t)i * ldx + c);
-        for (int r = 0; r < NR; r++) {
+        UNROLL for (int i = 0; i < M; i++) xv[i] = _mm512_loadu_ps(x + (size_t)i * ldx + c);
+        UNROLL for (int r = 0; r < NR; r++) {
             __m512 wv = load16(dt, wr[r] + (size_t)c * es);
-            for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
+            UNROLL for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
         }
     }
     if (c < kc) {                            /* ragged end: masked loads read only kc - c lanes */
         __mmask16 k = (__mmask16)((1u << (kc - c)) - 1);
         __m512 xv[4];
-        for (int i = 0; i < M; i++) xv[i] = _mm512_maskz_loadu_ps(k, x + (size_t)i * ldx + c);
-        for (int r = 0; r < NR; r++) {
+        UNROLL for (int i = 0; i < M; i++) xv[i] = _mm512_maskz_loadu_ps(k, x + (size_t)i * ldx + c);
+        UNROLL for (int r = 0; r < NR; r++) {
             __m512 wv = load16_mask(dt, wr[r] + (size_t)c * es, k);
-            for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
+            UNROLL for (int i = 0; i < M; i++) acc[i][r] = _mm512_fmadd_ps(xv[i], wv, acc[i][r]);
         }
     }
-    for (int i = 0; i < M; i++) {
+    UNROLL for (int i = 0; i < M; i++) {
         float s[8];
         _mm_storeu_ps(s, hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
         _mm_storeu_ps(s + 4, hsum4(acc[i][4], acc[i][5], acc[i][4], acc[i][5]));
@@ -209,30 +212,30 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
     /* blocks past k1 are not read: their pointer repeats block 0 (masked anyway) */
     int nblk = (k1 - jt + 15) / 16;
     const float *kblk[4];
-    for (int b = 0; b < 4; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    UNROLL for (int b = 0; b < 4; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     /* S = Q K^T */
     __m512 s[RB][4];
-    for (int r = 0; r < R; r++)
-        for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
+    UNROLL for (int r = 0; r < R; r++)
+        UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m512 kv[4];
-        for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
-        for (int r = 0; r < R; r++) {
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        UNROLL for (int r = 0; r < R; r++) {
             __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
-            for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
+            UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
         }
     }
 
     /* online softmax, row by row */
     int jmax = 0;                                   /* keys any row of the group sees */
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    for (int r = 0; r < R; r++) {
+    UNROLL for (int r = 0; r < R; r++) {
         int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
         if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
         __mmask16 k[4];
         __m512 mx = ninf;
-        for (int b = 0; b < 4; b++) {
+        UNROLL for (int b = 0; b < 4; b++) {
             k[b] = visible(jt, b, lim);
             s[r][b] = _mm512_mask_mov_ps(ninf, k[b], s[r][b]);
             mx = _mm512_max_ps(mx, s[r][b]);
@@ -246,7 +249,7 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         }
         const __m512 mv = _mm512_set1_ps(m[r]);
         __m512 sum = _mm512_setzero_ps();
-        for (int b = 0; b < 4; b++) {
+        UNROLL for (int b = 0; b < 4; b++) {
             __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[r][b], mv)));
             _mm512_storeu_ps(p + r * KT + 16 * b, e);
             sum = _mm512_add_ps(sum, e);
@@ -259,20 +262,21 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
     for (int d0 = 0; d0 < hd; d0 += 64) {
         const int dv = hd - d0 >= 64 ? 4 : (hd - d0) / 16;
         __m512 acc[RB][4];
-        for (int r = 0; r < R; r++)
-            for (int e = 0; e < 4; e++)
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 4; e++)
                 acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
         for (int j = 0; j < jmax; j++) {
             const float *vj = v + (size_t)(jt + j) * hd + d0;
             __m512 vv[4];
-            for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
-            for (int r = 0; r < R; r++) {
+            UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+            UNROLL for (int r = 0; r < R; r++) {
                 __m512 pv = _mm512_set1_ps(p[r * KT + j]);
-                for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
+                UNROLL for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
             }
         }
-        for (int r = 0; r < R; r++)
-            for (int e = 0; e < dv; e++) _mm512_storeu_ps(o + (size_t)r * hd + d0 + 16 * e, acc[r][e]);
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 4; e++)
+                if (e < dv) _mm512_storeu_ps(o + (size_t)r * hd + d0 + 16 * e, acc[r][e]);
     }
 }
 
@@ -285,7 +289,7 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
         for (int r0 = 0; r0 < rows; r0 += RB) {
             const int R = rows - r0 < RB ? rows - r0 : RB;
             int seen = 0;                           /* skip row groups the tile is entirely after */
-            for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
+            UNROLL for (int r = 0; r < R; r++) seen |= last[r0 + r] >= jt;
             if (!seen) continue;
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
@@ -304,15 +308,15 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
 
 static double fma_probe_avx512(long iters) {
     __m512 a[12];
-    for (int j = 0; j < 12; j++) a[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
+    UNROLL for (int j = 0; j < 12; j++) a[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
     const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
     for (long i = 0; i < iters; i++) {
-        for (int j = 0; j < 12; j++) a[j] = _mm512_fmadd_ps(a[j], b, c);
+        UNROLL for (int j = 0; j < 12; j++) a[j] = _mm512_fmadd_ps(a[j], b, c);
         __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]),
                               "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]), "+v"(a[11]));
     }
     __m512 s = a[0];
-    for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, a[j]);
+    UNROLL for (int j = 1; j < 12; j++) s = _mm512_add_ps(s, a[j]);
     volatile float sink = _mm512_reduce_add_ps(s);
     (void)sink;
     return 2.0 * 16 * 12 * (double)iters;

@@ -1,10 +1,11 @@
 /* config.c — reading a Hugging Face config.json (and generation_config.json)
  * into struct model_config.
  *
- * dam runs one architecture, LlamaForCausalLM. Anything the forward pass does
- * not implement (biases, other activations, other RoPE scalings, quantized
- * weights) is refused here with a one-line error naming the field, rather
- * than silently producing wrong logits later. */
+ * dam runs LlamaForCausalLM and DogeForCausalLM (Llama plus Dynamic Mask
+ * Attention, dense MLP). Anything the forward pass does not implement
+ * (biases, other activations, other RoPE scalings, quantized weights, Doge's
+ * mixture of experts) is refused here with a one-line error naming the field,
+ * rather than silently producing wrong logits later. */
 #include "dam/model.h"
 #include "dam/common.h"
 
@@ -106,26 +107,53 @@ static int check_no_duplicate_keys(const cJSON *obj, const char *what, const cha
 
 /* ------------------------------------------------------------ architecture */
 
-static int check_architecture(const cJSON *root, const char *what) {
+/* Which architecture: the architectures list first, else model_type. */
+static int check_architecture(const cJSON *root, const char *what, struct model_config *cfg) {
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     if (arch && !cJSON_IsNull(arch)) {
         if (!cJSON_IsArray(arch)) return dam_fail("%s: architectures must be a list of names", what);
         const char *first = NULL;
         for (const cJSON *it = arch->child; it; it = it->next) {
             if (!cJSON_IsString(it)) return dam_fail("%s: architectures must be a list of names", what);
-            if (strcmp(it->valuestring, "LlamaForCausalLM") == 0) return 0;
+            if (strcmp(it->valuestring, "LlamaForCausalLM") == 0) { cfg->arch = ARCH_LLAMA; return 0; }
+            if (strcmp(it->valuestring, "DogeForCausalLM") == 0) { cfg->arch = ARCH_DOGE; return 0; }
             if (!first) first = it->valuestring;
         }
         if (first)
-            return dam_fail("%s: unsupported architecture %s (dam runs LlamaForCausalLM)", what, first);
+            return dam_fail("%s: unsupported architecture %s (dam runs LlamaForCausalLM); it also runs "
+                            "DogeForCausalLM", what, first);
     }
-    /* No architectures list: the model_type must say llama. */
+    /* No architectures list: the model_type must say llama or doge. */
     int err;
     const char *type = get_string(root, what, "model_type", &err);
     if (err) return -1;
-    if (type && strcmp(type, "llama") == 0) return 0;
-    return dam_fail("%s: unsupported architecture %s (dam runs LlamaForCausalLM)", what,
-                    type ? type : "(no architectures or model_type given)");
+    if (type && strcmp(type, "llama") == 0) { cfg->arch = ARCH_LLAMA; return 0; }
+    if (type && strcmp(type, "doge") == 0) { cfg->arch = ARCH_DOGE; return 0; }
+    return dam_fail("%s: unsupported architecture %s (dam runs LlamaForCausalLM); it also runs "
+                    "DogeForCausalLM", what, type ? type : "(no architectures or model_type given)");
+}
+
+/* Doge's own fields. keep_window_size: keys each query keeps (top-w of the
+ * dynamic bias δ). The CDMoE feed-forward (is_moe), a sliding window on top
+ * of the dynamic mask and the first checkpoint generation (dynamic_mask_ratio:
+ * a quantile threshold instead of top-w) are not implemented. */
+static int parse_doge(const cJSON *root, const char *what, struct model_config *cfg) {
+    cfg->keep_window_size = 2048;   /* the transformers default */
+    if (get_int(root, what, "keep_window_size", 1, MAX_POSITIONS, &cfg->keep_window_size) < 0) return -1;
+    int moe = 0;
+    if (get_bool(root, what, "is_moe", &moe) < 0) return -1;
+    if (moe)
+        return dam_fail("%s: is_moe true (Doge's CDMoE mixture of experts) is not supported; dam runs "
+                        "Doge checkpoints with the dense MLP (is_moe false)", what);
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
+    if (sw && !cJSON_IsNull(sw))
+        return dam_fail("%s: sliding_window is set; a sliding window on top of Doge's dynamic mask is "
+                        "not supported (use null)", what);
+    const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(root, "dynamic_mask_ratio");
+    if (ratio && !cJSON_IsNull(ratio) && !(cJSON_IsNumber(ratio) && ratio->valuedouble == 0))
+        return dam_fail("%s: dynamic_mask_ratio is set: an early Doge generation (quantile mask, "
+                        "other tensor names) that dam does not run; it runs the keep_window_size one", what);
+    return 0;
 }
 
 /* Features of other Llama variants that the forward pass lacks. */
@@ -307,7 +335,8 @@ int config_parse(const char *json, size_t len, const char *what, struct model_co
     }
     if (!cJSON_IsObject(root)) { dam_fail("%s: must be a JSON object", what); goto out; }
     if (check_no_duplicate_keys(root, what, "") != 0) goto out;
-    if (check_architecture(root, what) != 0) goto out;
+    if (check_architecture(root, what, cfg) != 0) goto out;
+    if (cfg->arch == ARCH_DOGE && parse_doge(root, what, cfg) != 0) goto out;
     if (check_unsupported_options(root, what) != 0) goto out;
     if (parse_geometry(root, what, cfg) != 0) goto out;
     if (parse_rope(root, what, cfg) != 0) goto out;

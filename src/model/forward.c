@@ -41,6 +41,8 @@ static int build_buffers(struct session *s) {
 
 struct session *session_new(const struct model *m, const struct attn_module *attn,
                             const struct attn_options *opts, int n_ctx) {
+    /* on a Doge model "full" is its dense counterpart (δ still added) */
+    if (!(attn = attn_for_model(attn, m))) return NULL;
     struct session *s = xcalloc(1, sizeof *s, "session");
     if (!s) return NULL;
     s->model = m;
@@ -51,6 +53,7 @@ struct session *session_new(const struct model *m, const struct attn_module *att
     struct attn_setup setup = {
         .n_layers = m->cfg.n_layers, .n_heads = m->cfg.n_heads, .n_kv_heads = m->cfg.n_kv_heads,
         .head_dim = m->cfg.head_dim, .max_seq_len = s->n_ctx, .model_dir = m->dir, .opts = opts,
+        .model = m,
     };
     s->attn_state = attn->create(&setup);
     if (!s->attn_state) { free_buffers(s); free(s); return NULL; }
@@ -76,6 +79,17 @@ static void add_into(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* The residual of a sub-layer over n rows: x += y, or for Doge's learned
+ * per-channel scale x = scale ⊙ x + y (scale (dim), NULL for Llama). */
+static void residual_into(float *x, const float *scale, const float *y, int n, int dim) {
+    if (!scale) { add_into(x, y, (size_t)n * dim); return; }
+    for (int t = 0; t < n; t++) {
+        float *xr = x + (size_t)t * dim;
+        const float *yr = y + (size_t)t * dim;
+        for (int i = 0; i < dim; i++) xr[i] = scale[i] * xr[i] + yr[i];
+    }
+}
+
 /* One transformer layer over n tokens at positions s->pos .. s->pos+n-1.
  * cs, sn: the rotary table of these positions (n, head_dim / 2). */
 static int layer_forward(struct session *s, int l, int n, const float *cs, const float *sn) {
@@ -91,13 +105,16 @@ static int layer_forward(struct session *s, int l, int n, const float *cs, const
     float *const qkv_out[3] = { s->q, s->k, s->v };
     const struct tensor *const qkv_w[3] = { &w->wq, &w->wk, &w->wv };
     matmul_batch(3, qkv_out, s->xb, qkv_w, n);
+    /* Doge: per-head RMSNorm of q and k before RoPE, when the checkpoint has it */
+    if (w->q_norm) rmsnorm(s->q, s->q, w->q_norm, n * c->n_heads, c->head_dim, c->norm_eps);
+    if (w->k_norm) rmsnorm(s->k, s->k, w->k_norm, n * c->n_kv_heads, c->head_dim, c->norm_eps);
     rope_apply_table(s->q, n, c->n_heads, c->head_dim, cs, sn);
     rope_apply_table(s->k, n, c->n_kv_heads, c->head_dim, cs, sn);
     int rc = n == 1 ? s->attn->decode(s->attn_state, l, s->pos, s->q, s->k, s->v, s->att)
                     : s->attn->prefill(s->attn_state, l, s->pos, n, s->q, s->k, s->v, s->att);
     if (rc != 0) return -1;
     matmul(s->proj, s->att, &w->wo, n);
-    add_into(s->x, s->proj, (size_t)n * c->dim);
+    residual_into(s->x, w->input_residual, s->proj, n, c->dim);
 
     rmsnorm(s->xb, s->x, mlp_norm, n, c->dim, c->norm_eps);
     float *const mlp_out[2] = { s->hb, s->hb2 };
@@ -105,7 +122,7 @@ static int layer_forward(struct session *s, int l, int n, const float *cs, const
     matmul_batch(2, mlp_out, s->xb, mlp_w, n);
     swiglu_f32(s->hb, s->hb2, n * c->hidden_dim);
     matmul(s->proj, s->hb, &w->w_down, n);
-    add_into(s->x, s->proj, (size_t)n * c->dim);
+    residual_into(s->x, w->post_attention_residual, s->proj, n, c->dim);
     return 0;
 }
 

@@ -130,6 +130,78 @@ static int bind_layer(struct model *m, int l) {
     return 0;
 }
 
+/* ---- Doge (Dynamic Mask Attention) ---- */
+
+/* A vector weight of n entries, converted to float32 into dst. Returns 1
+ * without error when optional and absent. */
+static int bind_vector_f32(struct model *m, const char *name, int n, float *dst, int optional) {
+    if (optional && !find_tensor(m, name)) return 1;
+    struct tensor t;
+    if (bind(m, &t, name, 0, n) != 0) return -1;
+    tensor_row_f32(&t, 0, dst);
+    return 0;
+}
+
+/* How many δ heads the checkpoint has, from the shape of layer 0's A:
+ * n_kv_heads (transformers' DogeAttention) or n_heads (an older generation,
+ * one δ and one mask per query head). */
+static int doge_dma_heads(struct model *m) {
+    const struct model_config *c = &m->cfg;
+    const char *name = "model.layers.0.self_attn.A";
+    const struct st_tensor *a = find_tensor(m, name);
+    if (!a) return dam_fail("%s: tensor %s is missing (a Doge checkpoint carries the Dynamic Mask "
+                            "Attention weights A and dt_proj)", m->dir, name);
+    if (a->ndim != 1 || (a->shape[0] != c->n_kv_heads && a->shape[0] != c->n_heads))
+        return dam_fail("%s: tensor %s must be a vector of num_key_value_heads (%d) or "
+                        "num_attention_heads (%d) entries", m->dir, name, c->n_kv_heads, c->n_heads);
+    m->dma_heads = (int)a->shape[0];
+    return 0;
+}
+
+/* Doge's additions to a Llama layer: residual scales, optional q/k norms,
+ * and A, dt_proj of the dynamic mask. The float32 vectors go into `f`. */
+static int bind_doge_layer(struct model *m, int l, float *f) {
+    const struct model_config *c = &m->cfg;
+    struct layer_weights *w = &m->layers[l];
+    const int kv_dim = c->n_kv_heads * c->head_dim;
+    char name[128];
+    float *in_res = f, *post_res = f + c->dim, *qn = post_res + c->dim, *kn = qn + c->head_dim,
+          *a = kn + c->head_dim;
+#define NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
+    if (bind_vector_f32(m, NAME("input_residual"), c->dim, in_res, 0) ||
+        bind_vector_f32(m, NAME("post_attention_residual"), c->dim, post_res, 0) ||
+        bind_vector_f32(m, NAME("self_attn.A"), m->dma_heads, a, 0) ||
+        bind(m, &w->dt_proj, NAME("self_attn.dt_proj.weight"), m->dma_heads, kv_dim))
+        return -1;
+    int rq = bind_vector_f32(m, NAME("self_attn.q_norm.weight"), c->head_dim, qn, 1);
+    int rk = bind_vector_f32(m, NAME("self_attn.k_norm.weight"), c->head_dim, kn, 1);
+    if (rq < 0 || rk < 0) return -1;
+    if (find_tensor(m, NAME("self_attn.dt_proj.bias")))
+        return dam_fail("%s: tensor %s present but the config has no attention bias", m->dir, name);
+#undef NAME
+    w->input_residual = in_res;
+    w->post_attention_residual = post_res;
+    w->q_norm = rq == 0 ? qn : NULL;
+    w->k_norm = rk == 0 ? kn : NULL;
+    w->dma_A = a;
+    return 0;
+}
+
+/* Floats of one layer's Doge vectors in doge_f32. */
+static size_t doge_layer_floats(const struct model *m) {
+    return 2 * (size_t)m->cfg.dim + 2 * (size_t)m->cfg.head_dim + (size_t)m->dma_heads;
+}
+
+static int bind_doge(struct model *m) {
+    if (doge_dma_heads(m) != 0) return -1;
+    const size_t each = doge_layer_floats(m);
+    m->doge_f32 = xcalloc((size_t)m->cfg.n_layers * each, sizeof(float), "Doge weights");
+    if (!m->doge_f32) return -1;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (bind_doge_layer(m, l, m->doge_f32 + (size_t)l * each) != 0) return -1;
+    return 0;
+}
+
 /* Norm weights are tiny and read for every token: keep them as float32. */
 static void convert_norms(struct model *m) {
     const int dim = m->cfg.dim;
@@ -154,6 +226,7 @@ struct model *model_load(const char *dir) {
     if (bind(m, &m->embed, "model.embed_tokens.weight", c->vocab_size, c->dim) != 0) goto fail;
     for (int l = 0; l < c->n_layers; l++)
         if (bind_layer(m, l) != 0) goto fail;
+    if (c->arch == ARCH_DOGE && bind_doge(m) != 0) goto fail;
     if (bind(m, &m->final_norm, "model.norm.weight", 0, c->dim) != 0) goto fail;
     if (c->tie_embeddings) {
         m->lm_head = m->embed;
@@ -173,6 +246,7 @@ void model_free(struct model *m) {
     free(m->files);
     free(m->layers);
     free(m->norm_f32);
+    free(m->doge_f32);
     free(m->dir);
     free(m);
 }

@@ -13,6 +13,12 @@
 
 #define MAX_VOCAB (1 << 24)
 
+/* \w as the library's regex engines define it (Unicode "Word": letters,
+ * marks, decimal and letter numbers, connector punctuation, ZWNJ/ZWJ).
+ * PCRE2's own \w lacks the marks and takes every number. */
+#define WORD_CHAR "[\\p{L}\\p{Nl}\\p{Nd}\\p{M}\\p{Pc}\\x{200C}\\x{200D}]"
+#define NOT_WORD_OR_SPACE "[^\\p{L}\\p{Nl}\\p{Nd}\\p{M}\\p{Pc}\\x{200C}\\x{200D}\\s]"
+
 /* GPT-2's pre-tokenizer regex, used by ByteLevel with use_regex. */
 static const char BYTE_LEVEL_REGEX[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -296,7 +302,7 @@ static int build_added_patterns(struct tokenizer *t) {
     }
     regex_scratch_free(&rs);
     if (rc != 0) return -1;
-    if (any_single_word && !(t->word_char = regex_compile("\\w", 2, 0, "single_word"))) return -1;
+    if (any_single_word && !(t->word_char = regex_compile(WORD_CHAR, strlen(WORD_CHAR), 0, "single_word"))) return -1;
     if (build_skip_on_decode(t) != 0) return -1;
     if (build_matcher(t, &t->match_raw, 0) != 0) return -1;
     return build_matcher(t, &t->match_normalized, 1);
@@ -445,7 +451,7 @@ static int parse_pretokenizer(struct tokenizer *t, const cJSON *o) {
         return add_pretok(t, &p);
     }
     if (!strcmp(type, "Whitespace"))   /* keeps \w+ and [^\w\s]+ runs */
-        return add_split(t, "\\w+|[^\\w\\s]+", 0, SPLIT_REMOVED, 1, "Whitespace");
+        return add_split(t, WORD_CHAR "+|" NOT_WORD_OR_SPACE "+", 0, SPLIT_REMOVED, 1, "Whitespace");
     if (!strcmp(type, "WhitespaceSplit"))
         return add_split(t, "\\s", 0, SPLIT_REMOVED, 0, "WhitespaceSplit");
     if (!strcmp(type, "Punctuation")) {

@@ -623,10 +623,15 @@ static const struct enc_case added_strip_flags_enc[] = {
     { "<l><r>", 6, 2, { 372, 373 }, 2, { 372, 373 }, "<l><r>", 6 },
     { "<mask><mask>", 12, 2, { 368, 368 }, 2, { 368, 368 }, "<mask><mask>", 12 },
     { "a  <l>", 6, 2, { 325, 372 }, 2, { 325, 372 }, "a<l>", 4 },
+    { "e\314\201[X] x", 8, 6, { 329, 319, 316, 321, 260, 349 }, 6, { 329, 319, 316, 321, 260, 349 }, "e[X] y", 6 },
+    { "\302\262[X]", 5, 1, { 369 }, 1, { 369 }, "[X]", 3 },
+    { "_[X]", 4, 4, { 323, 319, 316, 321 }, 4, { 323, 319, 316, 321 }, "_[X]", 4 },
+    { "\331\243[X]", 5, 3, { 319, 316, 321 }, 3, { 319, 316, 321 }, "[X]", 3 },
     { NULL, 0, 0, {0}, 0, {0}, NULL, 0 }
 };
 static const struct dec_case added_strip_flags_dec[] = {
     { 4, { 400, 401, 402, 325 }, "a", 1, "a", 1 },
+    { 4, { 368, 1, 371, 325 }, "<mask><s>yqa", 12, "yqa", 3 },
     { -1, {0}, NULL, 0, NULL, 0 }
 };
 static const char *const post_roberta_sections = "\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true},{\"id\":1,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true},{\"id\":2,\"content\":\"</s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<s>\",1],\"trim_offsets\":true,\"add_prefix_space\":true},\"decoder\":null";

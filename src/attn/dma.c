@@ -1,0 +1,338 @@
+/* dma.c — Dynamic Mask Attention (DMA), the trainable sparse attention of
+ * the Doge models (J. Shi et al., arXiv 2508.02124; docs: ../shared/docs/DMA.md).
+ *
+ * Each layer learns, per KV head g, how much every key matters from its
+ * value alone:
+ *     dt_j = dt_proj · v_j          (v_j: the values of position j, all KV heads)
+ *     δ[g, j] = exp(A_g · softplus(dt_j[g]))
+ * Query i keeps the w = keep_window_size causal keys with the largest δ
+ * (all of them while i < w) and adds δ to their scores, unscaled:
+ *     s_ij = q_i·k_j / √D + δ[g, j],   softmax over the kept j.
+ *
+ * Because δ depends on the key only, the kept set of query i is the top-w of
+ * δ[0..i], and it changes by at most one key per position: the new key
+ * enters when its δ beats the smallest kept one, which leaves. A key that
+ * left (or never entered) is never kept again — every later query sees the
+ * same w larger keys — so this module stores only the kept set: per (layer,
+ * mask head) w slots of k, v, δ with a min-heap on δ. A query costs O(w · D)
+ * and a new position O(log w), whatever the context length; the cache holds
+ * w positions per head, not the context.
+ *
+ * Ties in δ (a fresh checkpoint with A = 0 makes every δ equal to 1) are
+ * broken towards the earlier position; transformers' topk leaves them
+ * unspecified.
+ *
+ * The same code with w = the context is the dense counterpart: every causal
+ * key, δ still added. It is what --attn=full means on a Doge model (see
+ * attn_for_model in registry.c), so the two can be compared.
+ *
+ * Checkpoint generations: transformers' DogeAttention has one δ per KV head
+ * (A: n_kv_heads); an older one had one per query head (A: n_heads), each
+ * with its own mask. Both are read (model->dma_heads says which); the
+ * formula is exp(A · softplus(dt)) in both. */
+#include "dam/attn.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include "dam/model.h"
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One (layer, mask head): the keys its queries keep. Slot s holds position
+ * pos[s]; heap orders the used slots so that heap[0] is the one to evict
+ * next (smallest δ, the latest position among equals). */
+struct dma_group {
+    int used;              /* slots filled: min(positions seen, cap) */
+    int *heap;             /* (cap) slot ids, a binary min-heap */
+    int *pos;              /* (cap) position held by each slot */
+    float *delta;          /* (cap) δ of each slot */
+    float *k, *v;          /* (cap, head_dim) keys and values of each slot */
+};
+
+struct dma_state {
+    struct attn_setup setup;
+    const struct model *model;
+    int groups;            /* mask heads per layer: model->dma_heads */
+    int cap;               /* slots per group: the window, at most the context */
+    struct dma_group *g;   /* (layer, groups) */
+    int *n_pos;            /* (layer) positions seen */
+    int broken;            /* a rewind needed keys the window had dropped */
+    int n_threads;
+    float *scores;         /* (n_threads, cap) scratch of one query row */
+    float *dt;             /* (chunk_cap, groups) dt, then δ, of a chunk */
+    int chunk_cap;         /* rows dt holds */
+    double kept_pairs, causal_pairs;
+};
+
+/* ------------------------------------------------------------- the heap */
+
+/* a goes before b in the heap: evicted first. */
+static int evict_before(const struct dma_group *g, int a, int b) {
+    if (g->delta[a] != g->delta[b]) return g->delta[a] < g->delta[b];
+    return g->pos[a] > g->pos[b];          /* equal δ: the earlier position stays */
+}
+
+static void sift_down(struct dma_group *g, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < g->used && evict_before(g, g->heap[l], g->heap[m])) m = l;
+        if (r < g->used && evict_before(g, g->heap[r], g->heap[m])) m = r;
+        if (m == i) return;
+        int t = g->heap[i]; g->heap[i] = g->heap[m]; g->heap[m] = t;
+        i = m;
+    }
+}
+
+static void sift_up(struct dma_group *g, int i) {
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!evict_before(g, g->heap[i], g->heap[p])) return;
+        int t = g->heap[i]; g->heap[i] = g->heap[p]; g->heap[p] = t;
+        i = p;
+    }
+}
+
+static void store_slot(struct dma_group *g, int slot, int pos, float delta,
+                       const float *k, const float *v, int hd) {
+    g->pos[slot] = pos;
+    g->delta[slot] = delta;
+    memcpy(g->k + (size_t)slot * hd, k, (size_t)hd * sizeof(float));
+    memcpy(g->v + (size_t)slot * hd, v, (size_t)hd * sizeof(float));
+}
+
+/* Offers position pos to the kept set: a free slot takes it; a full set
+ * takes it in place of its weakest key when δ beats that key. */
+static void offer(struct dma_group *g, int cap, int pos, float delta, const float *k, const float *v, int hd) {
+    if (g->used < cap) {
+        int slot = g->used++;
+        store_slot(g, slot, pos, delta, k, v, hd);
+        g->heap[slot] = slot;
+        sift_up(g, slot);
+        return;
+    }
+    int weakest = g->heap[0];
+    if (!(delta > g->delta[weakest])) return;   /* equal δ: the earlier position stays */
+    store_slot(g, weakest, pos, delta, k, v, hd);
+    sift_down(g, 0);
+}
+
+/* ------------------------------------------------------------- δ and rows */
+
+/* softplus as torch computes it (beta 1, threshold 20: x itself above 20). */
+static float softplus(float x) {
+    return x > 20.0f ? x : log1pf(expf(x));
+}
+
+/* δ (n, groups) of n positions from their values v (n, n_kv_heads * head_dim). */
+static void compute_delta(const struct dma_state *s, int layer, int n, const float *v, float *delta) {
+    const struct layer_weights *w = &s->model->layers[layer];
+    matmul(delta, v, &w->dt_proj, n);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < s->groups; h++) {
+            float *d = delta + (size_t)t * s->groups + h;
+            *d = expf(w->dma_A[h] * softplus(*d));
+        }
+}
+
+/* One query row q (head_dim) over the kept set: softmax of q·k/√D + δ over
+ * the used slots (their order does not matter). scores: (cap) scratch. */
+static void attend_row(const struct dma_group *g, const float *q, int hd, float scale, float *scores, float *out) {
+    float max = -INFINITY;
+    for (int s = 0; s < g->used; s++) {
+        scores[s] = dot_f32(q, g->k + (size_t)s * hd, hd) * scale + g->delta[s];
+        if (scores[s] > max) max = scores[s];
+    }
+    float sum = exp_sum_f32(scores, g->used, max);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int s = 0; s < g->used; s++) axpy_f32(out, scores[s], g->v + (size_t)s * hd, hd);
+    scale_f32(out, 1.0f / sum, hd);
+}
+
+/* ------------------------------------------------------------- the module */
+
+static void dma_destroy(void *state) {
+    struct dma_state *s = state;
+    if (!s) return;
+    if (s->g) {
+        /* every group's arrays are slices of group 0's allocations */
+        free(s->g[0].heap); free(s->g[0].pos); free(s->g[0].delta); free(s->g[0].k); free(s->g[0].v);
+    }
+    free(s->g); free(s->n_pos); free(s->scores); free(s->dt);
+    free(s);
+}
+
+static void *create(const struct attn_setup *setup, int dense) {
+    const struct model *m = setup->model;
+    if (!m || m->dma_heads <= 0) {
+        dam_fail("dma: needs a model trained with Dynamic Mask Attention (a Doge checkpoint with "
+                 "self_attn.A and self_attn.dt_proj weights)%s", m ? "; this one has none" : "");
+        return NULL;
+    }
+    if (m->cfg.n_layers != setup->n_layers || m->cfg.n_heads != setup->n_heads ||
+        m->cfg.n_kv_heads != setup->n_kv_heads || m->cfg.head_dim != setup->head_dim) {
+        dam_fail("dma: the attention geometry does not match the model's");
+        return NULL;
+    }
+    const struct attn_options *o = setup->opts;
+    int window = o && o->dma_window > 0 ? o->dma_window : m->cfg.keep_window_size;
+    if (window < 1) { dam_fail("dma: the window must be at least 1 key (got %d)", window); return NULL; }
+    struct dma_state *s = xcalloc(1, sizeof *s, "dma state");
+    if (!s) return NULL;
+    s->setup = *setup;
+    s->model = m;
+    s->groups = m->dma_heads;
+    /* the dense counterpart: room for every position, so nothing is evicted */
+    s->cap = dense || window > setup->max_seq_len ? setup->max_seq_len : window;
+    s->n_threads = omp_get_max_threads();
+    const size_t n_groups = (size_t)setup->n_layers * s->groups, slots = n_groups * s->cap,
+                 hd = (size_t)setup->head_dim;
+    s->g = xcalloc(n_groups, sizeof *s->g, "dma groups");
+    s->n_pos = xcalloc((size_t)setup->n_layers, sizeof *s->n_pos, "dma positions");
+    s->scores = xmalloc((size_t)s->n_threads * s->cap * sizeof(float), "dma scores");
+    if (!s->g || !s->n_pos || !s->scores) { dma_destroy(s); return NULL; }
+    /* calloc: pages are committed only when written, so a dense cache over a
+     * large context costs nothing until its positions are used */
+    int *heap = calloc(slots, sizeof(int)), *pos = calloc(slots, sizeof(int));
+    float *delta = calloc(slots, sizeof(float)), *k = calloc(slots * hd, sizeof(float)),
+          *v = calloc(slots * hd, sizeof(float));
+    s->g[0] = (struct dma_group){ .heap = heap, .pos = pos, .delta = delta, .k = k, .v = v };
+    if (!heap || !pos || !delta || !k || !v) {
+        dam_fail("dma: cannot allocate the kept keys: %.0f bytes for %zu slots (lower -c or the window)",
+                 (double)slots * (2 * hd + 3) * 4, slots);
+        dma_destroy(s);
+        return NULL;
+    }
+    for (size_t i = 1; i < n_groups; i++)
+        s->g[i] = (struct dma_group){ .heap = heap + i * s->cap, .pos = pos + i * s->cap,
+                                      .delta = delta + i * s->cap, .k = k + i * s->cap * hd,
+                                      .v = v + i * s->cap * hd };
+    return s;
+}
+
+static void *dma_create(const struct attn_setup *setup) { return create(setup, 0); }
+static void *dma_dense_create(const struct attn_setup *setup) { return create(setup, 1); }
+
+/* Room for the dt / δ of n positions. */
+static int ensure_chunk(struct dma_state *s, int n) {
+    if (n <= s->chunk_cap) return 0;
+    float *dt = realloc(s->dt, (size_t)n * s->groups * sizeof(float));
+    if (!dt) return dam_fail("dma: out of memory for a chunk of %d positions", n);
+    s->dt = dt;
+    s->chunk_cap = n;
+    return 0;
+}
+
+static int dma_prefill(void *state, int layer, int pos0, int n,
+                       const float *q, const float *k, const float *v, float *out) {
+    struct dma_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    if (s->broken)
+        return dam_fail("dma: the session was rewound to a position whose kept keys were already "
+                        "dropped (window %d); start over from position 0", s->cap);
+    if (pos0 + n > g->max_seq_len) return dam_fail("context full (%d positions)", g->max_seq_len);
+    if (pos0 != s->n_pos[layer])
+        return dam_fail("dma: layer %d got position %d, expected %d (positions come in order)",
+                        layer, pos0, s->n_pos[layer]);
+    if (ensure_chunk(s, n) != 0) return -1;
+    compute_delta(s, layer, n, v, s->dt);
+
+    const int hd = g->head_dim, kv_dim = g->n_kv_heads * hd, q_dim = g->n_heads * hd;
+    const int heads_per_group = g->n_heads / s->groups;
+    const float scale = 1.0f / sqrtf((float)hd);
+    struct dma_group *groups = s->g + (size_t)layer * s->groups;
+    double kept = 0;
+    /* groups are independent; within one, positions go in order: query t
+     * sees the set right after key t was offered */
+#pragma omp parallel for schedule(static) num_threads(s->n_threads) reduction(+ : kept) if (s->groups > 1)
+    for (int gi = 0; gi < s->groups; gi++) {
+        struct dma_group *grp = &groups[gi];
+        const int kv_head = gi * g->n_kv_heads / s->groups;
+        float *scores = s->scores + (size_t)omp_get_thread_num() * s->cap;
+        for (int t = 0; t < n; t++) {
+            const float *kt = k + (size_t)t * kv_dim + (size_t)kv_head * hd;
+            const float *vt = v + (size_t)t * kv_dim + (size_t)kv_head * hd;
+            offer(grp, s->cap, pos0 + t, s->dt[(size_t)t * s->groups + gi], kt, vt, hd);
+            for (int h = gi * heads_per_group; h < (gi + 1) * heads_per_group; h++)
+                attend_row(grp, q + (size_t)t * q_dim + (size_t)h * hd, hd, scale, scores,
+                           out + (size_t)t * q_dim + (size_t)h * hd);
+            kept += (double)grp->used * heads_per_group;
+        }
+    }
+    s->n_pos[layer] = pos0 + n;
+    s->kept_pairs += kept;
+    s->causal_pairs += ((double)n * pos0 + (double)n * (n + 1) / 2) * g->n_heads;
+    return 0;
+}
+
+static int dma_decode(void *state, int layer, int pos,
+                      const float *q, const float *k, const float *v, float *out) {
+    return dma_prefill(state, layer, pos, 1, q, k, v, out);
+}
+
+/* Rebuilds a group's heap over its used slots. */
+static void heapify(struct dma_group *g) {
+    for (int i = 0; i < g->used; i++) g->heap[i] = i;
+    for (int i = g->used / 2 - 1; i >= 0; i--) sift_down(g, i);
+}
+
+/* Forgets positions >= pos. Until the set first filled, slot s held
+ * position s and nothing was dropped; after that the keys a shorter prefix
+ * would keep may be gone, and only a restart from 0 is possible. */
+static void dma_truncate(void *state, int pos) {
+    struct dma_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    if (pos < 0) pos = 0;
+    if (pos == 0) s->broken = 0;
+    for (int l = 0; l < g->n_layers; l++) {
+        if (pos >= s->n_pos[l]) continue;
+        if (s->n_pos[l] > s->cap && pos > 0) s->broken = 1;
+        for (int gi = 0; gi < s->groups; gi++) {
+            struct dma_group *grp = &s->g[(size_t)l * s->groups + gi];
+            grp->used = pos < grp->used ? pos : grp->used;
+            heapify(grp);
+        }
+        s->n_pos[l] = pos;
+    }
+}
+
+static void dma_stats(void *state, struct attn_stats *st) {
+    struct dma_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    memset(st, 0, sizeof *st);
+    st->kept_pairs = s->kept_pairs;
+    st->causal_pairs = s->causal_pairs;
+    st->sparsity = s->causal_pairs > 0 ? 1.0 - s->kept_pairs / s->causal_pairs : 0;
+    const size_t per_pos = 2 * (size_t)g->head_dim * sizeof(float);
+    for (int l = 0; l < g->n_layers; l++) {
+        for (int gi = 0; gi < s->groups; gi++) st->kv_bytes += (size_t)s->g[(size_t)l * s->groups + gi].used * per_pos;
+        st->kv_bytes_full += (size_t)s->n_pos[l] * g->n_kv_heads * per_pos;
+    }
+}
+
+const struct attn_module attn_dma = {
+    .name = "dma",
+    .description = "Dynamic Mask Attention of Doge models: each query keeps the keep_window_size keys "
+                   "with the largest learned bias δ and adds δ to their scores (the window: the option "
+                   "dma_window, else keep_window_size of config.json)",
+    .create = dma_create,
+    .prefill = dma_prefill,
+    .decode = dma_decode,
+    .truncate = dma_truncate,
+    .stats = dma_stats,
+    .destroy = dma_destroy,
+};
+
+/* Not in the registry table: what "full" runs on a Doge model. */
+const struct attn_module attn_dma_dense = {
+    .name = "full",
+    .description = "dense counterpart of Dynamic Mask Attention: every causal key, the learned bias δ "
+                   "still added",
+    .create = dma_dense_create,
+    .prefill = dma_prefill,
+    .decode = dma_decode,
+    .truncate = dma_truncate,
+    .stats = dma_stats,
+    .destroy = dma_destroy,
+};

@@ -1,0 +1,299 @@
+/* bench.c — `dam bench`: prompt-processing and generation speed at several
+ * context depths and attention modules, as a table like llama-bench's, with
+ * each figure set against this machine's measured ceilings:
+ *   pp  achieved GFLOP/s of the matrix products vs the peak FMA rate,
+ *   tg  achieved GB/s (weights + keys/values read per token) vs the read
+ *       bandwidth. */
+#include "cli.h"
+#include "dam/bench.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include "dam/model.h"
+#include "dam/session.h"
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_LIST 32
+
+static void help(FILE *out) {
+    fprintf(out,
+        "usage: dam bench [-m DIR] [-p 512] [-n 128] [-d 0,4096,8192] [--attn full,dam] [-r 3]\n"
+        "                 [-t N] [-o md|csv|json]\n"
+        "Prompt processing (pp: -p tokens in one call) and token generation (tg: -n tokens\n"
+        "one by one) after the KV cache holds -d tokens (filled untimed), in tokens/s (mean\n"
+        "± standard deviation over -r runs), with the attention sparsity, the KV-cache size,\n"
+        "and what each rate achieves against this machine's memory read bandwidth (tg) and\n"
+        "peak float32 FMA rate (pp), both measured first.\n"
+        "  -p LIST                prompt lengths, comma-separated (default 512; 0 = no pp)\n"
+        "  -n LIST                generation lengths (default 128; 0 = no tg)\n"
+        "  -d LIST                context depths (default 0)\n"
+        "  --attn LIST            attention modules (default full; available: %s)\n"
+        "  -r N                   repetitions (default 3)\n"
+        "  -o FORMAT              md (default), csv or json\n",
+        attn_names());
+    model_args_help(out);
+}
+
+/* "0,4096,8192" -> values (each 0 .. max). */
+static int int_list(const char *flag, const char *val, int max, int *out, int *n) {
+    *n = 0;
+    const char *p = val;
+    do {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > max || (*end && *end != ',') || *n == MAX_LIST) {
+            cli_error("bad value for %s: '%s' (expected up to %d comma-separated integers 0..%d)",
+                      flag, val, MAX_LIST, max);
+            return -1;
+        }
+        out[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    } while (*p);
+    return 0;
+}
+
+/* ---- formatting ---- */
+
+struct row_id {
+    const char *model, *attn;
+    size_t size;
+    int64_t params;
+    int threads;
+};
+
+static void human_bytes(char *buf, size_t size, double bytes) {
+    if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, size, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+    else snprintf(buf, size, "%.2f MiB", bytes / (1024.0 * 1024));
+}
+
+static void test_name(char *buf, size_t size, const struct bench_result *r) {
+    int n = snprintf(buf, size, "%s%d", r->kind == BENCH_PP ? "pp" : "tg", r->n_tokens);
+    if (r->depth > 0) snprintf(buf + n, size - n, " @ d%d", r->depth);
+}
+
+static double peak_of(const struct bench_result *r, const struct bench_machine *mc) {
+    return r->kind == BENCH_PP ? mc->fma_gflops : mc->read_gbs;
+}
+
+static void md_header(const struct bench_machine *mc) {
+    printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32)\n\n",
+           mc->threads, mc->isa, mc->read_gbs, mc->fma_gflops);
+    printf("| model | size | params | attn | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
+    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+}
+
+static void md_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
+    char size[32], kv[32], test[48], params[32];
+    human_bytes(size, sizeof size, (double)id->size);
+    human_bytes(kv, sizeof kv, (double)r->kv_bytes);
+    test_name(test, sizeof test, r);
+    if (id->params >= 1000000000) snprintf(params, sizeof params, "%.2f B", id->params / 1e9);
+    else snprintf(params, sizeof params, "%.2f M", id->params / 1e6);
+    printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.3f | %s | %.1f %s | %.1f%% |\n", id->model,
+           size, params, id->attn, id->threads, test, r->ts_mean, r->ts_std, r->sparsity, kv,
+           r->achieved, r->kind == BENCH_PP ? "GFLOP/s" : "GB/s", 100 * r->achieved / peak_of(r, mc));
+    fflush(stdout);
+}
+
+static const char *csv_columns =
+    "model,size_bytes,params,attn,threads,isa,test,n_prompt,n_gen,depth,reps,ts_mean,ts_std,"
+    "sparsity,kv_bytes,kv_bytes_full,bytes_per_token,flops_per_token,flops_attn_per_token,"
+    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops";
+
+static void csv_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
+    char test[48];
+    test_name(test, sizeof test, r);
+    const int pp = r->kind == BENCH_PP;
+    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f\n",
+           id->model, id->size, (long long)id->params, id->attn, id->threads, mc->isa, test,
+           pp ? r->n_tokens : 0, pp ? 0 : r->n_tokens, r->depth, r->reps, r->ts_mean, r->ts_std,
+           r->sparsity, r->kv_bytes, r->kv_bytes_full, r->bytes_per_token, r->flops_per_token,
+           r->flops_attn_per_token, r->achieved, pp ? "GFLOP/s" : "GB/s", peak_of(r, mc),
+           r->achieved / peak_of(r, mc), mc->read_gbs, mc->fma_gflops);
+    fflush(stdout);
+}
+
+static cJSON *json_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
+    char test[48];
+    test_name(test, sizeof test, r);
+    const int pp = r->kind == BENCH_PP;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", id->model);
+    cJSON_AddNumberToObject(o, "size_bytes", (double)id->size);
+    cJSON_AddNumberToObject(o, "params", (double)id->params);
+    cJSON_AddStringToObject(o, "attn", id->attn);
+    cJSON_AddNumberToObject(o, "threads", id->threads);
+    cJSON_AddStringToObject(o, "test", test);
+    cJSON_AddNumberToObject(o, "n_prompt", pp ? r->n_tokens : 0);
+    cJSON_AddNumberToObject(o, "n_gen", pp ? 0 : r->n_tokens);
+    cJSON_AddNumberToObject(o, "depth", r->depth);
+    cJSON_AddNumberToObject(o, "reps", r->reps);
+    cJSON_AddNumberToObject(o, "ts_mean", r->ts_mean);
+    cJSON_AddNumberToObject(o, "ts_std", r->ts_std);
+    cJSON_AddNumberToObject(o, "sparsity", r->sparsity);
+    cJSON_AddNumberToObject(o, "kv_bytes", (double)r->kv_bytes);
+    cJSON_AddNumberToObject(o, "kv_bytes_full", (double)r->kv_bytes_full);
+    cJSON_AddNumberToObject(o, "bytes_per_token", r->bytes_per_token);
+    cJSON_AddNumberToObject(o, "flops_per_token", r->flops_per_token);
+    cJSON_AddNumberToObject(o, "flops_attn_per_token", r->flops_attn_per_token);
+    cJSON_AddNumberToObject(o, "achieved", r->achieved);
+    cJSON_AddStringToObject(o, "achieved_unit", pp ? "GFLOP/s" : "GB/s");
+    cJSON_AddNumberToObject(o, "peak", peak_of(r, mc));
+    cJSON_AddNumberToObject(o, "peak_fraction", r->achieved / peak_of(r, mc));
+    return o;
+}
+
+/* ---- the command ---- */
+
+struct bench_opts {
+    int p[MAX_LIST], n_p, n[MAX_LIST], n_n, d[MAX_LIST], n_d, reps;
+    const char *attn[MAX_LIST];
+    int n_attn;
+    char attn_buf[256];
+    enum { OUT_MD, OUT_CSV, OUT_JSON } format;
+};
+
+static int parse_attn_list(struct bench_opts *o, const char *val) {
+    if (strlen(val) >= sizeof o->attn_buf) { cli_error("value of --attn is too long"); return -1; }
+    snprintf(o->attn_buf, sizeof o->attn_buf, "%s", val);
+    o->n_attn = 0;
+    for (char *save = NULL, *name = strtok_r(o->attn_buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (!attn_find(name)) {
+            cli_error("unknown attention module '%s' (available: %s)", name, attn_names());
+            return -1;
+        }
+        if (o->n_attn == MAX_LIST) { cli_error("too many modules in --attn"); return -1; }
+        o->attn[o->n_attn++] = name;
+    }
+    if (o->n_attn == 0) { cli_error("--attn needs at least one module"); return -1; }
+    return 0;
+}
+
+static int sort_ints(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+static int list_max(const int *v, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++) if (v[i] > m) m = v[i];
+    return m;
+}
+
+/* Every test of one module, depths ascending (each depth's fill extends the last). */
+static int bench_module(const struct model *m, const struct model_args *ma, const struct bench_opts *o,
+                        const char *attn, const struct row_id *id_base, const struct bench_machine *mc,
+                        cJSON *json_rows) {
+    const int n_ctx = list_max(o->d, o->n_d) + (list_max(o->p, o->n_p) > list_max(o->n, o->n_n)
+                                                   ? list_max(o->p, o->n_p) : list_max(o->n, o->n_n));
+    if (ma->n_ctx && ma->n_ctx < n_ctx)
+        return dam_fail("-c %d is too small: the largest test needs %d positions", ma->n_ctx, n_ctx);
+    struct session *s = session_new(m, attn_find(attn), &ma->attn_opts, ma->n_ctx ? ma->n_ctx : n_ctx);
+    if (!s) return -1;
+    struct row_id id = *id_base;
+    id.attn = attn;
+    const int progress = isatty(2);
+    for (int di = 0; di < o->n_d; di++)
+        for (int kind = BENCH_PP; kind <= BENCH_TG; kind++) {
+            const int *lens = kind == BENCH_PP ? o->p : o->n, count = kind == BENCH_PP ? o->n_p : o->n_n;
+            for (int li = 0; li < count; li++) {
+                if (lens[li] == 0) continue;
+                if (progress)
+                    fprintf(stderr, "\rdam bench: %s %s%d @ d%d ...   ", attn, kind == BENCH_PP ? "pp" : "tg",
+                            lens[li], o->d[di]);
+                struct bench_result r;
+                if (bench_run(s, kind, lens[li], o->d[di], o->reps, &r) != 0) { session_free(s); return -1; }
+                if (progress) fprintf(stderr, "\r%60s\r", "");
+                if (o->format == OUT_MD) md_row(&id, &r, mc);
+                else if (o->format == OUT_CSV) csv_row(&id, &r, mc);
+                else cJSON_AddItemToArray(json_rows, json_row(&id, &r, mc));
+            }
+        }
+    session_free(s);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    struct model_args ma;
+    model_args_default(&ma, "full");
+    struct bench_opts o = { .p = { 512 }, .n_p = 1, .n = { 128 }, .n_n = 1, .d = { 0 }, .n_d = 1,
+                            .reps = 3, .attn = { "full" }, .n_attn = 1, .format = OUT_MD };
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { help(stdout); return EXIT_OK; }
+        if (arg_is(a, "--attn")) {              /* a list here, so before the shared parser */
+            if (!(v = arg_value(argc, argv, &i)) || parse_attn_list(&o, v)) return EXIT_USAGE;
+            continue;
+        }
+        int r = model_args_parse(&ma, argc, argv, &i);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
+        if (arg_is(a, "-p") || arg_is(a, "--n-prompt")) {
+            if (!(v = arg_value(argc, argv, &i)) || int_list("-p", v, 1 << 20, o.p, &o.n_p)) return EXIT_USAGE;
+        } else if (arg_is(a, "-n") || arg_is(a, "--n-gen")) {
+            if (!(v = arg_value(argc, argv, &i)) || int_list("-n", v, 1 << 20, o.n, &o.n_n)) return EXIT_USAGE;
+        } else if (arg_is(a, "-d") || arg_is(a, "--depth")) {
+            if (!(v = arg_value(argc, argv, &i)) || int_list("-d", v, 1 << 24, o.d, &o.n_d)) return EXIT_USAGE;
+        } else if (arg_is(a, "-r") || arg_is(a, "--repetitions")) {
+            if (!(v = arg_value(argc, argv, &i)) || arg_int("-r", v, 1, 1000, &o.reps)) return EXIT_USAGE;
+        } else if (arg_is(a, "-o") || arg_is(a, "--output")) {
+            if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
+            if (!strcmp(v, "md")) o.format = OUT_MD;
+            else if (!strcmp(v, "csv")) o.format = OUT_CSV;
+            else if (!strcmp(v, "json")) o.format = OUT_JSON;
+            else { cli_error("bad value for -o: '%s' (expected md, csv or json)", v); return EXIT_USAGE; }
+        } else {
+            cli_error("unknown flag '%s' for dam bench (see dam bench --help)", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (list_max(o.p, o.n_p) == 0 && list_max(o.n, o.n_n) == 0) {
+        cli_error("nothing to measure: -p and -n are both 0");
+        return EXIT_USAGE;
+    }
+    qsort(o.d, o.n_d, sizeof o.d[0], sort_ints);
+    model_args_apply_threads(&ma);
+
+    char dir[PATH_MAX];
+    struct model *m = NULL;
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) {
+        cli_error("%s", dam_last_error());
+        return EXIT_ERROR;
+    }
+    struct bench_machine mc;
+    if (bench_machine_measure(&mc) != 0) { cli_error("%s", dam_last_error()); model_free(m); return EXIT_ERROR; }
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') dir[--len] = 0;
+    const char *base = strrchr(dir, '/');
+    struct row_id id = { .model = base ? base + 1 : dir, .size = m->weight_bytes, .params = m->n_params,
+                         .threads = mc.threads };
+
+    cJSON *root = NULL, *rows = NULL;
+    if (o.format == OUT_MD) md_header(&mc);
+    else if (o.format == OUT_CSV) printf("%s\n", csv_columns);
+    else {
+        root = cJSON_CreateObject();
+        cJSON *mj = cJSON_AddObjectToObject(root, "machine");
+        cJSON_AddNumberToObject(mj, "threads", mc.threads);
+        cJSON_AddStringToObject(mj, "isa", mc.isa);
+        cJSON_AddNumberToObject(mj, "read_gbs", mc.read_gbs);
+        cJSON_AddNumberToObject(mj, "fma_gflops", mc.fma_gflops);
+        rows = cJSON_AddArrayToObject(root, "results");
+    }
+    int rc = EXIT_OK;
+    for (int a = 0; a < o.n_attn && rc == EXIT_OK; a++)
+        if (bench_module(m, &ma, &o, o.attn[a], &id, &mc, rows) != 0) {
+            cli_error("%s: %s", o.attn[a], dam_last_error());
+            rc = EXIT_ERROR;
+        }
+    if (root) {
+        char *text = cJSON_Print(root);
+        if (text) printf("%s\n", text);
+        free(text);
+        cJSON_Delete(root);
+    }
+    model_free(m);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/* bench.c — the measurements behind `dam bench`.
+ *
+ * Machine ceilings:
+ *   read bandwidth  every thread streams its slice of a 256 MiB buffer (far
+ *                   beyond the caches) and folds it with XOR; best of 10 rounds;
+ *   FMA peak        every thread runs independent FMAs on registers only, in
+ *                   the kernel variant in use (kernels_fma_probe); best of 3.
+ * Model rates: prompt processing (pp) and token generation (tg) at a context
+ * depth, timed with the wall clock, the KV cache filled untimed first. */
+#include "dam/bench.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---- machine ceilings ---- */
+
+#define READ_BYTES ((size_t)256 << 20)
+#define READ_ROUNDS 10
+
+/* The buffer is 256 MiB, the size of a small model's weights and well past
+ * the last-level cache (smaller buffers still read partly from cache on
+ * this project's machines). MAP_POPULATE makes the kernel provide the pages
+ * in one go: faulting them in one at a time costs more than the
+ * measurement itself. */
+static double read_bandwidth(void) {
+    const size_t words = READ_BYTES / sizeof(uint64_t);
+    uint64_t *buf = mmap(NULL, READ_BYTES, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (buf == MAP_FAILED) return 0;
+    double best = 0;
+    volatile uint64_t sink = 0;
+    /* written (never-written pages could all share one zero page), each
+     * thread its own slice, the same slice it reads below */
+    #pragma omp parallel
+    {
+        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        const size_t i0 = words * id / nt, i1 = words * (id + 1) / nt;
+        for (size_t i = i0; i < i1; i++) buf[i] = i * 0x9e3779b97f4a7c15ull;
+    }
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        double t0 = now_ms();
+        #pragma omp parallel
+        {
+            const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            const size_t i0 = words * id / nt, i1 = words * (id + 1) / nt;
+            uint64_t x = 0;
+            #pragma omp simd reduction(^ : x)
+            for (size_t i = i0; i < i1; i++) x ^= buf[i];
+            #pragma omp atomic
+            sink ^= x;
+        }
+        double ms = now_ms() - t0;
+        if (ms > 0 && READ_BYTES / (ms * 1e6) > best) best = READ_BYTES / (ms * 1e6);
+    }
+    munmap(buf, READ_BYTES);
+    return best;
+}
+
+static double fma_peak(void) {
+    long iters = 1 << 16;
+    double best = 0;
+    for (int round = 0; round < 3; ) {
+        double flops = 0, t0 = now_ms();
+        #pragma omp parallel reduction(+ : flops)
+        flops += kernels_fma_probe(iters);
+        double ms = now_ms() - t0;
+        if (ms < 40) { iters *= 2; continue; }      /* too short to time: longer, same round */
+        if (flops / (ms * 1e6) > best) best = flops / (ms * 1e6);
+        round++;
+    }
+    return best;
+}
+
+int bench_machine_measure(struct bench_machine *mc) {
+    mc->threads = omp_get_max_threads();
+    mc->isa = kernels_isa();
+    mc->read_gbs = read_bandwidth();
+    if (mc->read_gbs <= 0) return dam_fail("out of memory measuring the read bandwidth (256 MiB)");
+    mc->fma_gflops = fma_peak();
+    return 0;
+}
+
+/* ---- what a token costs ---- */
+
+static size_t tensor_bytes(const struct tensor *t) {
+    return (size_t)t->rows * t->cols * dtype_size(t->dtype);
+}
+
+double bench_weight_bytes_per_token(const struct model *m) {
+    double bytes = (double)m->weight_bytes;
+    if (!m->cfg.tie_embeddings)       /* the embedding is only looked up: one row read */
+        bytes -= (double)tensor_bytes(&m->embed) - (double)m->cfg.dim * dtype_size(m->embed.dtype);
+    return bytes;
+}
+
+/* 2 FLOPs per weight of the projections and the MLP */
+static double matmul_flops_per_token(const struct model *m) {
+    double params = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const struct layer_weights *w = &m->layers[l];
+        const struct tensor *t[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down };
+        for (int i = 0; i < 7; i++) params += (double)t[i]->rows * t[i]->cols;
+    }
+    return 2 * params;
+}
+
+/* ---- running a test ---- */
+
+static int next_token(uint64_t *state, int vocab) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (int)((z ^ (z >> 31)) % (uint64_t)vocab);
+}
+
+/* Brings the cache to exactly depth positions: rewinds, or evaluates
+ * pseudo-random tokens (no logits) in pieces of 512. */
+static int fill_to(struct session *s, int depth, uint64_t *rng) {
+    if (s->pos > depth) session_rewind(s, depth);
+    int toks[512];
+    while (s->pos < depth) {
+        int n = depth - s->pos < 512 ? depth - s->pos : 512;
+        for (int i = 0; i < n; i++) toks[i] = next_token(rng, s->model->cfg.vocab_size);
+        if (session_eval(s, toks, n, NULL, LOGITS_NONE) != 0) return -1;
+    }
+    return 0;
+}
+
+/* One timed run; returns its milliseconds or -1. */
+static double timed_run(struct session *s, enum bench_kind kind, const int *toks, int n, float *logits) {
+    double t0 = now_ms();
+    if (kind == BENCH_PP) {
+        if (session_eval(s, toks, n, logits, LOGITS_LAST) != 0) return -1;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (session_eval(s, toks + i, 1, logits, LOGITS_LAST) != 0) return -1;
+    }
+    return now_ms() - t0;
+}
+
+int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, int reps,
+              struct bench_result *r) {
+    const struct model *m = s->model;
+    const struct model_config *c = &m->cfg;
+    memset(r, 0, sizeof *r);
+    r->kind = kind; r->n_tokens = n_tokens; r->depth = depth; r->reps = reps;
+    if (n_tokens <= 0 || reps <= 0) return dam_fail("bench: nothing to time (%d tokens, %d repetitions)", n_tokens, reps);
+    if (depth + n_tokens > s->n_ctx)
+        return dam_fail("bench: depth %d + %d tokens do not fit in the context of %d", depth, n_tokens, s->n_ctx);
+    uint64_t rng = 0x5eed0000ull + (uint64_t)depth;
+    int *toks = xmalloc((size_t)n_tokens * sizeof(int), "bench tokens");
+    float *logits = xmalloc((size_t)c->vocab_size * sizeof(float), "logits");
+    double *rates = xmalloc((size_t)reps * sizeof(double), "bench rates");
+    int rc = -1;
+    if (!toks || !logits || !rates) goto done;
+    for (int i = 0; i < n_tokens; i++) toks[i] = next_token(&rng, c->vocab_size);
+    if (fill_to(s, depth, &rng) != 0) goto done;
+
+    /* warm-up (untimed): a short run touches every weight page and wakes the threads */
+    if (timed_run(s, kind, toks, n_tokens < 16 ? n_tokens : 16, logits) < 0) goto done;
+    struct attn_stats before, after;
+    for (int rep = 0; rep < reps; rep++) {
+        session_rewind(s, depth);
+        s->attn->stats(s->attn_state, &before);
+        double ms = timed_run(s, kind, toks, n_tokens, logits);
+        if (ms < 0) goto done;
+        s->attn->stats(s->attn_state, &after);
+        rates[rep] = n_tokens / (ms > 1e-6 ? ms : 1e-6) * 1000;
+    }
+    double sum = 0, sq = 0;
+    for (int i = 0; i < reps; i++) sum += rates[i];
+    r->ts_mean = sum / reps;
+    for (int i = 0; i < reps; i++) sq += (rates[i] - r->ts_mean) * (rates[i] - r->ts_mean);
+    r->ts_std = reps > 1 ? sqrt(sq / (reps - 1)) : 0;
+
+    const double kept = after.kept_pairs - before.kept_pairs, causal = after.causal_pairs - before.causal_pairs;
+    r->sparsity = causal > 0 ? 1 - kept / causal : 0;
+    r->kv_bytes = after.kv_bytes;
+    r->kv_bytes_full = after.kv_bytes_full;
+    const int group = c->n_heads / c->n_kv_heads;
+    /* keys and values visited: a KV head's rows are read once for the query heads sharing it */
+    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * sizeof(float);
+    r->bytes_per_token = bench_weight_bytes_per_token(m) + kv_read;
+    r->flops_attn_per_token = 4.0 * c->head_dim * kept / n_tokens;
+    r->flops_per_token = matmul_flops_per_token(m) + r->flops_attn_per_token +
+                         2.0 * c->vocab_size * c->dim / (kind == BENCH_PP ? n_tokens : 1);
+    r->achieved = kind == BENCH_TG ? r->bytes_per_token * r->ts_mean / 1e9
+                                   : r->flops_per_token * r->ts_mean / 1e9;
+    rc = 0;
+done:
+    free(toks); free(logits); free(rates);
+    return rc;
+}

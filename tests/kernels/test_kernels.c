@@ -1,0 +1,287 @@
+/* test_kernels.c — every kernel variant this CPU runs (avx512, avx2 and
+ * always portable) against plain double-precision references, on ragged
+ * shapes that hit every remainder path; and the forward pass on the golden
+ * tiny-llama3 model under each variant. */
+#include "../harness.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include "dam/model.h"
+#include "dam/safetensors.h"
+#include "dam/session.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static unsigned long long rng = 88172645463325252ull;
+static float frand(void) {                      /* uniform in [-1, 1) */
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / (1ull << 23)) - 1.0);
+}
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+    return v;
+}
+
+/* ||a - b|| / ||b|| */
+static double rel_err(const float *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) { num += (a[i] - b[i]) * (a[i] - b[i]); den += b[i] * b[i]; }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Runs body once per variant the CPU has, with the variant selected. */
+#define FOR_EACH_ISA(name)                                                        \
+    char isa_list_[64], *isa_save_ = NULL;                                        \
+    snprintf(isa_list_, sizeof isa_list_, "%s", kernels_isa_available());         \
+    const char *saved_isa_ = kernels_isa();                                       \
+    for (char *name = strtok_r(isa_list_, " ", &isa_save_); name;                 \
+         name = strtok_r(NULL, " ", &isa_save_))                                  \
+        if (kernels_set_isa(name) == 0)
+
+static void restore_isa(const char *name) { ck_assert_int_eq(kernels_set_isa(name), 0); }
+
+START_TEST(portable_is_always_available) {
+    ck_assert_ptr_nonnull(strstr(kernels_isa_available(), "portable"));
+    ck_assert_int_eq(kernels_set_isa("nonsense"), -1);
+    ck_assert_ptr_nonnull(strstr(dam_last_error(), "unknown kernel variant"));
+}
+END_TEST
+
+/* ---- matmul in the three dtypes, ragged shapes, batch of two ---- */
+
+static void weights_in(enum dtype dt, const float *wf, size_t n, void **data, double *exact) {
+    /* the weights as stored, and their exact values as double */
+    *data = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == DT_F32) { ((float *)*data)[i] = wf[i]; exact[i] = wf[i]; }
+        else if (dt == DT_BF16) { uint16_t h = f32_to_bf16(wf[i]); ((uint16_t *)*data)[i] = h; exact[i] = bf16_to_f32(h); }
+        else { uint16_t h = f32_to_f16(wf[i]); ((uint16_t *)*data)[i] = h; exact[i] = f16_to_f32(h); }
+    }
+}
+
+static void check_matmul(enum dtype dt, int n, int rows, int cols) {
+    float *x = rand_vec((size_t)n * cols, 1), *wf = rand_vec((size_t)rows * cols, 0.5f);
+    double *we = malloc((size_t)rows * cols * sizeof(double)), *ref = malloc((size_t)n * rows * sizeof(double));
+    void *wd;
+    weights_in(dt, wf, (size_t)rows * cols, &wd, we);
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < rows; r++) {
+            double s = 0;
+            for (int c = 0; c < cols; c++) s += (double)x[(size_t)i * cols + c] * we[(size_t)r * cols + c];
+            ref[(size_t)i * rows + r] = s;
+        }
+    struct tensor w = { .dtype = dt, .rows = rows, .cols = cols, .data = wd };
+    float *out = malloc((size_t)n * rows * sizeof(float)), *out2 = malloc((size_t)n * rows * sizeof(float));
+    FOR_EACH_ISA(isa) {
+        memset(out, 0xff, (size_t)n * rows * sizeof(float));     /* NaN: every output must be written */
+        matmul(out, x, &w, n);
+        double e = rel_err(out, ref, (size_t)n * rows);
+        ck_assert_msg(e < 1e-5, "%s %s n=%d rows=%d cols=%d: error %g", isa, dtype_name(dt), n, rows, cols, e);
+        /* the batch form: the same product twice in one pass */
+        float *const outs[2] = { out, out2 };
+        const struct tensor *const ws[2] = { &w, &w };
+        matmul_batch(2, outs, x, ws, n);
+        ck_assert_msg(rel_err(out2, ref, (size_t)n * rows) < 1e-5, "%s batch", isa);
+        ck_assert_msg(rel_err(out, ref, (size_t)n * rows) < 1e-5, "%s batch", isa);
+    }
+    restore_isa(saved_isa_);
+    free(x); free(wf); free(we); free(ref); free(wd); free(out); free(out2);
+}
+
+START_TEST(matmul_matches_reference) {
+    static const int ns[] = { 1, 2, 3, 4, 5, 9, 33 };
+    static const int rows[] = { 1, 5, 6, 13, 40 };
+    static const int cols[] = { 1, 7, 16, 33, 100 };
+    static const enum dtype dts[] = { DT_F32, DT_BF16, DT_F16 };
+    for (int d = 0; d < 3; d++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof rows / sizeof *rows; b++)
+                for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
+                    check_matmul(dts[d], ns[a], rows[b], cols[c]);
+}
+END_TEST
+
+/* columns beyond one block (KC_MAX = 1024) and inputs beyond one L2 block:
+ * the column-blocked accumulation paths */
+START_TEST(matmul_blocked_columns) {
+    check_matmul(DT_BF16, 1, 20, 2500);
+    check_matmul(DT_BF16, 130, 14, 1100);
+    check_matmul(DT_F16, 600, 7, 300);
+    check_matmul(DT_F32, 7, 9, 1030);
+}
+END_TEST
+
+/* ---- attention: blocked cache vs a naive causal softmax in double ---- */
+
+static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd) {
+    const int total = pos0 + n, cap = (total + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    const int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    float *k = rand_vec((size_t)total * kv_dim, 1), *v = rand_vec((size_t)total * kv_dim, 1);
+    float *q = rand_vec((size_t)n * n_heads * hd, 1.5f);
+    double *ref = calloc((size_t)n * n_heads * hd, sizeof(double));
+    double *p = malloc((size_t)total * sizeof(double));
+    const double scale = 1 / sqrt((double)hd);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < n_heads; h++) {
+            const float *qr = q + ((size_t)t * n_heads + h) * hd;
+            int g = h / group, keys = pos0 + t + 1;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < keys; j++) {
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)qr[d] * k[(size_t)j * kv_dim + g * hd + d];
+                p[j] = s * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int j = 0; j < keys; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+            double *o = ref + ((size_t)t * n_heads + h) * hd;
+            for (int j = 0; j < keys; j++)
+                for (int d = 0; d < hd; d++) o[d] += p[j] / sum * v[(size_t)j * kv_dim + g * hd + d];
+        }
+    float *kc = calloc((size_t)n_kv_heads * cap * hd, sizeof(float));
+    float *vc = calloc((size_t)n_kv_heads * cap * hd, sizeof(float));
+    float *out = malloc((size_t)n * n_heads * hd * sizeof(float));
+    /* the cache filled in two steps, as a prefill then the chunk */
+    kv_blocked_store(kc, vc, cap, n_kv_heads, hd, 0, pos0, k, v);
+    kv_blocked_store(kc, vc, cap, n_kv_heads, hd, pos0, n, k + (size_t)pos0 * kv_dim, v + (size_t)pos0 * kv_dim);
+    FOR_EACH_ISA(isa) {
+        memset(out, 0xff, (size_t)n * n_heads * hd * sizeof(float));
+        attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, cap);
+        double e = rel_err(out, ref, (size_t)n * n_heads * hd);
+        ck_assert_msg(e < 2e-6, "%s n=%d pos0=%d heads=%d/%d hd=%d: error %g", isa, n, pos0,
+                      n_heads, n_kv_heads, hd, e);
+        /* the flat-layout row kernel (attn_row_dense) on the last token */
+        float row[256];
+        for (int h = 0; h < n_heads; h++) {
+            int g = h / group;
+            attention_row_strided(q + ((size_t)(n - 1) * n_heads + h) * hd, k + g * hd, v + g * hd, total,
+                                  kv_dim, hd, (float)scale, row);
+            e = rel_err(row, ref + ((size_t)(n - 1) * n_heads + h) * hd, hd);
+            ck_assert_msg(e < 2e-6, "%s row kernel hd=%d: error %g", isa, hd, e);
+        }
+    }
+    restore_isa(saved_isa_);
+    free(k); free(v); free(q); free(ref); free(p); free(kc); free(vc); free(out);
+}
+
+START_TEST(attention_prefill_matches_reference) {
+    check_attention(1, 0, 2, 1, 16);          /* a single token, nothing before */
+    check_attention(37, 0, 9, 3, 64);         /* SmolLM2 grouping, ragged tiles */
+    check_attention(20, 45, 4, 1, 64);        /* a chunk after earlier positions */
+    check_attention(70, 130, 8, 4, 8);        /* stories260k head size: portable path */
+    check_attention(13, 3, 4, 4, 80);         /* head_dim not a multiple of 64 */
+    check_attention(9, 0, 2, 2, 128);
+    check_attention(5, 17, 40, 1, 16);        /* a group larger than one tile of rows */
+}
+END_TEST
+
+START_TEST(attention_decode_matches_reference) {
+    check_attention(1, 5, 9, 3, 64);
+    check_attention(1, 1300, 8, 2, 64);       /* several key ranges, merged */
+    check_attention(1, 700, 4, 4, 32);
+    check_attention(1, 600, 40, 1, 16);
+}
+END_TEST
+
+/* ---- vector helpers ---- */
+
+START_TEST(vector_helpers_match_reference) {
+    const int n = 77;
+    float *a = rand_vec(n, 3), *b = rand_vec(n, 1);
+    double ref[77];
+    FOR_EACH_ISA(isa) {
+        double d = 0;
+        for (int i = 0; i < n; i++) d += (double)a[i] * b[i];
+        ck_assert_msg(fabs(dot_f32(a, b, n) - d) < 1e-5 * (1 + fabs(d)), "%s dot", isa);
+
+        float y[77];
+        memcpy(y, b, sizeof y);
+        axpy_f32(y, 0.5f, a, n);
+        for (int i = 0; i < n; i++) ref[i] = b[i] + 0.5 * a[i];
+        ck_assert_msg(rel_err(y, ref, n) < 1e-6, "%s axpy", isa);
+        scale_f32(y, -2, n);
+        for (int i = 0; i < n; i++) ref[i] *= -2;
+        ck_assert_msg(rel_err(y, ref, n) < 1e-6, "%s scale", isa);
+
+        memcpy(y, a, sizeof y);
+        double sum = 0;
+        for (int i = 0; i < n; i++) { ref[i] = exp((double)a[i] - 1.5); sum += ref[i]; }
+        float got = exp_sum_f32(y, n, 1.5f);
+        ck_assert_msg(rel_err(y, ref, n) < 1e-6 && fabs(got - sum) < 1e-5 * sum, "%s exp_sum", isa);
+
+        float g[77];
+        for (int i = 0; i < n; i++) g[i] = a[i] * 10;    /* silu over -30 .. 30 */
+        for (int i = 0; i < n; i++) ref[i] = (double)g[i] / (1 + exp(-(double)g[i])) * b[i];
+        swiglu_f32(g, b, n);
+        ck_assert_msg(rel_err(g, ref, n) < 1e-6, "%s swiglu", isa);
+        ck_assert_msg(kernels_fma_probe(1000) > 0, "%s probe", isa);
+    }
+    restore_isa(saved_isa_);
+    free(a); free(b);
+}
+END_TEST
+
+/* the rotary table gives exactly what rope_apply gives */
+START_TEST(rope_table_equals_rope_apply) {
+    const int n = 5, heads = 3, hd = 16, pos0 = 1000;
+    float inv_freq[8];
+    for (int i = 0; i < 8; i++) inv_freq[i] = powf(10000, -(float)i / 8);
+    float *x = rand_vec((size_t)n * heads * hd, 1), *y = malloc((size_t)n * heads * hd * sizeof(float));
+    memcpy(y, x, (size_t)n * heads * hd * sizeof(float));
+    float cs[5 * 8], sn[5 * 8];
+    rope_apply(x, n, heads, hd, pos0, inv_freq);
+    rope_table(cs, sn, n, hd, pos0, inv_freq);
+    rope_apply_table(y, n, heads, hd, cs, sn);
+    ck_assert_int_eq(memcmp(x, y, (size_t)n * heads * hd * sizeof(float)), 0);
+    free(x); free(y);
+}
+END_TEST
+
+/* ---- the whole forward pass under each variant ---- */
+
+START_TEST(golden_forward_every_isa) {
+    const char *dir = "third_party/models/tiny-llama3";
+    struct st_file *g = st_open("third_party/models/tiny-llama3/golden.safetensors");
+    ck_assert_msg(g != NULL, "%s", dam_last_error());
+    const struct st_tensor *ids = st_find(g, "input_ids"), *want = st_find(g, "logits");
+    struct model *m = model_load(dir);
+    ck_assert_msg(m != NULL, "%s", dam_last_error());
+    struct attn_options o;
+    attn_options_default(&o);
+    const int n = (int)ids->numel, vocab = m->cfg.vocab_size;
+    float *out = malloc((size_t)n * vocab * sizeof(float));
+    double *ref = malloc((size_t)n * vocab * sizeof(double));
+    for (size_t i = 0; i < (size_t)n * vocab; i++) ref[i] = ((const float *)want->data)[i];
+    FOR_EACH_ISA(isa) {
+        struct session *s = session_new(m, attn_find("full"), &o, 0);
+        ck_assert_msg(s != NULL, "%s", dam_last_error());
+        ck_assert_int_eq(session_eval(s, ids->data, n, out, LOGITS_ALL), 0);
+        double e = rel_err(out, ref, (size_t)n * vocab);
+        printf("%s: tiny-llama3 logits relative error %.3g\n", isa, e);
+        ck_assert_msg(e < 1e-4, "%s: relative error %g", isa, e);
+        session_free(s);
+    }
+    restore_isa(saved_isa_);
+    free(out); free(ref);
+    model_free(m);
+    st_close(g);
+}
+END_TEST
+
+Suite *test_suite(void) {
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, portable_is_always_available);
+    tcase_add_test(tc, matmul_matches_reference);
+    tcase_add_test(tc, matmul_blocked_columns);
+    tcase_add_test(tc, attention_prefill_matches_reference);
+    tcase_add_test(tc, attention_decode_matches_reference);
+    tcase_add_test(tc, vector_helpers_match_reference);
+    tcase_add_test(tc, rope_table_equals_rope_apply);
+    tcase_add_test(tc, golden_forward_every_isa);
+    suite_add_tcase(s, tc);
+    return s;
+}
