@@ -51,6 +51,15 @@ struct bench_result {
 int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, int reps,
               struct bench_result *r);
 
+/* Kernel rates, outside the forward pass (dam bench --kernels):
+ * bench_kernel_matmul: out (n, w->rows) = x (n, w->cols) · wᵀ with random
+ *   inputs, best of reps; returns GFLOP/s (2 per multiply-add).
+ * bench_kernel_attention: one layer's causal attention over positions
+ *   0 .. depth-1 in chunks of `chunk` queries, exactly as prefill runs it,
+ *   random q, k, v; returns GFLOP/s (4 * head_dim per query-key pair). */
+double bench_kernel_matmul(const struct tensor *w, int n, int reps);
+double bench_kernel_attention(int n_heads, int n_kv_heads, int head_dim, int depth, int chunk);
+
 /* Bytes of weights read per generated token (see bytes_per_token). */
 double bench_weight_bytes_per_token(const struct model *m);
 

@@ -57,7 +57,8 @@ char *tokenizer_decode_n(const struct tokenizer *t, const int *ids, int n, int s
 /* 1 + the largest id of the model vocabulary and the added tokens. */
 int tokenizer_vocab_size(const struct tokenizer *t);
 /* The raw vocabulary string of an id ("Ġworld", "▁the", "<0x0A>", an added
- * token's content), or NULL for an unknown id. */
+ * token's content — normalized, for a token with normalized = true, as the
+ * library's id_to_token gives it), or NULL for an unknown id. */
 const char *tokenizer_piece(const struct tokenizer *t, int id);
 /* The id of a vocabulary string or added token, -1 if absent. */
 int tokenizer_token_id(const struct tokenizer *t, const char *piece);

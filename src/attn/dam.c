@@ -17,6 +17,7 @@
  * as its row PCL-1 is done, and the rows after that run sparse. */
 #include "dam/dam.h"
 #include "dam/common.h"
+#include "dam/kernels.h"
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -141,21 +142,47 @@ static int mask_copy(struct dam_mask *dst, const struct dam_mask *src) {
 }
 
 /* ---------------------------------------------------------------------------
- * The KV store of one (layer, KV head) */
+ * The KV store of one (layer, KV head)
+ *
+ * Keys sit in blocks of KB slots, each block transposed (head_dim, KB): one
+ * vector load gives one dimension of KB consecutive keys, so a run of keys is
+ * scored with vertical multiply-adds, no horizontal sums (the layout of
+ * kernels.h's blocked cache). Values are rows (slot, head_dim). A slot is the
+ * position itself (a store of every position), the position modulo the ring
+ * size (a ring), or the column's index (columns). */
+
+#define KB 16                       /* keys per transposed block */
+
+static int round_kb(int n) { return (n + KB - 1) / KB * KB; }
 
 struct kv_group {
-    int ring;              /* 0: every position; 1: ring of the last `window` + columns */
-    int cap;               /* every position: positions allocated (grows) */
-    float *k, *v;          /* every: (cap, head_dim); ring: (window, head_dim), slot = pos % window */
-    int window;
+    int ring;              /* 0: every position; 1: ring of recent positions + columns */
+    int cap;               /* slots allocated, a multiple of KB (every: grows; ring: fixed) */
+    float *k;              /* (cap / KB, head_dim, KB) transposed key blocks */
+    float *v;              /* (cap, head_dim) */
+    int window;            /* ring: positions its masks read back (max offset + 1), <= cap */
     int n_cols;
     int *cols;             /* (n_cols) ascending positions kept beyond the ring */
-    float *col_k, *col_v;  /* (n_cols, head_dim) */
+    float *col_k;          /* (round_kb(n_cols) / KB, head_dim, KB) */
+    float *col_v;          /* (n_cols, head_dim) */
 };
 
 static void kv_group_free(struct kv_group *g) {
     free(g->k); free(g->v); free(g->cols); free(g->col_k); free(g->col_v);
     memset(g, 0, sizeof *g);
+}
+
+/* Writes one key (transposed into its block) and one value at slot s. */
+static inline void store_slot(float *kb, float *vb, int hd, int s, const float *k, const float *v) {
+    float *dst = kb + (size_t)(s / KB) * hd * KB + s % KB;
+    for (int d = 0; d < hd; d++) dst[(size_t)d * KB] = k[d];
+    memcpy(vb + (size_t)s * hd, v, (size_t)hd * sizeof(float));
+}
+
+static inline void load_slot(const float *kb, const float *vb, int hd, int s, float *k, float *v) {
+    const float *src = kb + (size_t)(s / KB) * hd * KB + s % KB;
+    for (int d = 0; d < hd; d++) k[d] = src[(size_t)d * KB];
+    memcpy(v, vb + (size_t)s * hd, (size_t)hd * sizeof(float));
 }
 
 /* Index of position pos among the columns, or -1. */
@@ -179,12 +206,14 @@ static int col_lower_bound(const struct kv_group *g, int pos) {
     return lo;
 }
 
+/* A store of every position grows by doubling; blocks of position p stay
+ * where they are (block p / KB), so realloc keeps the layout. */
 static int kv_group_reserve(struct kv_group *g, int positions, int hd, int max_seq) {
     if (positions <= g->cap) return 0;
     int cap = g->cap ? g->cap : 64;
-    while (cap < positions) cap = cap > INT_MAX / 2 ? positions : cap * 2;
-    if (cap > max_seq) cap = max_seq;
-    if (cap < positions) cap = positions;
+    while (cap < positions) cap = cap > INT_MAX / 4 ? positions : cap * 2;
+    if (cap > round_kb(max_seq)) cap = round_kb(max_seq);
+    cap = round_kb(cap < positions ? positions : cap);
     float *k = realloc(g->k, (size_t)cap * hd * sizeof(float));
     if (!k) return dam_fail("out of memory growing the KV cache to %d positions", cap);
     g->k = k;
@@ -198,74 +227,66 @@ static int kv_group_reserve(struct kv_group *g, int positions, int hd, int max_s
 /* Stores positions [pos0, pos0+n) of KV head gi from the module's inputs. */
 static void kv_group_append(struct kv_group *g, int gi, int hd, int kv_dim, int pos0, int n,
                             const float *k, const float *v) {
-    const size_t row = (size_t)hd * sizeof(float);
+    const size_t off = (size_t)gi * hd;
     if (!g->ring) {
-        for (int t = 0; t < n; t++) {
-            memcpy(g->k + (size_t)(pos0 + t) * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
-            memcpy(g->v + (size_t)(pos0 + t) * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
-        }
+        for (int t = 0; t < n; t++)
+            store_slot(g->k, g->v, hd, pos0 + t, k + (size_t)t * kv_dim + off, v + (size_t)t * kv_dim + off);
         return;
     }
-    int first = pos0 + n - g->window > pos0 ? pos0 + n - g->window : pos0;
-    for (int p = first; p < pos0 + n; p++) {
-        int slot = p % g->window, t = p - pos0;
-        memcpy(g->k + (size_t)slot * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
-        memcpy(g->v + (size_t)slot * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
-    }
+    for (int p = pos0 + n - g->cap > pos0 ? pos0 + n - g->cap : pos0; p < pos0 + n; p++)
+        store_slot(g->k, g->v, hd, p % g->cap, k + (size_t)(p - pos0) * kv_dim + off,
+                   v + (size_t)(p - pos0) * kv_dim + off);
     for (int c = col_lower_bound(g, pos0); c < g->n_cols && g->cols[c] < pos0 + n; c++) {
         int t = g->cols[c] - pos0;
-        memcpy(g->col_k + (size_t)c * hd, k + (size_t)t * kv_dim + (size_t)gi * hd, row);
-        memcpy(g->col_v + (size_t)c * hd, v + (size_t)t * kv_dim + (size_t)gi * hd, row);
+        store_slot(g->col_k, g->col_v, hd, c, k + (size_t)t * kv_dim + off, v + (size_t)t * kv_dim + off);
     }
 }
 
 /* Distinct positions a group holds after `stored` positions were appended. */
 static long kv_group_positions(const struct kv_group *g, int stored) {
     if (!g->ring) return stored;
-    int in_ring = stored < g->window ? stored : g->window;
-    int below = stored - in_ring;                /* positions [0, below) are not in the ring */
-    return in_ring + col_lower_bound(g, below);
+    int in_ring = stored < g->cap ? stored : g->cap;
+    return in_ring + col_lower_bound(g, stored - in_ring);   /* columns below the ring */
 }
 
-/* A contiguous stretch of keys: `n` keys from k/v, `stride` floats apart. */
+/* A stretch of keys at consecutive slots [s0, s0 + n) of a blocked key array,
+ * with the value of slot s0 + t at v + t * vstride. */
 struct seg {
-    const float *k, *v;
-    int n, stride;
+    const float *kb, *v;
+    int s0, n, vstride;
 };
 
-/* The longest contiguous stretch of keys starting at key a (and <= b) of
- * group g, when the chunk being attended starts at pos0: keys >= pos0 come
- * from the inputs (kin/vin, kv_dim apart) for ring groups; a store that
- * keeps everything already holds the chunk. -1 when key a is not kept
- * (a mask/cache disagreement: a bug, reported, never read out of bounds). */
+/* The longest stretch of keys starting at key a (and <= b) of group g, when
+ * the chunk being attended starts at pos0. A store of every position already
+ * holds the chunk; for a ring, keys >= pos0 come from the chunk's keys
+ * (chunk_kb: transposed blocks, slot = position - (pos0 rounded down to KB))
+ * and values (vin, kv_dim apart). -1 when key a is not kept (a mask/cache
+ * disagreement: a bug, reported, never read out of bounds). */
 static int kv_segment(const struct kv_group *g, int gi, int hd, int kv_dim, int pos0,
-                      const float *kin, const float *vin, int a, int b, struct seg *s) {
+                      const float *chunk_kb, const float *vin, int a, int b, struct seg *s) {
     if (!g->ring) {
-        s->k = g->k + (size_t)a * hd; s->v = g->v + (size_t)a * hd;
-        s->n = b - a + 1; s->stride = hd;
+        s->kb = g->k; s->s0 = a; s->n = b - a + 1;
+        s->v = g->v + (size_t)a * hd; s->vstride = hd;
         return 0;
     }
     if (a >= pos0) {
-        size_t off = (size_t)(a - pos0) * kv_dim + (size_t)gi * hd;
-        s->k = kin + off; s->v = vin + off;
-        s->n = b - a + 1; s->stride = kv_dim;
+        s->kb = chunk_kb; s->s0 = a - (pos0 - pos0 % KB); s->n = b - a + 1;
+        s->v = vin + (size_t)(a - pos0) * kv_dim + (size_t)gi * hd; s->vstride = kv_dim;
         return 0;
     }
-    int ring_lo = pos0 - g->window;                /* the ring holds [ring_lo, pos0) */
-    if (a >= ring_lo) {
-        int slot = a % g->window, end = b < pos0 - 1 ? b : pos0 - 1;
-        int n = end - a + 1;
-        if (n > g->window - slot) n = g->window - slot;
-        s->k = g->k + (size_t)slot * hd; s->v = g->v + (size_t)slot * hd;
-        s->n = n; s->stride = hd;
+    if (a >= pos0 - g->cap) {                     /* the ring holds [pos0 - cap, pos0) */
+        int slot = a % g->cap, end = b < pos0 - 1 ? b : pos0 - 1, n = end - a + 1;
+        if (n > g->cap - slot) n = g->cap - slot;
+        s->kb = g->k; s->s0 = slot; s->n = n;
+        s->v = g->v + (size_t)slot * hd; s->vstride = hd;
         return 0;
     }
     int idx = col_index(g, a);
     if (idx < 0) return -1;
-    int end = b < ring_lo - 1 ? b : ring_lo - 1, n = 1;
+    int end = b < pos0 - g->cap - 1 ? b : pos0 - g->cap - 1, n = 1;
     while (a + n <= end && idx + n < g->n_cols && g->cols[idx + n] == a + n) n++;
-    s->k = g->col_k + (size_t)idx * hd; s->v = g->col_v + (size_t)idx * hd;
-    s->n = n; s->stride = hd;
+    s->kb = g->col_k; s->s0 = idx; s->n = n;
+    s->v = g->col_v + (size_t)idx * hd; s->vstride = hd;
     return 0;
 }
 
@@ -289,6 +310,8 @@ struct dam_state {
     struct dam_profile *profile;   /* owned: what the masks came from (NULL: window) */
     /* per-thread scratch, grown on demand */
     float *scores;                 /* (threads, scores_per_thread) */
+    float *chunk_k;                /* (n_kv_heads, round_kb(chunk + KB) / KB, head_dim, KB) */
+    size_t chunk_floats;
     size_t scores_per_thread;
     int *runs;                     /* (threads, 2 * (max_runs + 1)) */
     size_t runs_per_thread;
@@ -303,7 +326,7 @@ struct dam_state *dam_state_of(const struct attn_module *m, void *state) {
 
 struct dam_state *dam_state_new(const struct attn_setup *setup) {
     if (setup->n_heads <= 0 || setup->n_kv_heads <= 0 || setup->n_heads % setup->n_kv_heads ||
-        setup->head_dim <= 0 || setup->n_layers <= 0 || setup->max_seq_len <= 0) {
+        setup->head_dim <= 0 || setup->head_dim > 1024 || setup->n_layers <= 0 || setup->max_seq_len <= 0) {
         dam_fail("attention: bad geometry (%d heads, %d KV heads)", setup->n_heads, setup->n_kv_heads);
         return NULL;
     }
@@ -333,7 +356,7 @@ void dam_state_free(void *state) {
     free(st->masks); free(st->masked); free(st->kv); free(st->n_pos);
     dam_capture_free(st->cap);
     dam_profile_free(st->profile);
-    free(st->scores); free(st->runs);
+    free(st->scores); free(st->runs); free(st->chunk_k);
     free(st);
 }
 
@@ -355,7 +378,7 @@ static int shrink_layer_kv(struct dam_state *st, int layer) {
             for (int c = 0; c < m->n_col; c++) n_cols += m->col[2 * c + 1] - m->col[2 * c] + 1;
         }
         /* nothing to save when the window and columns cover the context */
-        if (full || window + n_cols >= s->max_seq_len) continue;
+        if (full || round_kb((int)window) + n_cols >= s->max_seq_len) continue;
         int *cols = xmalloc(((size_t)n_cols + 1) * sizeof *cols, "KV columns");
         if (!cols) return -1;
         int nc = 0;
@@ -367,22 +390,25 @@ static int shrink_layer_kv(struct dam_state *st, int layer) {
         qsort(cols, (size_t)nc, sizeof *cols, cmp_int);
         int u = 0;
         for (int i = 0; i < nc; i++) if (u == 0 || cols[i] != cols[u - 1]) cols[u++] = cols[i];
-        struct kv_group r = { .ring = 1, .window = (int)window, .n_cols = u, .cols = cols };
-        r.k = xmalloc((size_t)r.window * hd * sizeof(float), "KV ring");
-        r.v = xmalloc((size_t)r.window * hd * sizeof(float), "KV ring");
-        r.col_k = xmalloc(((size_t)u + 1) * hd * sizeof(float), "KV columns");
+        struct kv_group r = { .ring = 1, .window = (int)window, .cap = round_kb((int)window),
+                              .n_cols = u, .cols = cols };
+        r.k = xmalloc((size_t)r.cap * hd * sizeof(float), "KV ring");
+        r.v = xmalloc((size_t)r.cap * hd * sizeof(float), "KV ring");
+        r.col_k = xmalloc((size_t)round_kb(u + 1) * hd * sizeof(float), "KV columns");
         r.col_v = xmalloc(((size_t)u + 1) * hd * sizeof(float), "KV columns");
         if (!r.k || !r.v || !r.col_k || !r.col_v) { kv_group_free(&r); return -1; }
-        /* move what is held: the last `window` positions and the columns */
-        const size_t row = (size_t)hd * sizeof(float);
-        for (int p = stored - r.window > 0 ? stored - r.window : 0; p < stored; p++) {
-            memcpy(r.k + (size_t)(p % r.window) * hd, g->k + (size_t)p * hd, row);
-            memcpy(r.v + (size_t)(p % r.window) * hd, g->v + (size_t)p * hd, row);
+        /* move what is held: the last `cap` positions and the columns */
+        float *kt = xmalloc(2 * (size_t)hd * sizeof(float), "KV row");
+        if (!kt) { kv_group_free(&r); return -1; }
+        for (int p = stored - r.cap > 0 ? stored - r.cap : 0; p < stored; p++) {
+            load_slot(g->k, g->v, hd, p, kt, kt + hd);
+            store_slot(r.k, r.v, hd, p % r.cap, kt, kt + hd);
         }
         for (int c = 0; c < u && cols[c] < stored; c++) {
-            memcpy(r.col_k + (size_t)c * hd, g->k + (size_t)cols[c] * hd, row);
-            memcpy(r.col_v + (size_t)c * hd, g->v + (size_t)cols[c] * hd, row);
+            load_slot(g->k, g->v, hd, cols[c], kt, kt + hd);
+            store_slot(r.col_k, r.col_v, hd, c, kt, kt + hd);
         }
+        free(kt);
         kv_group_free(g);
         *g = r;
     }
@@ -450,17 +476,12 @@ const struct dam_profile *dam_state_profile(const struct dam_state *st) { return
 /* ---------------------------------------------------------------------------
  * Kernel */
 
-static inline float dot(const float *a, const float *b, int n) {
-    float s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int d = 0; d < n; d++) s += a[d] * b[d];
-    return s;
-}
+#define RT 4                        /* query rows per tile (see "row tiles" below) */
 
 static int grow_scratch(struct dam_state *st, int max_keys) {
     int threads = omp_get_max_threads();
-    size_t per = (size_t)max_keys;
-    size_t runs_per = 2 * ((size_t)st->max_runs + 2);
+    size_t per = RT * ((size_t)max_keys + KB);
+    size_t runs_per = 2 * (2 * RT) * ((size_t)st->max_runs + 2);   /* RT rows' runs, then their union */
     if (threads > st->n_threads || per > st->scores_per_thread) {
         size_t p = per > st->scores_per_thread ? per + per / 2 : st->scores_per_thread;
         int t = threads > st->n_threads ? threads : st->n_threads;
@@ -480,77 +501,330 @@ static int grow_scratch(struct dam_state *st, int max_keys) {
     return 0;
 }
 
-/* Attention of one query row over its kept key runs. Writes out (head_dim);
- * probabilities stay in scores (in run order). Returns keys visited, or -1
- * when the cache lacks a key the mask asks for. */
-static long attend_row(const float *q, const struct kv_group *g, int gi, int hd, int kv_dim, int pos0,
-                       const float *kin, const float *vin, const int *runs, int n_runs,
-                       float scale, float *scores, float *out) {
-    struct seg s;
-    long m = 0;
-    float max = -INFINITY;
-    for (int r = 0; r < n_runs; r++)
-        for (int a = runs[2 * r], b = runs[2 * r + 1]; a <= b; a += s.n) {
-            if (kv_segment(g, gi, hd, kv_dim, pos0, kin, vin, a, b, &s)) return -1;
-            for (int t = 0; t < s.n; t++) {
-                float x = dot(q, s.k + (size_t)t * s.stride, hd) * scale;
-                scores[m++] = x;
-                if (x > max) max = x;
-            }
-        }
-    float sum = 0;
-    for (long j = 0; j < m; j++) { scores[j] = expf(scores[j] - max); sum += scores[j]; }
-    float inv = 1.0f / sum;
-    for (long j = 0; j < m; j++) scores[j] *= inv;
-    for (int d = 0; d < hd; d++) out[d] = 0;
-    m = 0;
-    for (int r = 0; r < n_runs; r++)
-        for (int a = runs[2 * r], b = runs[2 * r + 1]; a <= b; a += s.n) {
-            kv_segment(g, gi, hd, kv_dim, pos0, kin, vin, a, b, &s);
-            for (int t = 0; t < s.n; t++) {
-                const float *vj = s.v + (size_t)t * s.stride;
-                float p = scores[m++];
-                #pragma omp simd
-                for (int d = 0; d < hd; d++) out[d] += p * vj[d];
-            }
-        }
-    return m;
+static int grow_chunk_keys(struct dam_state *st, int chunk) {
+    /* the chunk's keys, blocked, for ring groups (chunk + alignment slack) */
+    size_t chunk_floats = (size_t)st->setup.n_kv_heads * round_kb(chunk + KB) * st->setup.head_dim;
+    if (chunk_floats > st->chunk_floats) {
+        float *c = realloc(st->chunk_k, chunk_floats * sizeof(float));
+        if (!c) return dam_fail("out of memory for the chunk's keys");
+        st->chunk_k = c;
+        st->chunk_floats = chunk_floats;
+    }
+    return 0;
 }
 
-/* Rows t in [t0, t1) of a chunk at pos0. capture: run full attention and add
- * the probabilities of these rows (all < PCL) to the capture. */
+/* ---- row tiles ----
+ * A task is RT consecutive query rows (tokens) of one head. Their kept-key
+ * runs differ a little (diagonals shift by one key per row), so the task
+ * walks the union of the rows' runs once: every key block loaded serves all
+ * RT rows (one vector of keys, RT multiply-adds), and each row then masks out
+ * the few union keys that are not its own. Visiting a kept pair thus costs
+ * what a dense pair costs in a tiled dense kernel. */
+
+
+/* Scores of one whole block for rows rows (<= RT): acc[r * KB + j] = q_r . key j.
+ * With RT rows the rows are the independent multiply-add chains; a single
+ * row splits the head dimension into four chains instead. */
+static inline void score_block(const float *q, int rows, int hd, const float *blk, float *acc) {
+    float a0[KB] = { 0 }, a1[KB] = { 0 }, a2[KB] = { 0 }, a3[KB] = { 0 };
+    if (rows == RT) {
+        const float *restrict q0 = q, *restrict q1 = q + hd, *restrict q2 = q + 2 * hd, *restrict q3 = q + 3 * hd;
+        const float *restrict r = blk;
+        for (int d = 0; d < hd; d++, r += KB) {
+            const float x0 = q0[d], x1 = q1[d], x2 = q2[d], x3 = q3[d];
+            #pragma omp simd
+            for (int j = 0; j < KB; j++) {
+                a0[j] = fmaf(x0, r[j], a0[j]);
+                a1[j] = fmaf(x1, r[j], a1[j]);
+                a2[j] = fmaf(x2, r[j], a2[j]);
+                a3[j] = fmaf(x3, r[j], a3[j]);
+            }
+        }
+        memcpy(acc, a0, sizeof a0);
+        memcpy(acc + KB, a1, sizeof a1);
+        memcpy(acc + 2 * KB, a2, sizeof a2);
+        memcpy(acc + 3 * KB, a3, sizeof a3);
+        return;
+    }
+    for (int row = 0; row < rows; row++) {
+        const float *qr = q + (size_t)row * hd;
+        memset(a0, 0, sizeof a0); memset(a1, 0, sizeof a1); memset(a2, 0, sizeof a2); memset(a3, 0, sizeof a3);
+        int d = 0;
+        for (; d + 4 <= hd; d += 4) {
+            const float *r = blk + (size_t)d * KB, q0 = qr[d], q1 = qr[d + 1], q2 = qr[d + 2], q3 = qr[d + 3];
+            #pragma omp simd
+            for (int j = 0; j < KB; j++) {
+                a0[j] = fmaf(q0, r[j], a0[j]);
+                a1[j] = fmaf(q1, r[KB + j], a1[j]);
+                a2[j] = fmaf(q2, r[2 * KB + j], a2[j]);
+                a3[j] = fmaf(q3, r[3 * KB + j], a3[j]);
+            }
+        }
+        for (; d < hd; d++) {
+            const float qd = qr[d], *r = blk + (size_t)d * KB;
+            #pragma omp simd
+            for (int j = 0; j < KB; j++) a0[j] = fmaf(qd, r[j], a0[j]);
+        }
+        #pragma omp simd
+        for (int j = 0; j < KB; j++) acc[row * KB + j] = (a0[j] + a1[j]) + (a2[j] + a3[j]);
+    }
+}
+
+/* Scores of rows rows against the keys at slots [s0, s0 + n) of a blocked
+ * key array, into S[row * ld + j] for j < n. A block the stretch touches at
+ * one or two slots only, for a single row, uses strided dots. */
+static void score_keys(const float *q, int rows, int hd, const float *kb, int s0, int n,
+                       float *S, size_t ld) {
+    float acc[RT * KB];
+    for (int s = s0, end = s0 + n, o = 0; s < end;) {
+        const int lane = s % KB, take = KB - lane < end - s ? KB - lane : end - s;
+        const float *blk = kb + (size_t)(s / KB) * hd * KB;
+        if (rows * take < 3) {
+            for (int row = 0; row < rows; row++)
+                for (int t = 0; t < take; t++) {
+                    float x = 0;
+                    for (int d = 0; d < hd; d++) x = fmaf(q[(size_t)row * hd + d], blk[(size_t)d * KB + lane + t], x);
+                    S[row * ld + o + t] = x;
+                }
+        } else {
+            score_block(q, rows, hd, blk, acc);
+            for (int row = 0; row < rows; row++)
+                memcpy(S + row * ld + o, acc + row * KB + lane, (size_t)take * sizeof(float));
+        }
+        o += take;
+        s += take;
+    }
+}
+
+/* out[row] (hd) += sum_j P[row * ld + j] * v_j over n value rows vstride
+ * floats apart. Keys go in tiles of 64 (their rows stay in L1); each slice of
+ * KB dimensions is summed per row, the rows being independent chains (a
+ * single row uses four interleaved accumulators instead). */
+static void accumulate_values(float *out, const float *P, size_t ld, int rows, const float *v,
+                              int n, int vstride, int hd) {
+    for (int j0 = 0; j0 < n; j0 += 64) {
+        const int j1 = n - j0 < 64 ? n : j0 + 64;
+        int d0 = 0;
+        for (; d0 + KB <= hd; d0 += KB) {
+            float o0[KB] = { 0 }, o1[KB] = { 0 }, o2[KB] = { 0 }, o3[KB] = { 0 };
+            if (rows == RT) {
+                const float *restrict p0 = P, *restrict p1 = P + ld, *restrict p2 = P + 2 * ld, *restrict p3 = P + 3 * ld;
+                const float *restrict vj = v + (size_t)j0 * vstride + d0;
+                for (int j = j0; j < j1; j++, vj += vstride) {
+                    const float x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j];
+                    #pragma omp simd
+                    for (int k = 0; k < KB; k++) {
+                        o0[k] = fmaf(x0, vj[k], o0[k]);
+                        o1[k] = fmaf(x1, vj[k], o1[k]);
+                        o2[k] = fmaf(x2, vj[k], o2[k]);
+                        o3[k] = fmaf(x3, vj[k], o3[k]);
+                    }
+                }
+                float *restrict out0 = out + d0;
+                #pragma omp simd
+                for (int k = 0; k < KB; k++) {
+                    out0[k] += o0[k];
+                    out0[hd + k] += o1[k];
+                    out0[2 * hd + k] += o2[k];
+                    out0[3 * hd + k] += o3[k];
+                }
+                continue;
+            }
+            for (int row = 0; row < rows; row++) {
+                const float *p = P + row * ld;
+                memset(o0, 0, sizeof o0); memset(o1, 0, sizeof o1); memset(o2, 0, sizeof o2); memset(o3, 0, sizeof o3);
+                int j = j0;
+                for (; j + 4 <= j1; j += 4) {
+                    const float *v0 = v + (size_t)j * vstride + d0, *v1 = v0 + vstride;
+                    const float *v2 = v1 + vstride, *v3 = v2 + vstride;
+                    const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
+                    #pragma omp simd
+                    for (int k = 0; k < KB; k++) {
+                        o0[k] = fmaf(p0, v0[k], o0[k]);
+                        o1[k] = fmaf(p1, v1[k], o1[k]);
+                        o2[k] = fmaf(p2, v2[k], o2[k]);
+                        o3[k] = fmaf(p3, v3[k], o3[k]);
+                    }
+                }
+                for (; j < j1; j++) {
+                    const float pj = p[j], *vj = v + (size_t)j * vstride + d0;
+                    #pragma omp simd
+                    for (int k = 0; k < KB; k++) o0[k] = fmaf(pj, vj[k], o0[k]);
+                }
+                #pragma omp simd
+                for (int k = 0; k < KB; k++) out[row * hd + d0 + k] += (o0[k] + o1[k]) + (o2[k] + o3[k]);
+            }
+        }
+        for (; d0 < hd; d0++)                       /* head_dim not a multiple of KB */
+            for (int row = 0; row < rows; row++) {
+                float o = 0;
+                for (int j = j0; j < j1; j++) o = fmaf(P[row * ld + j], v[(size_t)j * vstride + d0], o);
+                out[row * hd + d0] += o;
+            }
+    }
+}
+
+/* Merges sorted run lists (lists[r]: n[r] runs) into their union: disjoint,
+ * ascending, adjacent runs joined. Returns the number of runs in u. */
+static int union_runs(int rows, int *const lists[], const int *n, int *u) {
+    int cur[RT] = { 0 }, k = 0;
+    for (;;) {
+        int best = -1;
+        for (int r = 0; r < rows; r++)
+            if (cur[r] < n[r] && (best < 0 || lists[r][2 * cur[r]] < lists[best][2 * cur[best]])) best = r;
+        if (best < 0) return k;
+        const int a = lists[best][2 * cur[best]], b = lists[best][2 * cur[best] + 1];
+        cur[best]++;
+        if (k > 0 && a <= u[2 * k - 1] + 1) { if (b > u[2 * k - 1]) u[2 * k - 1] = b; }
+        else { u[2 * k] = a; u[2 * k + 1] = b; k++; }
+    }
+}
+
+/* Sets to -inf the scores of union keys [a, a + n) (at row[0 .. n)) that the
+ * row's own runs do not keep. *c is the row's run cursor (keys ascend). */
+static void mask_row(float *row, int a, int n, const int *runs, int n_runs, int *c) {
+    for (int key = a, end = a + n; key < end;) {
+        while (*c < n_runs && runs[2 * *c + 1] < key) (*c)++;
+        int stop = end;
+        if (*c < n_runs && runs[2 * *c] <= key) {          /* inside a run */
+            key = runs[2 * *c + 1] + 1 < end ? runs[2 * *c + 1] + 1 : end;
+            continue;
+        }
+        if (*c < n_runs && runs[2 * *c] < end) stop = runs[2 * *c];
+        for (int j = key; j < stop; j++) row[j - a] = -INFINITY;
+        key = stop;
+    }
+}
+
+/* Attention of a tile: rows (<= RT) query rows q (rows, hd) already scaled
+ * by 1/sqrt(head_dim), row r at position i0 + r with kept-key runs
+ * lists[r]. Probabilities go to S (rows, ld), in union-key order; output to
+ * out (row r at out + r * out_stride). Returns 0, or -1 when the cache lacks
+ * a key the masks ask for. */
+static int attend_tile(const float *q, int rows, int *const lists[], const int *n_runs, int *u,
+                       const struct kv_group *g, int gi, int hd, int kv_dim, int pos0,
+                       const float *chunk_kb, const float *vin, float *S, size_t ld,
+                       float *out, size_t out_stride) {
+    const int nu = union_runs(rows, lists, n_runs, u);
+    int cursor[RT] = { 0 };
+    struct seg s;
+    long m = 0;
+    for (int r = 0; r < nu; r++)
+        for (int a = u[2 * r], b = u[2 * r + 1]; a <= b; a += s.n) {
+            if (kv_segment(g, gi, hd, kv_dim, pos0, chunk_kb, vin, a, b, &s)) return -1;
+            score_keys(q, rows, hd, s.kb, s.s0, s.n, S + m, ld);
+            if (rows > 1)
+                for (int row = 0; row < rows; row++)
+                    mask_row(S + row * ld + m, a, s.n, lists[row], n_runs[row], &cursor[row]);
+            m += s.n;
+        }
+    float tmp[RT * 256];
+    float *o = rows * hd <= RT * 256 ? tmp : NULL;   /* the tile's outputs, contiguous */
+    for (int row = 0; row < rows; row++) {
+        float *p = S + row * ld, max = -INFINITY;
+        #pragma omp simd reduction(max:max)
+        for (long j = 0; j < m; j++) max = p[j] > max ? p[j] : max;
+        scale_f32(p, 1.0f / exp_sum_f32(p, (int)m, max), (int)m);
+    }
+    if (!o) {
+        /* head_dim > 256: one row at a time, straight into out */
+        for (int row = 0; row < rows; row++) {
+            float *dst = out + row * out_stride;
+            memset(dst, 0, (size_t)hd * sizeof(float));
+            long idx = 0;
+            for (int r = 0; r < nu; r++)
+                for (int a = u[2 * r], b = u[2 * r + 1]; a <= b; a += s.n) {
+                    kv_segment(g, gi, hd, kv_dim, pos0, chunk_kb, vin, a, b, &s);
+                    accumulate_values(dst, S + row * ld + idx, ld, 1, s.v, s.n, s.vstride, hd);
+                    idx += s.n;
+                }
+        }
+        return 0;
+    }
+    memset(o, 0, (size_t)rows * hd * sizeof(float));
+    long idx = 0;
+    for (int r = 0; r < nu; r++)
+        for (int a = u[2 * r], b = u[2 * r + 1]; a <= b; a += s.n) {
+            kv_segment(g, gi, hd, kv_dim, pos0, chunk_kb, vin, a, b, &s);
+            accumulate_values(o, S + idx, ld, rows, s.v, s.n, s.vstride, hd);
+            idx += s.n;
+        }
+    for (int row = 0; row < rows; row++)
+        memcpy(out + row * out_stride, o + (size_t)row * hd, (size_t)hd * sizeof(float));
+    return 0;
+}
+
+/* Rows t in [t0, t1) of a chunk at pos0, in tiles of RT tokens per head.
+ * capture: run full attention and add the probabilities of these rows (all
+ * < PCL) to the capture. */
 static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1, int capture,
-                       const float *q, const float *k, const float *v, float *out) {
+                       const float *q, const float *v, float *out) {
     const struct attn_setup *s = &st->setup;
     const int H = s->n_heads, hd = s->head_dim, kv_dim = s->n_kv_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     const int use_masks = st->masked[layer] && !capture;
-    if (grow_scratch(st, pos0 + t1)) return -1;
+    const size_t chunk_per_group = (size_t)round_kb(t1 + KB) * hd;
     static const struct dam_mask full_mask = { .full = 1 };
+    if (grow_scratch(st, pos0 + t1)) return -1;
+    const int tiles = (t1 - t0 + RT - 1) / RT;
+    const size_t ld = st->scores_per_thread / RT;
     double kept = 0, causal = 0;
     int missing = 0;
-    #pragma omp parallel for collapse(2) schedule(dynamic, 4) reduction(+:kept, causal) reduction(|:missing)
-    for (int t = t0; t < t1; t++)
-        for (int h = 0; h < H; h++) {
-            int tid = omp_get_thread_num(), i = pos0 + t, gi = h / st->group;
-            const struct dam_mask *m = use_masks ? &st->masks[(size_t)layer * H + h] : &full_mask;
-            int *runs = st->runs + (size_t)tid * st->runs_per_thread;
-            float *scores = st->scores + (size_t)tid * st->scores_per_thread;
-            int n_runs = dam_mask_row_runs(m, i, runs);
-            long got = attend_row(q + ((size_t)t * H + h) * hd, &st->kv[(size_t)layer * s->n_kv_heads + gi],
-                                  gi, hd, kv_dim, pos0, k, v, runs, n_runs, scale, scores,
-                                  out + ((size_t)t * H + h) * hd);
-            if (got < 0) { missing = 1; continue; }
-            kept += (double)got;
+    #pragma omp parallel for schedule(dynamic, 1) reduction(+:kept, causal) reduction(|:missing)
+    for (int task = 0; task < tiles * H; task++) {
+        const int tile = tiles - 1 - task / H, h = task % H;      /* longest rows first */
+        const int tid = omp_get_thread_num(), gi = h / st->group;
+        const int ta = t0 + tile * RT, rows = t1 - ta < RT ? t1 - ta : RT;
+        const struct dam_mask *m = use_masks ? &st->masks[(size_t)layer * H + h] : &full_mask;
+        int *runs = st->runs + (size_t)tid * st->runs_per_thread;
+        const size_t per_row = 2 * ((size_t)st->max_runs + 2);
+        int *lists[RT], n_runs[RT];
+        float qs[RT * 1024];                            /* head_dim <= 1024 (checked at create) */
+        for (int row = 0; row < rows; row++) {
+            const int i = pos0 + ta + row;
+            lists[row] = runs + row * per_row;
+            n_runs[row] = dam_mask_row_runs(m, i, lists[row]);
+            for (int r = 0; r < n_runs[row]; r++) kept += lists[row][2 * r + 1] - lists[row][2 * r] + 1;
             causal += (double)(i + 1);
-            if (capture) dam_capture_add_row(st->cap, layer, h, i, scores);
+            const float *qh = q + ((size_t)(ta + row) * H + h) * hd;
+            for (int d = 0; d < hd; d++) qs[(size_t)row * hd + d] = qh[d] * scale;
         }
+        float *S = st->scores + (size_t)tid * st->scores_per_thread;
+        if (attend_tile(qs, rows, lists, n_runs, runs + RT * per_row,
+                        &st->kv[(size_t)layer * s->n_kv_heads + gi], gi, hd, kv_dim, pos0,
+                        st->chunk_k + gi * chunk_per_group, v, S, ld,
+                        out + ((size_t)ta * H + h) * hd, (size_t)H * hd)) {
+            missing = 1;
+            continue;
+        }
+        if (capture)
+            for (int row = 0; row < rows; row++)
+                dam_capture_add_row(st->cap, layer, h, pos0 + ta + row, S + row * ld);
+    }
     if (missing) return dam_fail("dam: internal error: a mask asked for a key the KV cache did not keep");
     if (capture)
         for (int t = t0; t < t1; t++) dam_capture_count_row(st->cap, layer, pos0 + t);
     st->kept_pairs += kept;
     st->causal_pairs += causal;
     return 0;
+}
+
+/* The chunk's keys of every ring group, blocked like the stores: slot =
+ * position - (pos0 rounded down to KB), so lanes line up with positions. */
+static void block_chunk_keys(struct dam_state *st, int layer, int pos0, int n, const float *k) {
+    const struct attn_setup *s = &st->setup;
+    const int hd = s->head_dim, kv_dim = s->n_kv_heads * hd, base = pos0 - pos0 % KB;
+    const size_t per_group = (size_t)round_kb(n + KB) * hd;
+    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+        if (!st->kv[(size_t)layer * s->n_kv_heads + gi].ring) continue;
+        float *kb = st->chunk_k + gi * per_group;
+        for (int t = 0; t < n; t++) {
+            const int slot = pos0 + t - base;
+            float *dst = kb + (size_t)(slot / KB) * hd * KB + slot % KB;
+            const float *src = k + (size_t)t * kv_dim + (size_t)gi * hd;
+            for (int d = 0; d < hd; d++) dst[(size_t)d * KB] = src[d];
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -583,7 +857,9 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         t_split = (pos0 + n < st->cap->pcl ? pos0 + n : st->cap->pcl) - pos0;
         finalize = st->capture_prompt && pos0 + t_split == st->cap->pcl;
     }
-    if (t_split > 0 && attend_rows(st, layer, pos0, 0, t_split, 1, q, k, v, out)) return -1;
+    if (grow_chunk_keys(st, n)) return -1;
+    block_chunk_keys(st, layer, pos0, n, k);
+    if (t_split > 0 && attend_rows(st, layer, pos0, 0, t_split, 1, q, v, out)) return -1;
     if (finalize) {
         /* the prompt's first PCL rows are done for this layer: its masks now */
         if (dam_profile_capture_layer(st->profile, st->cap, layer)) return -1;
@@ -596,7 +872,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         }
         st->masked[layer] = 1;           /* the KV store shrinks after this chunk */
     }
-    if (t_split < n && attend_rows(st, layer, pos0, t_split, n, 0, q, k, v, out)) return -1;
+    if (t_split < n && attend_rows(st, layer, pos0, t_split, n, 0, q, v, out)) return -1;
     for (int gi = 0; gi < s->n_kv_heads; gi++) {
         struct kv_group *g = &st->kv[(size_t)layer * s->n_kv_heads + gi];
         if (g->ring) kv_group_append(g, gi, hd, kv_dim, pos0, n, k, v);

@@ -166,8 +166,8 @@ static int get_int(const cJSON *obj, const char *key, long min, long max, int *o
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsNumber(v))
         return dam_fail("profile %s: %s%s needs a number '%s'", what, where, *where ? " " : "", key);
-    double d = v->valuedouble;
-    if (d != (double)(long)d || d < min || d > max)
+    double d = v->valuedouble;   /* range first: casting an out-of-range double is UB */
+    if (!(d >= min && d <= max) || d != (double)(long)d)
         return dam_fail("profile %s: %s%s'%s' = %g is not an integer in %ld..%ld",
                         what, where, *where ? " " : "", key, d, min, max);
     *out = (int)d;
@@ -193,8 +193,8 @@ static int get_int_array(const cJSON *obj, const char *key, int **out, int *n,
     if (!v) return -1;
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
-        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
-            e->valuedouble < 0 || e->valuedouble > MAX_PATTERN) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= MAX_PATTERN) ||
+            e->valuedouble != (double)(int)e->valuedouble) {
             free(v);
             return dam_fail("profile %s: head (%d, %d): '%s' holds a value that is not an integer in 0..%d",
                             what, l, h, key, MAX_PATTERN);
@@ -300,7 +300,9 @@ struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *
         if (cJSON_IsString(src)) snprintf(p->source, sizeof p->source, "%s", src->valuestring);
         const cJSON *v;
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(cal, "sequences"))) p->n_sequences = v->valueint;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(cal, "tokens"))) p->n_tokens = (long)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(cal, "tokens")) &&
+            v->valuedouble >= 0 && v->valuedouble < 9e18)
+            p->n_tokens = (long)v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(cal, "rows"))) p->n_rows = v->valueint;
     }
     const cJSON *heads = cJSON_GetObjectItemCaseSensitive(root, "heads");
@@ -351,7 +353,8 @@ int dam_profile_check_geometry(const struct dam_profile *p, int n_layers, int n_
 static int opt_int(const cJSON *obj, const char *key, int *dst, const char *path) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return dam_fail("%s: '%s' must be an integer", path, key);
     *dst = v->valueint;
     return 0;

@@ -13,10 +13,16 @@
  * δ[0..i], and it changes by at most one key per position: the new key
  * enters when its δ beats the smallest kept one, which leaves. A key that
  * left (or never entered) is never kept again — every later query sees the
- * same w larger keys — so this module stores only the kept set: per (layer,
- * mask head) w slots of k, v, δ with a min-heap on δ. A query costs O(w · D)
- * and a new position O(log w), whatever the context length; the cache holds
- * w positions per head, not the context.
+ * same w larger keys — so this module keeps per (layer, mask head) w slots of
+ * k, v, δ with a min-heap on δ. A query costs O(w · D) and a new position
+ * O(log w), whatever the context length.
+ *
+ * Rewinds: a key that never entered is never needed again, even after a
+ * rewind (the w keys that beat it came before it). A key that was evicted is
+ * needed by a rewind to before its evictor, so evictions go to an undo
+ * journal, replayed backwards by truncate. For keys in random order the
+ * kept set changes about w · ln(n / w) times over n positions, so the cache
+ * holds w (1 + ln(n / w)) positions per head rather than n.
  *
  * Ties in δ (a fresh checkpoint with A = 0 makes every δ equal to 1) are
  * broken towards the earlier position; transformers' topk leaves them
@@ -34,11 +40,19 @@
 #include "dam/common.h"
 #include "dam/kernels.h"
 #include "dam/model.h"
-#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The keys a group evicted, in eviction order: entry e is what slot[e]
+ * held (pos, δ, k, v) before the key of position at[e] took its place. */
+struct dma_journal {
+    int len, cap;          /* entries held, room */
+    int *at, *slot, *pos;  /* (cap) */
+    float *delta;          /* (cap) */
+    float *k, *v;          /* (cap, head_dim) */
+};
 
 /* One (layer, mask head): the keys its queries keep. Slot s holds position
  * pos[s]; heap orders the used slots so that heap[0] is the one to evict
@@ -49,6 +63,7 @@ struct dma_group {
     int *pos;              /* (cap) position held by each slot */
     float *delta;          /* (cap) δ of each slot */
     float *k, *v;          /* (cap, head_dim) keys and values of each slot */
+    struct dma_journal undo;
 };
 
 struct dma_state {
@@ -58,7 +73,6 @@ struct dma_state {
     int cap;               /* slots per group: the window, at most the context */
     struct dma_group *g;   /* (layer, groups) */
     int *n_pos;            /* (layer) positions seen */
-    int broken;            /* a rewind needed keys the window had dropped */
     int n_threads;
     float *scores;         /* (n_threads, cap) scratch of one query row */
     float *dt;             /* (chunk_cap, groups) dt, then δ, of a chunk */
@@ -103,7 +117,8 @@ static void store_slot(struct dma_group *g, int slot, int pos, float delta,
 }
 
 /* Offers position pos to the kept set: a free slot takes it; a full set
- * takes it in place of its weakest key when δ beats that key. */
+ * takes it in place of its weakest key when δ beats that key, and the
+ * journal keeps the key that left (room reserved by the caller). */
 static void offer(struct dma_group *g, int cap, int pos, float delta, const float *k, const float *v, int hd) {
     if (g->used < cap) {
         int slot = g->used++;
@@ -114,8 +129,42 @@ static void offer(struct dma_group *g, int cap, int pos, float delta, const floa
     }
     int weakest = g->heap[0];
     if (!(delta > g->delta[weakest])) return;   /* equal δ: the earlier position stays */
+    struct dma_journal *j = &g->undo;
+    const int e = j->len++;
+    j->at[e] = pos;
+    j->slot[e] = weakest;
+    j->pos[e] = g->pos[weakest];
+    j->delta[e] = g->delta[weakest];
+    memcpy(j->k + (size_t)e * hd, g->k + (size_t)weakest * hd, (size_t)hd * sizeof(float));
+    memcpy(j->v + (size_t)e * hd, g->v + (size_t)weakest * hd, (size_t)hd * sizeof(float));
     store_slot(g, weakest, pos, delta, k, v, hd);
     sift_down(g, 0);
+}
+
+/* Room for `more` journal entries. */
+static int journal_reserve(struct dma_journal *j, int more, int hd) {
+    if (j->len + more <= j->cap) return 0;
+    int cap = j->cap * 2 > j->len + more ? j->cap * 2 : j->len + more;
+    int *at = realloc(j->at, (size_t)cap * sizeof *at);
+    if (at) j->at = at;
+    int *slot = at ? realloc(j->slot, (size_t)cap * sizeof *slot) : NULL;
+    if (slot) j->slot = slot;
+    int *pos = slot ? realloc(j->pos, (size_t)cap * sizeof *pos) : NULL;
+    if (pos) j->pos = pos;
+    float *delta = pos ? realloc(j->delta, (size_t)cap * sizeof *delta) : NULL;
+    if (delta) j->delta = delta;
+    float *k = delta ? realloc(j->k, (size_t)cap * hd * sizeof *k) : NULL;
+    if (k) j->k = k;
+    float *v = k ? realloc(j->v, (size_t)cap * hd * sizeof *v) : NULL;
+    if (!v) return dam_fail("dma: out of memory for the undo journal (%d entries)", cap);
+    j->v = v;
+    j->cap = cap;
+    return 0;
+}
+
+static void journal_free(struct dma_journal *j) {
+    free(j->at); free(j->slot); free(j->pos); free(j->delta); free(j->k); free(j->v);
+    memset(j, 0, sizeof *j);
 }
 
 /* ------------------------------------------------------------- δ and rows */
@@ -156,8 +205,9 @@ static void dma_destroy(void *state) {
     struct dma_state *s = state;
     if (!s) return;
     if (s->g) {
-        /* every group's arrays are slices of group 0's allocations */
+        /* every group's slot arrays are slices of group 0's allocations */
         free(s->g[0].heap); free(s->g[0].pos); free(s->g[0].delta); free(s->g[0].k); free(s->g[0].v);
+        for (int i = 0; i < s->setup.n_layers * s->groups; i++) journal_free(&s->g[i].undo);
     }
     free(s->g); free(s->n_pos); free(s->scores); free(s->dt);
     free(s);
@@ -228,20 +278,22 @@ static int dma_prefill(void *state, int layer, int pos0, int n,
                        const float *q, const float *k, const float *v, float *out) {
     struct dma_state *s = state;
     const struct attn_setup *g = &s->setup;
-    if (s->broken)
-        return dam_fail("dma: the session was rewound to a position whose kept keys were already "
-                        "dropped (window %d); start over from position 0", s->cap);
     if (pos0 + n > g->max_seq_len) return dam_fail("context full (%d positions)", g->max_seq_len);
     if (pos0 != s->n_pos[layer])
         return dam_fail("dma: layer %d got position %d, expected %d (positions come in order)",
                         layer, pos0, s->n_pos[layer]);
     if (ensure_chunk(s, n) != 0) return -1;
+    struct dma_group *groups = s->g + (size_t)layer * s->groups;
+    /* each position evicts at most one key per group: room for n entries
+     * up front, so nothing allocates inside the parallel loop */
+    if (pos0 + n > s->cap)
+        for (int gi = 0; gi < s->groups; gi++)
+            if (journal_reserve(&groups[gi].undo, n, g->head_dim) != 0) return -1;
     compute_delta(s, layer, n, v, s->dt);
 
     const int hd = g->head_dim, kv_dim = g->n_kv_heads * hd, q_dim = g->n_heads * hd;
     const int heads_per_group = g->n_heads / s->groups;
     const float scale = 1.0f / sqrtf((float)hd);
-    struct dma_group *groups = s->g + (size_t)layer * s->groups;
     double kept = 0;
     /* groups are independent; within one, positions go in order: query t
      * sees the set right after key t was offered */
@@ -277,20 +329,24 @@ static void heapify(struct dma_group *g) {
     for (int i = g->used / 2 - 1; i >= 0; i--) sift_down(g, i);
 }
 
-/* Forgets positions >= pos. Until the set first filled, slot s held
- * position s and nothing was dropped; after that the keys a shorter prefix
- * would keep may be gone, and only a restart from 0 is possible. */
+/* Forgets positions >= pos: the evictions their keys made are undone,
+ * newest first, then the slots they filled are freed. */
 static void dma_truncate(void *state, int pos) {
     struct dma_state *s = state;
     const struct attn_setup *g = &s->setup;
+    const size_t hd = (size_t)g->head_dim;
     if (pos < 0) pos = 0;
-    if (pos == 0) s->broken = 0;
     for (int l = 0; l < g->n_layers; l++) {
         if (pos >= s->n_pos[l]) continue;
-        if (s->n_pos[l] > s->cap && pos > 0) s->broken = 1;
         for (int gi = 0; gi < s->groups; gi++) {
             struct dma_group *grp = &s->g[(size_t)l * s->groups + gi];
-            grp->used = pos < grp->used ? pos : grp->used;
+            struct dma_journal *j = &grp->undo;
+            for (; j->len > 0 && j->at[j->len - 1] >= pos; j->len--) {
+                const int e = j->len - 1;
+                store_slot(grp, j->slot[e], j->pos[e], j->delta[e], j->k + e * hd, j->v + e * hd, (int)hd);
+            }
+            /* until the set was full, slot p held position p */
+            if (pos < grp->used) grp->used = pos;
             heapify(grp);
         }
         s->n_pos[l] = pos;
@@ -306,7 +362,11 @@ static void dma_stats(void *state, struct attn_stats *st) {
     st->sparsity = s->causal_pairs > 0 ? 1.0 - s->kept_pairs / s->causal_pairs : 0;
     const size_t per_pos = 2 * (size_t)g->head_dim * sizeof(float);
     for (int l = 0; l < g->n_layers; l++) {
-        for (int gi = 0; gi < s->groups; gi++) st->kv_bytes += (size_t)s->g[(size_t)l * s->groups + gi].used * per_pos;
+        /* the kept keys, and the evicted ones a rewind may need again */
+        for (int gi = 0; gi < s->groups; gi++) {
+            const struct dma_group *grp = &s->g[(size_t)l * s->groups + gi];
+            st->kv_bytes += (size_t)(grp->used + grp->undo.len) * per_pos;
+        }
         st->kv_bytes_full += (size_t)s->n_pos[l] * g->n_kv_heads * per_pos;
     }
 }

@@ -1,5 +1,6 @@
 /* registry.c — the table of attention modules, and what they share:
- * default options and the dense causal row kernel. */
+ * default options, the dense causal row kernel, and which module runs on
+ * which model (Doge models: dma by default, full = its dense counterpart). */
 #include "dam/attn.h"
 #include "dam/common.h"
 #include "dam/kernels.h"

@@ -33,7 +33,10 @@ static void help(FILE *out) {
         "  -d LIST                context depths (default 0)\n"
         "  --attn LIST            attention modules (default full; available: %s)\n"
         "  -r N                   repetitions (default 3)\n"
-        "  -o FORMAT              md (default), csv or json\n",
+        "  -o FORMAT              md (default), csv or json\n"
+        "  --kernels              instead: the kernels alone against the peak FMA rate (the\n"
+        "                         model's matrix products on a prefill chunk, and one layer's\n"
+        "                         attention prefill over 0 .. d for each depth d > 0 of -d)\n",
         attn_names());
     model_args_help(out);
 }
@@ -67,7 +70,8 @@ struct row_id {
 
 static void human_bytes(char *buf, size_t size, double bytes) {
     if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, size, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-    else snprintf(buf, size, "%.2f MiB", bytes / (1024.0 * 1024));
+    else if (bytes >= 1024.0 * 1024) snprintf(buf, size, "%.2f MiB", bytes / (1024.0 * 1024));
+    else snprintf(buf, size, "%.2f KiB", bytes / 1024.0);
 }
 
 static void test_name(char *buf, size_t size, const struct bench_result *r) {
@@ -155,6 +159,7 @@ struct bench_opts {
     int n_attn;
     char attn_buf[256];
     enum { OUT_MD, OUT_CSV, OUT_JSON } format;
+    int kernels;           /* --kernels */
 };
 
 static int parse_attn_list(struct bench_opts *o, const char *val) {
@@ -214,6 +219,70 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
     return 0;
 }
 
+/* ---- --kernels: each kernel alone ---- */
+
+struct kernel_row { char kernel[32], shape[64]; double gflops; };
+
+static void kernel_print(const struct bench_opts *o, const struct kernel_row *k, const struct bench_machine *mc,
+                         cJSON *rows) {
+    const double frac = k->gflops / mc->fma_gflops;
+    if (o->format == OUT_MD) printf("| %s | %s | %.1f | %.1f%% |\n", k->kernel, k->shape, k->gflops, 100 * frac);
+    else if (o->format == OUT_CSV) printf("\"%s\",\"%s\",%.4f,%.6f,%s,%d\n", k->kernel, k->shape, k->gflops, frac, mc->isa, mc->threads);
+    else {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "kernel", k->kernel);
+        cJSON_AddStringToObject(r, "shape", k->shape);
+        cJSON_AddNumberToObject(r, "gflops", k->gflops);
+        cJSON_AddNumberToObject(r, "peak_fraction", frac);
+        cJSON_AddItemToArray(rows, r);
+    }
+    fflush(stdout);
+}
+
+static int bench_kernels(const struct model *m, const struct bench_opts *o, const struct bench_machine *mc,
+                         cJSON *rows) {
+    /* the prefill chunk the forward pass uses */
+    struct attn_options ao;
+    attn_options_default(&ao);
+    struct session *s = session_new(m, attn_find("full"), &ao, 1);
+    if (!s) return -1;
+    const int chunk = s->chunk;
+    session_free(s);
+    if (o->format == OUT_MD) {
+        printf("| kernel | shape | GFLOP/s | of peak |\n| --- | --- | ---: | ---: |\n");
+    } else if (o->format == OUT_CSV) {
+        printf("kernel,shape,gflops,peak_fraction,isa,threads\n");
+    }
+    const struct layer_weights *w = &m->layers[0];
+    const struct { const char *name; const struct tensor *t; } mats[] = {
+        { "matmul q_proj", &w->wq }, { "matmul k_proj", &w->wk }, { "matmul v_proj", &w->wv },
+        { "matmul o_proj", &w->wo }, { "matmul gate_proj", &w->w_gate }, { "matmul up_proj", &w->w_up },
+        { "matmul down_proj", &w->w_down }, { "matmul lm_head", &m->lm_head },
+    };
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+        struct kernel_row k;
+        snprintf(k.kernel, sizeof k.kernel, "%s", mats[i].name);
+        snprintf(k.shape, sizeof k.shape, "%d x %d %s, n = %d", mats[i].t->rows, mats[i].t->cols,
+                 dtype_name(mats[i].t->dtype), chunk);
+        k.gflops = bench_kernel_matmul(mats[i].t, chunk, 5 * o->reps);
+        kernel_print(o, &k, mc, rows);
+    }
+    const struct model_config *c = &m->cfg;
+    int any = 0;
+    for (int i = 0; i < o->n_d + 1; i++) {
+        int depth = i < o->n_d ? o->d[i] : (any ? 0 : 8192);   /* none given: 8192 */
+        if (depth <= 0) continue;
+        any = 1;
+        struct kernel_row k;
+        snprintf(k.kernel, sizeof k.kernel, "attention prefill");
+        snprintf(k.shape, sizeof k.shape, "%d/%d heads x %d, 0..%d by %d", c->n_heads, c->n_kv_heads,
+                 c->head_dim, depth, chunk);
+        k.gflops = bench_kernel_attention(c->n_heads, c->n_kv_heads, c->head_dim, depth, chunk);
+        kernel_print(o, &k, mc, rows);
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     struct model_args ma;
     model_args_default(&ma, "full");
@@ -238,6 +307,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i)) || int_list("-d", v, 1 << 24, o.d, &o.n_d)) return EXIT_USAGE;
         } else if (arg_is(a, "-r") || arg_is(a, "--repetitions")) {
             if (!(v = arg_value(argc, argv, &i)) || arg_int("-r", v, 1, 1000, &o.reps)) return EXIT_USAGE;
+        } else if (!strcmp(a, "--kernels")) {
+            o.kernels = 1;
         } else if (arg_is(a, "-o") || arg_is(a, "--output")) {
             if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
             if (!strcmp(v, "md")) o.format = OUT_MD;
@@ -271,19 +342,25 @@ int cmd_bench(int argc, char **argv) {
                          .threads = mc.threads };
 
     cJSON *root = NULL, *rows = NULL;
-    if (o.format == OUT_MD) md_header(&mc);
-    else if (o.format == OUT_CSV) printf("%s\n", csv_columns);
-    else {
+    if (o.format == OUT_MD && o.kernels) printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32)\n\n",
+                                                mc.threads, mc.isa, mc.read_gbs, mc.fma_gflops);
+    else if (o.format == OUT_MD) md_header(&mc);
+    else if (o.format == OUT_CSV && !o.kernels) printf("%s\n", csv_columns);
+    else if (o.format == OUT_JSON) {
         root = cJSON_CreateObject();
         cJSON *mj = cJSON_AddObjectToObject(root, "machine");
         cJSON_AddNumberToObject(mj, "threads", mc.threads);
         cJSON_AddStringToObject(mj, "isa", mc.isa);
         cJSON_AddNumberToObject(mj, "read_gbs", mc.read_gbs);
         cJSON_AddNumberToObject(mj, "fma_gflops", mc.fma_gflops);
-        rows = cJSON_AddArrayToObject(root, "results");
+        rows = cJSON_AddArrayToObject(root, o.kernels ? "kernels" : "results");
     }
     int rc = EXIT_OK;
-    for (int a = 0; a < o.n_attn && rc == EXIT_OK; a++)
+    if (o.kernels && bench_kernels(m, &o, &mc, rows) != 0) {
+        cli_error("%s", dam_last_error());
+        rc = EXIT_ERROR;
+    }
+    for (int a = 0; a < o.n_attn && rc == EXIT_OK && !o.kernels; a++)
         if (bench_module(m, &ma, &o, o.attn[a], &id, &mc, rows) != 0) {
             cli_error("%s: %s", o.attn[a], dam_last_error());
             rc = EXIT_ERROR;

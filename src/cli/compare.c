@@ -322,28 +322,21 @@ static void print_json(const struct variant *v, int nv, const char *model_dir, c
 
 struct bench_row { char label[64]; double ms, sparsity, kept; size_t kv_bytes, kv_full; };
 
-/* Synthetic DAM-like masks: a local window of w, four scattered diagonals,
- * four sinks and seven columns spread over the sequence. */
+/* Synthetic masks shaped like calibrated ones (whose offsets and columns
+ * come in a few contiguous runs): a local window of w, a second diagonal
+ * band of 16 at offset 2w, four sinks, and a band of 16 columns in the
+ * middle of the sequence. */
 static int synthetic_masks(struct dam_mask *masks, int H, int n, int w) {
-    for (int h = 0; h < H; h++) {
-        int off[64], col[16], no = 0, nc = 0;
-        for (int r = 0; r < w && no < 48; r++) off[no++] = r;
-        int *big = NULL;
-        if (w > 48) {
-            big = malloc((size_t)(w + 8) * sizeof *big);
-            if (!big) return dam_fail("out of memory");
-            for (int r = 0; r < w; r++) big[r] = r;
-            no = w;
-        }
-        int *o = big ? big : off;
-        for (int t = 1; t <= 4; t++) o[no++] = w + 37 * t + h;
-        for (int c = 0; c < 4; c++) col[nc++] = c;
-        for (int t = 1; t < 8; t++) col[nc++] = n * t / 8 + h;
-        int rc = dam_mask_build(&masks[h], o, no, col, nc);
-        free(big);
-        if (rc) return -1;
-    }
-    return 0;
+    int *off = xmalloc(((size_t)w + 16) * sizeof *off, "bench offsets"), col[20], no = 0, nc = 0;
+    if (!off) return -1;
+    for (int r = 0; r < w; r++) off[no++] = r;
+    for (int r = 0; r < 16; r++) off[no++] = 2 * w + r;
+    for (int c = 0; c < 4; c++) col[nc++] = c;
+    for (int c = 0; c < 16; c++) col[nc++] = n / 2 + c;
+    int rc = 0;
+    for (int h = 0; h < H && rc == 0; h++) rc = dam_mask_build(&masks[h], off, no, col, nc);
+    free(off);
+    return rc;
 }
 
 static int bench_one(const struct attn_module *mod, void *state, int L, int n, int H, int KV, int hd,
@@ -400,7 +393,7 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
         if (!ds || synthetic_masks(masks, H, n, w)) { rc = -1; dam_state_free(ds); break; }
         for (int l = 0; l < L && rc == 0; l++) rc = dam_state_set_masks(ds, l, masks);
         for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
-        snprintf(rows[nr].label, sizeof rows[nr].label, "dam (window %d + 4 diag + 11 col)", w);
+        snprintf(rows[nr].label, sizeof rows[nr].label, "dam (window %d, band, sinks, columns)", w);
         if (!rc) rc = bench_one(dam, ds, L, n, H, KV, hd, q, k, v, out, &rows[nr++]);
         dam_state_free(ds);
     }

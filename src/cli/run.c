@@ -157,13 +157,18 @@ static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok
         char name[32];
         if (a->chat_template) snprintf(name, sizeof name, "%s", a->chat_template);
         else if (chat_template_detect(tok, name, sizeof name) != 0) { free(text); return -1; }
-        char *templated = chat_format(name, a->system, text);
+        /* without --system, follow the template's own default (SmolLM2's has one) */
+        char *default_system = a->system ? NULL : chat_template_default_system(tok);
+        char *templated = chat_format(name, a->system ? a->system : default_system, text);
+        free(default_system);
         free(text);
         if (!templated) return -1;
         text = templated;
         len = strlen(text);
     }
-    int rc = tokenizer_encode(tok, text, len, 1, ids, n);
+    /* a chat template writes its own BOS: the _chat variant never doubles it */
+    int rc = a->chat ? tokenizer_encode_chat(tok, text, len, 1, ids, n)
+                     : tokenizer_encode(tok, text, len, 1, ids, n);
     free(text);
     return rc;
 }
@@ -231,6 +236,16 @@ static size_t safe_length(const struct output *o) {
             }
     }
     return safe;
+}
+
+/* The detokenizer sees the end of the prompt first (its text discarded), so
+ * the first generated token decodes as a continuation: SentencePiece models
+ * strip the leading space of a stream's first token only. Special tokens
+ * (BOS, EOS, chat markers) are not printed. */
+static int start_detokenizer(struct output *o, const struct tokenizer *tok, const int *prompt, int n) {
+    if (!(o->detok = detokenizer_new_opts(tok, 1))) return -1;
+    for (int i = n > 8 ? n - 8 : 0; i < n; i++) detokenizer_push(o->detok, prompt[i]);
+    return 0;
 }
 
 static int on_token(void *ctx, int id) {
@@ -359,7 +374,7 @@ int cmd_run(int argc, char **argv) {
         goto fail;
     }
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
-    if (tok && !(out.detok = detokenizer_new(tok))) goto fail;
+    if (tok && start_detokenizer(&out, tok, prompt, n_prompt) != 0) goto fail;
 
     struct progress prog = { .t0 = now_ms() };
     struct gen_params gp = {

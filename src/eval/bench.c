@@ -195,3 +195,55 @@ done:
     free(toks); free(logits); free(rates);
     return rc;
 }
+
+/* ---- kernels alone ---- */
+
+static void fill_random(float *x, size_t n, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)next_token(&seed, 2001) / 1000.0f - 1.0f;
+}
+
+double bench_kernel_matmul(const struct tensor *w, int n, int reps) {
+    float *x = xmalloc((size_t)n * w->cols * sizeof(float), "bench input");
+    float *out = xmalloc((size_t)n * w->rows * sizeof(float), "bench output");
+    double best = 0;
+    if (x && out) {
+        fill_random(x, (size_t)n * w->cols, 1);
+        matmul(out, x, w, n);                          /* warm-up */
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_ms();
+            matmul(out, x, w, n);
+            double ms = now_ms() - t0;
+            double gflops = 2.0 * n * w->rows * w->cols / (ms > 1e-6 ? ms : 1e-6) / 1e6;
+            if (gflops > best) best = gflops;
+        }
+    }
+    free(x); free(out);
+    return best;
+}
+
+double bench_kernel_attention(int n_heads, int n_kv_heads, int head_dim, int depth, int chunk) {
+    const int cap = (depth + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    const size_t kv = (size_t)n_kv_heads * cap * head_dim;
+    float *kc = xcalloc(kv, sizeof(float), "bench keys"), *vc = xcalloc(kv, sizeof(float), "bench values");
+    float *q = xmalloc((size_t)chunk * n_heads * head_dim * sizeof(float), "bench queries");
+    float *k = xmalloc((size_t)chunk * n_kv_heads * head_dim * sizeof(float), "bench keys");
+    float *v = xmalloc((size_t)chunk * n_kv_heads * head_dim * sizeof(float), "bench values");
+    float *out = xmalloc((size_t)chunk * n_heads * head_dim * sizeof(float), "bench output");
+    double ms = 0, gflops = 0;
+    if (kc && vc && q && k && v && out) {
+        fill_random(q, (size_t)chunk * n_heads * head_dim, 2);
+        fill_random(k, (size_t)chunk * n_kv_heads * head_dim, 3);
+        fill_random(v, (size_t)chunk * n_kv_heads * head_dim, 4);
+        for (int pos = 0; pos < depth; pos += chunk) {
+            const int n = depth - pos < chunk ? depth - pos : chunk;
+            kv_blocked_store(kc, vc, cap, n_kv_heads, head_dim, pos, n, k, v);
+            double t0 = now_ms();                      /* the attention alone is timed */
+            attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, cap);
+            ms += now_ms() - t0;
+        }
+        const double pairs = (double)n_heads * depth * (depth + 1.0) / 2;
+        gflops = 4.0 * head_dim * pairs / (ms > 1e-6 ? ms : 1e-6) / 1e6;
+    }
+    free(kc); free(vc); free(q); free(k); free(v); free(out);
+    return gflops;
+}

@@ -284,8 +284,10 @@ static int encode_word(struct enc *e, const char *w, size_t n) {
         if (id >= 0) return ivec_push(e->out, id);
     }
     int entry = n <= CACHE_MAX_WORD ? str_map_get(&e->cache.map, w, n) : -1;
-    if (entry >= 0)
-        return emit_ids(e, e->cache.ids.data + e->cache.start.data[entry], e->cache.count.data[entry]);
+    if (entry >= 0) {   /* (a word may have no ids: chars without unk are dropped) */
+        int count = e->cache.count.data[entry];
+        return count ? emit_ids(e, e->cache.ids.data + e->cache.start.data[entry], count) : 0;
+    }
     if (merge_word(e, w, n) != 0) return -1;
     cache_put(&e->cache, w, n, e->word_ids.data, e->word_ids.len);
     return emit_ids(e, e->word_ids.data, e->word_ids.len);

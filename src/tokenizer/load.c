@@ -41,7 +41,7 @@ static int field_bool(const cJSON *o, const char *key, int def) {
 
 static int field_int(const cJSON *o, const char *key, int def) {
     const cJSON *v = field(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
+    return cJSON_IsNumber(v) ? v->valueint : def;   /* cJSON saturates valueint: no UB cast */
 }
 
 static char *dup_str(const char *s) {
@@ -206,7 +206,8 @@ static int parse_added_token(struct tokenizer *t, const cJSON *a) {
     tok.normalized = field_bool(a, "normalized", !tok.special);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].id == tok.id) {   /* the same token again: its flags are replaced */
-            tok.content = t->added[i].content;
+            tok.content = t->added[i].content;   /* (or another string of the same id: */
+            tok.len = t->added[i].len;           /*  the first one keeps naming it) */
             t->added[i] = tok;
             return 0;
         }
@@ -310,9 +311,15 @@ static int build_added_patterns(struct tokenizer *t) {
 
 /* ---- normalizer ---- */
 
+static void free_normalizer(struct normalizer *n) {
+    free(n->text);
+    free(n->content);
+    regex_free(n->re);
+}
+
 static int add_normalizer(struct tokenizer *t, struct normalizer *n) {
     struct normalizer *grown = realloc(t->norms, ((size_t)t->n_norms + 1) * sizeof *grown);
-    if (!grown) return dam_fail("out of memory (normalizers)");
+    if (!grown) { free_normalizer(n); return dam_fail("out of memory (normalizers)"); }
     t->norms = grown;
     t->norms[t->n_norms++] = *n;
     return 0;
@@ -338,10 +345,13 @@ static int parse_normalizer(struct tokenizer *t, const cJSON *o) {
         if (!pat) return -1;
         if (!*pat) return dam_fail("unsupported normalizer Replace with an empty pattern");
         n.kind = NORM_REPLACE;
-        if (!(n.text = dup_str(pat)) || !(n.content = dup_str(field_str(o, "content")))) return -1;
+        if (!(n.text = dup_str(pat)) || !(n.content = dup_str(field_str(o, "content"))) ||
+            (is_regex && !(n.re = regex_compile(pat, strlen(pat), 0, "normalizer Replace")))) {
+            free_normalizer(&n);
+            return -1;
+        }
         n.text_len = strlen(n.text);
         n.content_len = strlen(n.content);
-        if (is_regex && !(n.re = regex_compile(pat, strlen(pat), 0, "normalizer Replace"))) return -1;
     } else if (!strcmp(type, "Strip")) {
         n.kind = NORM_STRIP;
         n.left = field_bool(o, "strip_left", 1);
@@ -473,7 +483,15 @@ static int parse_pretokenizer(struct tokenizer *t, const cJSON *o) {
 
 /* ---- post-processor ---- */
 
+/* The library would emit any id it is given; an id outside the vocabulary
+ * would only break the model later, so such a file is refused here. */
 static int add_post(struct tokenizer *t, int *ids, int n) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] != -1 && !tokenizer_piece(t, ids[i])) {
+            int bad = ids[i];
+            free(ids);
+            return dam_fail("tokenizer.json: post_processor token id %d is not in the vocabulary", bad);
+        }
     struct post_template *grown = realloc(t->posts, ((size_t)t->n_posts + 1) * sizeof *grown);
     if (!grown) { free(ids); return dam_fail("out of memory (post-processor)"); }
     t->posts = grown;
@@ -503,7 +521,8 @@ static int parse_template(struct tokenizer *t, const cJSON *o) {
                 return dam_fail("tokenizer.json: template token %s has no ids in special_tokens", name ? name : "?");
             }
             for (const cJSON *id = list->child; id; id = id->next)
-                if (!cJSON_IsNumber(id) || ivec_push(&ids, (int)id->valuedouble) != 0) {
+                if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= MAX_VOCAB ||
+                    ivec_push(&ids, (int)id->valuedouble) != 0) {
                     ivec_free(&ids);
                     return dam_fail("tokenizer.json: bad id for template token %s", name);
                 }
@@ -518,14 +537,16 @@ static int parse_template(struct tokenizer *t, const cJSON *o) {
 /* RobertaProcessing / BertProcessing: cls A sep, each given as [token, id]. */
 static int parse_cls_sep(struct tokenizer *t, const cJSON *o, const char *type) {
     const cJSON *cls = field(o, "cls"), *sep = field(o, "sep");
-    if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) || !cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) ||
-        !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+    const cJSON *cls_id = cJSON_GetArrayItem(cls, 1), *sep_id = cJSON_GetArrayItem(sep, 1);
+    if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) || !cJSON_IsNumber(cls_id) || !cJSON_IsNumber(sep_id) ||
+        cls_id->valuedouble < 0 || sep_id->valuedouble < 0 || cls_id->valuedouble >= MAX_VOCAB ||
+        sep_id->valuedouble >= MAX_VOCAB)
         return dam_fail("tokenizer.json: %s needs cls and sep as [token, id]", type);
     int *ids = malloc(3 * sizeof *ids);
     if (!ids) return dam_fail("out of memory (post-processor)");
-    ids[0] = (int)cJSON_GetArrayItem(cls, 1)->valuedouble;
+    ids[0] = (int)cls_id->valuedouble;
     ids[1] = -1;
-    ids[2] = (int)cJSON_GetArrayItem(sep, 1)->valuedouble;
+    ids[2] = (int)sep_id->valuedouble;
     return add_post(t, ids, 3);
 }
 
@@ -549,7 +570,7 @@ static int parse_post_processor(struct tokenizer *t, const cJSON *o) {
 
 static int add_decoder(struct tokenizer *t, struct decoder_step *d) {
     struct decoder_step *grown = realloc(t->decs, ((size_t)t->n_decs + 1) * sizeof *grown);
-    if (!grown) return dam_fail("out of memory (decoders)");
+    if (!grown) { free(d->pattern); free(d->content); return dam_fail("out of memory (decoders)"); }
     t->decs = grown;
     t->decs[t->n_decs++] = *d;
     return 0;
@@ -735,11 +756,7 @@ void tokenizer_free(struct tokenizer *t) {
     free(t->match_raw.order);
     free(t->match_normalized.order);
     regex_free(t->word_char);
-    for (int i = 0; i < t->n_norms; i++) {
-        free(t->norms[i].text);
-        free(t->norms[i].content);
-        regex_free(t->norms[i].re);
-    }
+    for (int i = 0; i < t->n_norms; i++) free_normalizer(&t->norms[i]);
     free(t->norms);
     for (int i = 0; i < t->n_pretoks; i++) regex_free(t->pretoks[i].re);
     free(t->pretoks);

@@ -378,6 +378,9 @@ START_TEST(test_kernels_vs_dense) {
     check_random_masks(2, 3, 3, 5, 50, decode, 0, 0);    /* MHA, odd head_dim, decode */
     check_random_masks(1, 6, 2, 8, 90, sevens, 0, 1);    /* narrow masks: ring KV groups wrap */
     check_random_masks(1, 4, 4, 4, 61, decode, 0, 1);
+    check_random_masks(1, 4, 2, 64, 70, sevens, 1, 1);   /* whole key blocks and value slices */
+    check_random_masks(1, 4, 2, 64, 70, one, 1, 0);
+    check_random_masks(1, 2, 1, 300, 24, sevens, 1, 0);  /* head_dim above the tile buffer */
 }
 END_TEST
 
@@ -402,9 +405,10 @@ START_TEST(test_kv_ring_bytes) {
     float *out = run_module(&attn_dam, st, &d, 0, chunks);
     struct attn_stats stats;
     dam_state_stats(st, &stats);
-    /* group 0: ring of 6 (offset 5) + columns {0, 1, 50} below it; group 1: all 100 */
+    /* group 0: a ring for offset 5 (6 positions, rounded up to a key block
+     * of 16) + columns {0, 1, 50} below it; group 1: all 100 */
     size_t per = 2 * hd * sizeof(float);
-    ck_assert_uint_eq(stats.kv_bytes, (6 + 3 + 100) * per);
+    ck_assert_uint_eq(stats.kv_bytes, (16 + 3 + 100) * per);
     ck_assert_uint_eq(stats.kv_bytes_full, 200 * per);
     struct ref_head ref[4] = {
         { .n_off = 3, .off = { 0, 1, 2 }, .n_col = 2, .col = { 0, 50 } },
@@ -489,7 +493,8 @@ START_TEST(test_window_module) {
     struct attn_stats stats;
     w->stats(st, &stats);
     ck_assert_double_eq_tol(stats.kept_pairs, kept, 0.5);
-    ck_assert_uint_eq(stats.kv_bytes, (size_t)L * KV * (5 + 2) * hd * 2 * sizeof(float));
+    /* a ring of 5 rounded up to a key block of 16, plus the 2 sinks */
+    ck_assert_uint_eq(stats.kv_bytes, (size_t)L * KV * (16 + 2) * hd * 2 * sizeof(float));
     free(out);
     free_seq(&d);
     w->destroy(st);

@@ -111,6 +111,16 @@ expect_error unknown_command 2 "unknown command 'frob'" -- frob
 
 # --- Ctrl-C: the text so far is flushed, timings printed, exit 130
 "$DAM" run -m third_party/models/tiny-llama3 --ids 0 -n -1 -c 100000 --ignore-eos --temp 0 --print-ids >"$TMP/o" 2>"$TMP/e" &
-pid=$!; sleep 1; kill -INT $pid; wait $pid; rc=$?
+pid=$!
+# SIGINT only once tokens flow: a background job starts with SIGINT ignored, and a
+# signal sent before dam installs its handler (a slow start: sanitizers, a loaded
+# machine) would be lost and the run would go on to the end of the context.
+i=0; while [ ! -s "$TMP/o" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5; kill -INT $pid; wait $pid; rc=$?
 [ $rc -eq 130 ] && grep -q 'eval time' "$TMP/e" && grep -q 'interrupt' "$TMP/e" && [ -s "$TMP/o" ] && ok ctrl_c \
   || fail ctrl_c "rc $rc; $(tail -3 "$TMP/e")"
+
+# --- a continuation decodes as one: prompt text + generated text = the whole story
+cont=$("$DAM" run $S -p "Once upon a time" -n 12 --temp 0 2>/dev/null)
+full=$("$DAM" run $S -p "" -n 16 --temp 0 2>/dev/null)
+case "$full" in "Once upon a time$cont"*) ok continuation_spacing ;; *) fail continuation_spacing "[$cont] vs [$full]" ;; esac

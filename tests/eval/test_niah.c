@@ -408,6 +408,22 @@ START_TEST(test_build_limits) {
     niah_prompt_free(&p);
     niah_builder_free(b);
     niah_haystack_free(tiny);
+    /* units too coarse for the band: a clear error */
+    char sentence[400] = "";
+    for (int i = 0; i < 50; i++) strcat(sentence, "word ");
+    strcat(sentence, "end.");
+    struct niah_haystack *coarse = niah_haystack_parse(sentence, strlen(sentence), "coarse");
+    b = niah_builder_new(NIAH_PASSKEY, coarse, &words, NULL);
+    int fixed = 0;
+    ck_assert_int_eq(niah_build(b, 10, 0.5f, 1, 0, &p), -1);
+    ck_assert_int_eq(sscanf(strstr(dam_last_error(), "take "), "take %d", &fixed), 1);
+    ck_assert_int_eq(niah_build(b, fixed + 3 * 52 + 26, 0.5f, 1, 0, &p), -1);
+    ck_assert_msg(strstr(dam_last_error(), "cannot fit the passkey prompt") && strstr(dam_last_error(), "too coarse"),
+                  "%s", dam_last_error());
+    ck_assert_int_eq(niah_build(b, fixed + 3 * 52, 0.5f, 1, 0, &p), 0);    /* a multiple fits */
+    niah_prompt_free(&p);
+    niah_builder_free(b);
+    niah_haystack_free(coarse);
     ck_assert_ptr_null(niah_builder_new(NIAH_PASSKEY, NULL, &words, NULL));
     niah_haystack_free(h);
 }

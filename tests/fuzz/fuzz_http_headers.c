@@ -42,7 +42,7 @@ static void check_meta(struct fetch *f, const struct hub_response *r) {
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-'))
             abort();
-    char blob[PATH_MAX], prefix[PATH_MAX];
+    char blob[PATH_MAX], prefix[PATH_MAX + 16];
     hub_blob_path(&f->repo, m.etag, blob, sizeof blob);
     snprintf(prefix, sizeof prefix, "%s/blobs/", f->repo.dir);
     if (strncmp(blob, prefix, strlen(prefix)) != 0 || strchr(blob + strlen(prefix), '/')) abort();
@@ -68,7 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *line = malloc(len ? len : 1);
         if (!line) abort();
         memcpy(line, data + at, len);
-        if (line[0] == 'H' && len > 9 && !memcmp(line, "HTTP/1.1 ", 9)) r.status = strtol(line + 9, NULL, 10) % 1000;
+        if (len > 9 && !memcmp(line, "HTTP/1.1 ", 9)) {   /* the status libcurl would report */
+            r.status = 0;
+            for (size_t k = 9; k < 12 && k < len && line[k] >= '0' && line[k] <= '9'; k++)
+                r.status = r.status * 10 + (line[k] - '0');
+        }
         if (on_header(line, 1, len, &r) != len) abort();
         free(line);
         at += len;

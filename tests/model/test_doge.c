@@ -109,11 +109,28 @@ static void add(struct st_writer *st, const char *name, int rows, int cols, cons
     ck_assert_msg(rc == 0, "%s", dam_last_error());
 }
 
+/* Folders this test wrote, removed by remove_checkpoints at its end. */
+static char written[32][64];
+static int n_written;
+
+static void remove_checkpoints(void) {
+    char path[128];
+    for (int i = 0; i < n_written; i++) {
+        snprintf(path, sizeof path, "%.100s/config.json", written[i]);
+        remove(path);
+        snprintf(path, sizeof path, "%.100s/model.safetensors", written[i]);
+        remove(path);
+        remove(written[i]);
+    }
+    n_written = 0;
+}
+
 /* skip: a tensor name suffix left out (to test the errors), or NULL.
  * extra: more config.json fields ("\"is_moe\": true, "), or "". */
 static const char *write_checkpoint(const struct weights *w, const char *skip, const char *extra) {
     const struct spec *sp = &w->sp;
     const char *dir = tmp_dir();
+    if (n_written < 32) snprintf(written[n_written++], sizeof written[0], "%s", dir);
     char path[512], name[128];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
@@ -353,6 +370,7 @@ static void check_spec(const struct spec *sp) {
     free(dense); free(tok); free(want); free(want_dense);
     model_free(m);
     free_weights(&w);
+    remove_checkpoints();
 }
 
 START_TEST(doge_matches_reference) { check_spec(&base_spec); }
@@ -409,6 +427,7 @@ START_TEST(doge_generation_is_greedy_consistent) {
     session_free(s);
     model_free(m);
     free_weights(&w);
+    remove_checkpoints();
 }
 END_TEST
 
@@ -492,6 +511,7 @@ START_TEST(doge_errors) {
     ck_assert_ptr_nonnull(strstr(dam_last_error(), "Dynamic Mask Attention"));
     model_free(m);
     free_weights(&w);
+    remove_checkpoints();
 }
 END_TEST
 
@@ -542,6 +562,7 @@ START_TEST(doge_cli) {
     ck_assert_msg(sh(cmd, out, sizeof out) != 0, "dma ran a Llama model: %s", out);
     ck_assert_msg(strstr(out, "needs a model trained with Dynamic Mask Attention"), "%s", out);
     free_weights(&w);
+    remove_checkpoints();
 }
 END_TEST
 

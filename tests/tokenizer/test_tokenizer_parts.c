@@ -858,6 +858,12 @@ START_TEST(unsupported_parts_are_named) {
     expect_sections_refused(SECTIONS("null", "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\",\"invert\":false}", "null", "null"),
                             "bad regex");
     expect_sections_refused(SECTIONS("null", "null", "{\"type\":\"Custom\"}", "null"), "unsupported post_processor Custom");
+    expect_sections_refused(SECTIONS("null", "null", "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+                                     "{\"id\":\"<x>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+                                     "\"special_tokens\":{\"<x>\":{\"id\":\"<x>\",\"ids\":[5000],\"tokens\":[\"<x>\"]}}}", "null"),
+                            "post_processor token id 5000 is not in the vocabulary");
+    expect_sections_refused(SECTIONS("null", "null", "{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",-1],\"cls\":[\"<s>\",1]}", "null"),
+                            "RobertaProcessing needs cls and sep");
     expect_sections_refused(SECTIONS("null", "null", "null", "{\"type\":\"WordPiece\",\"prefix\":\"##\"}"), "unsupported decoder WordPiece");
     expect_sections_refused(SECTIONS("null", "null", "null", "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\"},\"content\":\"b\"}"),
                             "unsupported decoder Replace with a Regex pattern");
