@@ -2,7 +2,8 @@
 #   make          build build/dam (-O2 -march=native)
 #   make PORTABLE=1   build without -march=native (runs on any x86-64 / arm64)
 #   make run      install missing packages, build, run the demo on the embedded model
-#   make test     install missing packages, build, run the whole test suite
+#   make test     install missing packages, build, run the whole test suite, then again
+#                 under AddressSanitizer + UBSan (TEST_ASAN=0 skips that second pass)
 #   make bench    speed tables (see README)
 #   make test-asan  the whole suite again under AddressSanitizer + UBSan (in $(BUILD)-asan)
 #   make fuzz     libFuzzer targets of tests/fuzz/ (clang), FUZZ_SECONDS each
@@ -72,9 +73,13 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/dam
 	sh tests/demo.sh $(BUILD)/dam
 
+# The normal suite, then the same suite under the sanitizers (make test-asan;
+# TEST_ASAN=0 skips it while iterating).
+TEST_ASAN ?= 1
 test: deps
 	@$(MAKE) --no-print-directory build-all
 	sh tests/run_all.sh $(BUILD)
+	@if [ "$(TEST_ASAN)" = 1 ]; then $(MAKE) --no-print-directory test-asan; fi
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/dam
@@ -99,6 +104,7 @@ test-asan: deps
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
 FUZZ_DEB     := clang libclang-rt-14-dev
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g $(MARCH) -fopenmp -Wall -Wextra -Iinclude $(PKG_CFLAGS) \
@@ -133,7 +139,7 @@ fuzz-build: $(FUZZ_BIN)
 
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS)
+	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

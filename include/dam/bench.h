@@ -14,6 +14,8 @@ struct bench_machine {
     const char *isa;       /* kernel variant in use ("avx512", ...) */
     double read_gbs;       /* memory read bandwidth, 1e9 bytes/s (a buffer far larger than the caches) */
     double fma_gflops;     /* peak float32 FMA rate, 1e9 FLOP/s (2 per multiply-add) */
+    double load_avg;       /* 1-minute load average when measured (other processes on the cores) */
+    int cores;             /* online processors */
 };
 
 /* A few hundred milliseconds: streams a 256 MiB buffer several times, runs
@@ -46,8 +48,10 @@ struct bench_result {
  * reusing what a previous test at a smaller depth left), then reps times:
  * rewind to depth, time n_tokens of prompt processing (one session_eval,
  * logits of the last position) or of generation (n_tokens evaluations of
- * one token each). Token ids are pseudo-random, the same on every run.
- * The session needs depth + n_tokens positions of context. */
+ * one token each). A module that cannot rewind to depth (it dropped keys)
+ * starts over from an empty cache, refilled untimed. Token ids are
+ * pseudo-random, the same on every run. The session needs depth + n_tokens
+ * positions of context. */
 int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, int reps,
               struct bench_result *r);
 

@@ -3,10 +3,11 @@
  * stored dtype (F32, F16, BF16) and are converted in registers, never
  * expanded in memory.
  *
- * Hot loops have three variants side by side (src/kernels/isa_*.c):
- * AVX-512, AVX2+FMA and portable C. The best one the CPU runs is chosen at
- * the first call ($DAM_ISA=avx512|avx2|portable overrides); the portable
- * one is the reference the tests compare the others with. */
+ * Hot loops have variants side by side (src/kernels/isa_*.c): AVX-512
+ * (float32 FMAs; a sub-variant with AVX512_BF16 dot products), AVX2+FMA and
+ * portable C. The preferred one the CPU runs is chosen at the first call
+ * ($DAM_ISA=avx512|avx512bf16|avx2|portable overrides); the portable one is
+ * the reference the tests compare the others with. */
 #ifndef DAM_KERNELS_H
 #define DAM_KERNELS_H
 
@@ -27,15 +28,19 @@ void tensor_row_f32(const struct tensor *w, int row, float *dst);
 
 /* ---- kernel variants ---- */
 
-/* The variant in use: "avx512", "avx2" or "portable". */
+/* The variant in use: "avx512", "avx512bf16", "avx2" or "portable". */
 const char *kernels_isa(void);
 /* Switches variant; -1 + dam_fail when unknown or the CPU lacks it. */
 int kernels_set_isa(const char *name);
-/* Variants this CPU runs, best first, space-separated. */
+/* Variants this CPU runs, preferred first, space-separated. */
 const char *kernels_isa_available(void);
-/* Runs iters rounds of independent register-only FMAs of the current
- * variant on the calling thread; returns the float operations done. */
+/* Machine probes for dam bench. Runs iters rounds of independent
+ * register-only FMAs of the current variant on the calling thread; returns
+ * the float operations done. */
 double kernels_fma_probe(long iters);
+/* Reads bytes at p (64-byte aligned, a multiple of 256) with the current
+ * variant's widest loads; returns a fold of the data. */
+uint64_t kernels_read_probe(const void *p, size_t bytes);
 
 /* ---- matrix products ---- */
 

@@ -476,12 +476,13 @@ const struct dam_profile *dam_state_profile(const struct dam_state *st) { return
 /* ---------------------------------------------------------------------------
  * Kernel */
 
-#define RT 4                        /* query rows per tile (see "row tiles" below) */
+#define SUB 4                       /* query rows one micro-kernel call handles */
+#define TILE 16                     /* most query rows per tile (see "row tiles" below) */
 
 static int grow_scratch(struct dam_state *st, int max_keys) {
     int threads = omp_get_max_threads();
-    size_t per = RT * ((size_t)max_keys + KB);
-    size_t runs_per = 2 * (2 * RT) * ((size_t)st->max_runs + 2);   /* RT rows' runs, then their union */
+    size_t per = TILE * ((size_t)max_keys + KB);
+    size_t runs_per = 2 * (2 * TILE) * ((size_t)st->max_runs + 2);   /* the rows' runs, then their union */
     if (threads > st->n_threads || per > st->scores_per_thread) {
         size_t p = per > st->scores_per_thread ? per + per / 2 : st->scores_per_thread;
         int t = threads > st->n_threads ? threads : st->n_threads;
@@ -514,20 +515,22 @@ static int grow_chunk_keys(struct dam_state *st, int chunk) {
 }
 
 /* ---- row tiles ----
- * A task is RT consecutive query rows (tokens) of one head. Their kept-key
- * runs differ a little (diagonals shift by one key per row), so the task
- * walks the union of the rows' runs once: every key block loaded serves all
- * RT rows (one vector of keys, RT multiply-adds), and each row then masks out
- * the few union keys that are not its own. Visiting a kept pair thus costs
- * what a dense pair costs in a tiled dense kernel. */
+ * A task is a tile of consecutive query rows (tokens) of one head: TILE rows
+ * for heads whose mask keeps a wide local window (or everything), SUB rows
+ * for narrow ones. The rows' kept-key runs differ a little (diagonals shift by
+ * one key per row), so the tile walks the union of its rows' runs once and
+ * each row then masks out the few union keys that are not its own. Every key
+ * block and value tile is loaded once per tile and serves all its rows (in
+ * micro-kernel calls of SUB rows, while the block sits in L1), which is what
+ * makes a kept pair cost about what a dense pair costs in a tiled dense
+ * kernel; a narrow mask uses short tiles so the union wastes little. */
 
-
-/* Scores of one whole block for rows rows (<= RT): acc[r * KB + j] = q_r . key j.
- * With RT rows the rows are the independent multiply-add chains; a single
- * row splits the head dimension into four chains instead. */
+/* Scores of one whole block for rows rows (<= SUB): acc[r * KB + j] = q_r . key j.
+ * With SUB rows the rows are the independent multiply-add chains; fewer rows
+ * split the head dimension into four chains each instead. */
 static inline void score_block(const float *q, int rows, int hd, const float *blk, float *acc) {
     float a0[KB] = { 0 }, a1[KB] = { 0 }, a2[KB] = { 0 }, a3[KB] = { 0 };
-    if (rows == RT) {
+    if (rows == SUB) {
         const float *restrict q0 = q, *restrict q1 = q + hd, *restrict q2 = q + 2 * hd, *restrict q3 = q + 3 * hd;
         const float *restrict r = blk;
         for (int d = 0; d < hd; d++, r += KB) {
@@ -570,26 +573,29 @@ static inline void score_block(const float *q, int rows, int hd, const float *bl
     }
 }
 
-/* Scores of rows rows against the keys at slots [s0, s0 + n) of a blocked
- * key array, into S[row * ld + j] for j < n. A block the stretch touches at
- * one or two slots only, for a single row, uses strided dots. */
+/* Scores of rows rows (<= TILE) against the keys at slots [s0, s0 + n) of a
+ * blocked key array, into S[row * ld + j] for j < n. A block the stretch
+ * touches at one or two slots only, for a single row, uses strided dots. */
 static void score_keys(const float *q, int rows, int hd, const float *kb, int s0, int n,
                        float *S, size_t ld) {
-    float acc[RT * KB];
+    float acc[SUB * KB];
     for (int s = s0, end = s0 + n, o = 0; s < end;) {
         const int lane = s % KB, take = KB - lane < end - s ? KB - lane : end - s;
         const float *blk = kb + (size_t)(s / KB) * hd * KB;
-        if (rows * take < 3) {
-            for (int row = 0; row < rows; row++)
-                for (int t = 0; t < take; t++) {
-                    float x = 0;
-                    for (int d = 0; d < hd; d++) x = fmaf(q[(size_t)row * hd + d], blk[(size_t)d * KB + lane + t], x);
-                    S[row * ld + o + t] = x;
-                }
-        } else {
-            score_block(q, rows, hd, blk, acc);
-            for (int row = 0; row < rows; row++)
-                memcpy(S + row * ld + o, acc + row * KB + lane, (size_t)take * sizeof(float));
+        for (int r0 = 0; r0 < rows; r0 += SUB) {
+            const int nr = rows - r0 < SUB ? rows - r0 : SUB;
+            if (nr * take < 3) {
+                for (int row = r0; row < r0 + nr; row++)
+                    for (int t = 0; t < take; t++) {
+                        float x = 0;
+                        for (int d = 0; d < hd; d++) x = fmaf(q[(size_t)row * hd + d], blk[(size_t)d * KB + lane + t], x);
+                        S[row * ld + o + t] = x;
+                    }
+            } else {
+                score_block(q + (size_t)r0 * hd, nr, hd, blk, acc);
+                for (int row = 0; row < nr; row++)
+                    memcpy(S + (r0 + row) * ld + o, acc + row * KB + lane, (size_t)take * sizeof(float));
+            }
         }
         o += take;
         s += take;
@@ -597,62 +603,67 @@ static void score_keys(const float *q, int rows, int hd, const float *kb, int s0
 }
 
 /* out[row] (hd) += sum_j P[row * ld + j] * v_j over n value rows vstride
- * floats apart. Keys go in tiles of 64 (their rows stay in L1); each slice of
- * KB dimensions is summed per row, the rows being independent chains (a
- * single row uses four interleaved accumulators instead). */
+ * floats apart, for rows <= TILE. Keys go in tiles of 64 (their values stay
+ * in L1 while every row uses them); each slice of KB dimensions is summed
+ * SUB rows at a time, the rows being independent chains (fewer rows use four
+ * interleaved accumulators each instead). */
 static void accumulate_values(float *out, const float *P, size_t ld, int rows, const float *v,
                               int n, int vstride, int hd) {
     for (int j0 = 0; j0 < n; j0 += 64) {
         const int j1 = n - j0 < 64 ? n : j0 + 64;
         int d0 = 0;
         for (; d0 + KB <= hd; d0 += KB) {
-            float o0[KB] = { 0 }, o1[KB] = { 0 }, o2[KB] = { 0 }, o3[KB] = { 0 };
-            if (rows == RT) {
-                const float *restrict p0 = P, *restrict p1 = P + ld, *restrict p2 = P + 2 * ld, *restrict p3 = P + 3 * ld;
-                const float *restrict vj = v + (size_t)j0 * vstride + d0;
-                for (int j = j0; j < j1; j++, vj += vstride) {
-                    const float x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j];
+            for (int r0 = 0; r0 < rows; r0 += SUB) {
+                const int nr = rows - r0 < SUB ? rows - r0 : SUB;
+                float o0[KB] = { 0 }, o1[KB] = { 0 }, o2[KB] = { 0 }, o3[KB] = { 0 };
+                if (nr == SUB) {
+                    const float *restrict p0 = P + r0 * ld, *restrict p1 = p0 + ld;
+                    const float *restrict p2 = p1 + ld, *restrict p3 = p2 + ld;
+                    const float *restrict vj = v + (size_t)j0 * vstride + d0;
+                    for (int j = j0; j < j1; j++, vj += vstride) {
+                        const float x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j];
+                        #pragma omp simd
+                        for (int k = 0; k < KB; k++) {
+                            o0[k] = fmaf(x0, vj[k], o0[k]);
+                            o1[k] = fmaf(x1, vj[k], o1[k]);
+                            o2[k] = fmaf(x2, vj[k], o2[k]);
+                            o3[k] = fmaf(x3, vj[k], o3[k]);
+                        }
+                    }
+                    float *restrict dst = out + (size_t)r0 * hd + d0;
                     #pragma omp simd
                     for (int k = 0; k < KB; k++) {
-                        o0[k] = fmaf(x0, vj[k], o0[k]);
-                        o1[k] = fmaf(x1, vj[k], o1[k]);
-                        o2[k] = fmaf(x2, vj[k], o2[k]);
-                        o3[k] = fmaf(x3, vj[k], o3[k]);
+                        dst[k] += o0[k];
+                        dst[hd + k] += o1[k];
+                        dst[2 * hd + k] += o2[k];
+                        dst[3 * hd + k] += o3[k];
                     }
+                    continue;
                 }
-                float *restrict out0 = out + d0;
-                #pragma omp simd
-                for (int k = 0; k < KB; k++) {
-                    out0[k] += o0[k];
-                    out0[hd + k] += o1[k];
-                    out0[2 * hd + k] += o2[k];
-                    out0[3 * hd + k] += o3[k];
-                }
-                continue;
-            }
-            for (int row = 0; row < rows; row++) {
-                const float *p = P + row * ld;
-                memset(o0, 0, sizeof o0); memset(o1, 0, sizeof o1); memset(o2, 0, sizeof o2); memset(o3, 0, sizeof o3);
-                int j = j0;
-                for (; j + 4 <= j1; j += 4) {
-                    const float *v0 = v + (size_t)j * vstride + d0, *v1 = v0 + vstride;
-                    const float *v2 = v1 + vstride, *v3 = v2 + vstride;
-                    const float p0 = p[j], p1 = p[j + 1], p2 = p[j + 2], p3 = p[j + 3];
-                    #pragma omp simd
-                    for (int k = 0; k < KB; k++) {
-                        o0[k] = fmaf(p0, v0[k], o0[k]);
-                        o1[k] = fmaf(p1, v1[k], o1[k]);
-                        o2[k] = fmaf(p2, v2[k], o2[k]);
-                        o3[k] = fmaf(p3, v3[k], o3[k]);
+                for (int row = r0; row < r0 + nr; row++) {
+                    const float *p = P + row * ld;
+                    memset(o0, 0, sizeof o0); memset(o1, 0, sizeof o1); memset(o2, 0, sizeof o2); memset(o3, 0, sizeof o3);
+                    int j = j0;
+                    for (; j + 4 <= j1; j += 4) {
+                        const float *v0 = v + (size_t)j * vstride + d0, *v1 = v0 + vstride;
+                        const float *v2 = v1 + vstride, *v3 = v2 + vstride;
+                        const float x0 = p[j], x1 = p[j + 1], x2 = p[j + 2], x3 = p[j + 3];
+                        #pragma omp simd
+                        for (int k = 0; k < KB; k++) {
+                            o0[k] = fmaf(x0, v0[k], o0[k]);
+                            o1[k] = fmaf(x1, v1[k], o1[k]);
+                            o2[k] = fmaf(x2, v2[k], o2[k]);
+                            o3[k] = fmaf(x3, v3[k], o3[k]);
+                        }
                     }
-                }
-                for (; j < j1; j++) {
-                    const float pj = p[j], *vj = v + (size_t)j * vstride + d0;
+                    for (; j < j1; j++) {
+                        const float pj = p[j], *vj = v + (size_t)j * vstride + d0;
+                        #pragma omp simd
+                        for (int k = 0; k < KB; k++) o0[k] = fmaf(pj, vj[k], o0[k]);
+                    }
                     #pragma omp simd
-                    for (int k = 0; k < KB; k++) o0[k] = fmaf(pj, vj[k], o0[k]);
+                    for (int k = 0; k < KB; k++) out[row * hd + d0 + k] += (o0[k] + o1[k]) + (o2[k] + o3[k]);
                 }
-                #pragma omp simd
-                for (int k = 0; k < KB; k++) out[row * hd + d0 + k] += (o0[k] + o1[k]) + (o2[k] + o3[k]);
             }
         }
         for (; d0 < hd; d0++)                       /* head_dim not a multiple of KB */
@@ -667,7 +678,7 @@ static void accumulate_values(float *out, const float *P, size_t ld, int rows, c
 /* Merges sorted run lists (lists[r]: n[r] runs) into their union: disjoint,
  * ascending, adjacent runs joined. Returns the number of runs in u. */
 static int union_runs(int rows, int *const lists[], const int *n, int *u) {
-    int cur[RT] = { 0 }, k = 0;
+    int cur[TILE] = { 0 }, k = 0;
     for (;;) {
         int best = -1;
         for (int r = 0; r < rows; r++)
@@ -696,7 +707,7 @@ static void mask_row(float *row, int a, int n, const int *runs, int n_runs, int 
     }
 }
 
-/* Attention of a tile: rows (<= RT) query rows q (rows, hd) already scaled
+/* Attention of a tile: rows (<= TILE) query rows q (rows, hd) already scaled
  * by 1/sqrt(head_dim), row r at position i0 + r with kept-key runs
  * lists[r]. Probabilities go to S (rows, ld), in union-key order; output to
  * out (row r at out + r * out_stride). Returns 0, or -1 when the cache lacks
@@ -706,7 +717,7 @@ static int attend_tile(const float *q, int rows, int *const lists[], const int *
                        const float *chunk_kb, const float *vin, float *S, size_t ld,
                        float *out, size_t out_stride) {
     const int nu = union_runs(rows, lists, n_runs, u);
-    int cursor[RT] = { 0 };
+    int cursor[TILE] = { 0 };
     struct seg s;
     long m = 0;
     for (int r = 0; r < nu; r++)
@@ -718,8 +729,8 @@ static int attend_tile(const float *q, int rows, int *const lists[], const int *
                     mask_row(S + row * ld + m, a, s.n, lists[row], n_runs[row], &cursor[row]);
             m += s.n;
         }
-    float tmp[RT * 256];
-    float *o = rows * hd <= RT * 256 ? tmp : NULL;   /* the tile's outputs, contiguous */
+    float tmp[TILE * 128];
+    float *o = rows * hd <= TILE * 128 ? tmp : NULL;  /* the tile's outputs, contiguous */
     for (int row = 0; row < rows; row++) {
         float *p = S + row * ld, max = -INFINITY;
         #pragma omp simd reduction(max:max)
@@ -727,7 +738,7 @@ static int attend_tile(const float *q, int rows, int *const lists[], const int *
         scale_f32(p, 1.0f / exp_sum_f32(p, (int)m, max), (int)m);
     }
     if (!o) {
-        /* head_dim > 256: one row at a time, straight into out */
+        /* a large head_dim: one row at a time, straight into out */
         for (int row = 0; row < rows; row++) {
             float *dst = out + row * out_stride;
             memset(dst, 0, (size_t)hd * sizeof(float));
@@ -754,9 +765,16 @@ static int attend_tile(const float *q, int rows, int *const lists[], const int *
     return 0;
 }
 
-/* Rows t in [t0, t1) of a chunk at pos0, in tiles of RT tokens per head.
- * capture: run full attention and add the probabilities of these rows (all
- * < PCL) to the capture. */
+/* Tile height of a mask: TILE rows when it keeps a wide local window (or
+ * everything), SUB rows otherwise (a narrow window would waste the union). */
+static int tile_rows_of(const struct dam_mask *m) {
+    if (m->full) return TILE;
+    return m->n_diag > 0 && m->diag[0] == 0 && m->diag[1] + 1 >= 4 * TILE ? TILE : SUB;
+}
+
+/* Rows t in [t0, t1) of a chunk at pos0, in tiles of consecutive tokens per
+ * head. capture: run full attention and add the probabilities of these rows
+ * (all < PCL) to the capture. */
 static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1, int capture,
                        const float *q, const float *v, float *out) {
     const struct attn_setup *s = &st->setup;
@@ -766,40 +784,47 @@ static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1
     const size_t chunk_per_group = (size_t)round_kb(t1 + KB) * hd;
     static const struct dam_mask full_mask = { .full = 1 };
     if (grow_scratch(st, pos0 + t1)) return -1;
-    const int tiles = (t1 - t0 + RT - 1) / RT;
-    const size_t ld = st->scores_per_thread / RT;
+    const int tiles = (t1 - t0 + TILE - 1) / TILE;
+    const size_t ld = st->scores_per_thread / TILE;
     double kept = 0, causal = 0;
     int missing = 0;
-    #pragma omp parallel for schedule(dynamic, 1) reduction(+:kept, causal) reduction(|:missing)
+    /* small work runs on the calling thread: waking a team costs more */
+    const double work = (double)(t1 - t0) * H * (pos0 + t1) * hd;
+    #pragma omp parallel for schedule(dynamic, 1) reduction(+:kept, causal) reduction(|:missing) \
+        if (work >= (1 << 17))
     for (int task = 0; task < tiles * H; task++) {
         const int tile = tiles - 1 - task / H, h = task % H;      /* longest rows first */
         const int tid = omp_get_thread_num(), gi = h / st->group;
-        const int ta = t0 + tile * RT, rows = t1 - ta < RT ? t1 - ta : RT;
         const struct dam_mask *m = use_masks ? &st->masks[(size_t)layer * H + h] : &full_mask;
+        const int th = tile_rows_of(m);
         int *runs = st->runs + (size_t)tid * st->runs_per_thread;
         const size_t per_row = 2 * ((size_t)st->max_runs + 2);
-        int *lists[RT], n_runs[RT];
-        float qs[RT * 1024];                            /* head_dim <= 1024 (checked at create) */
-        for (int row = 0; row < rows; row++) {
-            const int i = pos0 + ta + row;
-            lists[row] = runs + row * per_row;
-            n_runs[row] = dam_mask_row_runs(m, i, lists[row]);
-            for (int r = 0; r < n_runs[row]; r++) kept += lists[row][2 * r + 1] - lists[row][2 * r] + 1;
-            causal += (double)(i + 1);
-            const float *qh = q + ((size_t)(ta + row) * H + h) * hd;
-            for (int d = 0; d < hd; d++) qs[(size_t)row * hd + d] = qh[d] * scale;
-        }
         float *S = st->scores + (size_t)tid * st->scores_per_thread;
-        if (attend_tile(qs, rows, lists, n_runs, runs + RT * per_row,
-                        &st->kv[(size_t)layer * s->n_kv_heads + gi], gi, hd, kv_dim, pos0,
-                        st->chunk_k + gi * chunk_per_group, v, S, ld,
-                        out + ((size_t)ta * H + h) * hd, (size_t)H * hd)) {
-            missing = 1;
-            continue;
+        int *lists[TILE], n_runs[TILE];
+        float qs[TILE * 1024];                          /* head_dim <= 1024 (checked at create) */
+        const int tile_end = t0 + (tile + 1) * TILE < t1 ? t0 + (tile + 1) * TILE : t1;
+        for (int ta = t0 + tile * TILE; ta < tile_end; ta += th) {
+            const int rows = tile_end - ta < th ? tile_end - ta : th;
+            for (int row = 0; row < rows; row++) {
+                const int i = pos0 + ta + row;
+                lists[row] = runs + row * per_row;
+                n_runs[row] = dam_mask_row_runs(m, i, lists[row]);
+                for (int r = 0; r < n_runs[row]; r++) kept += lists[row][2 * r + 1] - lists[row][2 * r] + 1;
+                causal += (double)(i + 1);
+                const float *qh = q + ((size_t)(ta + row) * H + h) * hd;
+                for (int d = 0; d < hd; d++) qs[(size_t)row * hd + d] = qh[d] * scale;
+            }
+            if (attend_tile(qs, rows, lists, n_runs, runs + TILE * per_row,
+                            &st->kv[(size_t)layer * s->n_kv_heads + gi], gi, hd, kv_dim, pos0,
+                            st->chunk_k + gi * chunk_per_group, v, S, ld,
+                            out + ((size_t)ta * H + h) * hd, (size_t)H * hd)) {
+                missing = 1;
+                break;
+            }
+            if (capture)
+                for (int row = 0; row < rows; row++)
+                    dam_capture_add_row(st->cap, layer, h, pos0 + ta + row, S + row * ld);
         }
-        if (capture)
-            for (int row = 0; row < rows; row++)
-                dam_capture_add_row(st->cap, layer, h, pos0 + ta + row, S + row * ld);
     }
     if (missing) return dam_fail("dam: internal error: a mask asked for a key the KV cache did not keep");
     if (capture)

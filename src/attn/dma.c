@@ -24,9 +24,11 @@
  * kept set changes about w · ln(n / w) times over n positions, so the cache
  * holds w (1 + ln(n / w)) positions per head rather than n.
  *
- * Ties in δ (a fresh checkpoint with A = 0 makes every δ equal to 1) are
- * broken towards the earlier position; transformers' topk leaves them
- * unspecified.
+ * Ties in δ are broken towards the later position. They are common: in the
+ * first layer v_j depends on the token alone, so a repeated token repeats
+ * its δ exactly (and A = 0 makes every δ equal). transformers leaves the
+ * order to torch.topk; its golden generation (third_party/models/tiny-doge,
+ * which repeats one token 23 times) is reproduced only with this rule.
  *
  * The same code with w = the context is the dense counterpart: every causal
  * key, δ still added. It is what --attn=full means on a Doge model (see
@@ -85,7 +87,7 @@ struct dma_state {
 /* a goes before b in the heap: evicted first. */
 static int evict_before(const struct dma_group *g, int a, int b) {
     if (g->delta[a] != g->delta[b]) return g->delta[a] < g->delta[b];
-    return g->pos[a] > g->pos[b];          /* equal δ: the earlier position stays */
+    return g->pos[a] < g->pos[b];          /* equal δ: the later position stays */
 }
 
 static void sift_down(struct dma_group *g, int i) {
@@ -128,7 +130,7 @@ static void offer(struct dma_group *g, int cap, int pos, float delta, const floa
         return;
     }
     int weakest = g->heap[0];
-    if (!(delta > g->delta[weakest])) return;   /* equal δ: the earlier position stays */
+    if (delta < g->delta[weakest]) return;      /* equal δ: the newcomer (later) wins */
     struct dma_journal *j = &g->undo;
     const int e = j->len++;
     j->at[e] = pos;

@@ -83,9 +83,25 @@ static double peak_of(const struct bench_result *r, const struct bench_machine *
     return r->kind == BENCH_PP ? mc->fma_gflops : mc->read_gbs;
 }
 
+static void machine_line(const struct bench_machine *mc) {
+    printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32), "
+           "load average %.2f on %d cores\n\n", mc->threads, mc->isa, mc->read_gbs, mc->fma_gflops,
+           mc->load_avg, mc->cores);
+}
+
+/* Other processes on the cores make every figure low and noisy; OpenMP's
+ * threads then lose most of their time waiting for each other at the end
+ * of each parallel region (spinning threads compete with the very thread
+ * they wait for). */
+static void warn_if_busy(const struct bench_machine *mc) {
+    if (mc->load_avg > mc->cores - mc->threads + 0.5)
+        fprintf(stderr, "dam bench: load average %.2f on %d cores: other processes are running, the figures "
+                "will be low and noisy (OMP_WAIT_POLICY=passive suffers less on a busy machine)\n",
+                mc->load_avg, mc->cores);
+}
+
 static void md_header(const struct bench_machine *mc) {
-    printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32)\n\n",
-           mc->threads, mc->isa, mc->read_gbs, mc->fma_gflops);
+    machine_line(mc);
     printf("| model | size | params | attn | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
     printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 }
@@ -106,18 +122,18 @@ static void md_row(const struct row_id *id, const struct bench_result *r, const 
 static const char *csv_columns =
     "model,size_bytes,params,attn,threads,isa,test,n_prompt,n_gen,depth,reps,ts_mean,ts_std,"
     "sparsity,kv_bytes,kv_bytes_full,bytes_per_token,flops_per_token,flops_attn_per_token,"
-    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops";
+    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops,load_avg";
 
 static void csv_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
     char test[48];
     test_name(test, sizeof test, r);
     const int pp = r->kind == BENCH_PP;
-    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f\n",
+    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f,%.2f\n",
            id->model, id->size, (long long)id->params, id->attn, id->threads, mc->isa, test,
            pp ? r->n_tokens : 0, pp ? 0 : r->n_tokens, r->depth, r->reps, r->ts_mean, r->ts_std,
            r->sparsity, r->kv_bytes, r->kv_bytes_full, r->bytes_per_token, r->flops_per_token,
            r->flops_attn_per_token, r->achieved, pp ? "GFLOP/s" : "GB/s", peak_of(r, mc),
-           r->achieved / peak_of(r, mc), mc->read_gbs, mc->fma_gflops);
+           r->achieved / peak_of(r, mc), mc->read_gbs, mc->fma_gflops, mc->load_avg);
     fflush(stdout);
 }
 
@@ -342,8 +358,8 @@ int cmd_bench(int argc, char **argv) {
                          .threads = mc.threads };
 
     cJSON *root = NULL, *rows = NULL;
-    if (o.format == OUT_MD && o.kernels) printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32)\n\n",
-                                                mc.threads, mc.isa, mc.read_gbs, mc.fma_gflops);
+    warn_if_busy(&mc);
+    if (o.format == OUT_MD && o.kernels) machine_line(&mc);
     else if (o.format == OUT_MD) md_header(&mc);
     else if (o.format == OUT_CSV && !o.kernels) printf("%s\n", csv_columns);
     else if (o.format == OUT_JSON) {
@@ -353,6 +369,8 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(mj, "isa", mc.isa);
         cJSON_AddNumberToObject(mj, "read_gbs", mc.read_gbs);
         cJSON_AddNumberToObject(mj, "fma_gflops", mc.fma_gflops);
+        cJSON_AddNumberToObject(mj, "load_avg", mc.load_avg);
+        cJSON_AddNumberToObject(mj, "cores", mc.cores);
         rows = cJSON_AddArrayToObject(root, o.kernels ? "kernels" : "results");
     }
     int rc = EXIT_OK;

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_VARIANTS 32
+#define MAX_VARIANTS 64
 #define CHUNK 128
 
 static void help(FILE *out) {
@@ -58,7 +58,7 @@ static void help(FILE *out) {
 /* ---- module variants: "name[:key=value]..." ---- */
 
 struct variant {
-    char label[160];
+    char label[1200];
     const struct attn_module *mod;
     struct attn_options opts;
     struct session *s;
@@ -107,10 +107,7 @@ static int set_option(struct attn_options *o, const char *key, const char *val, 
     return -1;
 }
 
-static int parse_variants(const char *list, const struct attn_options *base, struct variant *v, int *n) {
-    char buf[4096];
-    if (strlen(list) >= sizeof buf) { cli_error("--attn list too long"); return -1; }
-    snprintf(buf, sizeof buf, "%s", list);
+static int parse_variant_list(char *buf, const struct attn_options *base, struct variant *v, int *n) {
     *n = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (*n == MAX_VARIANTS) { cli_error("at most %d modules", MAX_VARIANTS); return -1; }
@@ -140,6 +137,14 @@ static int parse_variants(const char *list, const struct attn_options *base, str
     }
     if (*n == 0) { cli_error("--attn lists no module"); return -1; }
     return 0;
+}
+
+static int parse_variants(const char *list, const struct attn_options *base, struct variant *v, int *n) {
+    char *buf = strdup(list);
+    if (!buf) { cli_error("out of memory"); return -1; }
+    int rc = parse_variant_list(buf, base, v, n);
+    free(buf);
+    return rc;
 }
 
 /* ---- the document ---- */

@@ -238,7 +238,7 @@ static size_t on_header(char *buf, size_t size, size_t count, void *user) {
     } else if (IS("Retry-After")) {
         char *e;
         double s = strtod(value, &e);
-        if (e != value && *e == 0) r->retry_after_s = s < 0 ? 0 : s;
+        if (e != value && *e == 0 && !isnan(s)) r->retry_after_s = s < 0 ? 0 : s;   /* "nan": never ends the wait */
         else {
             time_t when = curl_getdate(value, NULL);   /* an HTTP date */
             if (when > 0) r->retry_after_s = difftime(when, time(NULL)) > 0 ? difftime(when, time(NULL)) : 0;

@@ -13,6 +13,7 @@
 #define DAM_KERNELS_ISA_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "dam/safetensors.h"
 
 /* Most rows / tokens a gemm tile ever covers (buffers in drivers use these). */
@@ -35,6 +36,22 @@ struct isa {
     int mr, nr_max;
     void (*gemm_tile)(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
                       const void *w, size_t ldw, float *out, size_t ldo, int accumulate);
+
+    /* Optional (NULL when absent): BF16 weights times an input prepared by
+     * x_prepare, which splits every float32 x into two BF16 numbers, x = hi
+     * + lo to within 2^-17 relative. A product of two BF16 numbers is exact
+     * in float32, so BF16 dot-product instructions (vdpbf16ps: 32
+     * multiply-adds per instruction, twice an FMA's) applied to hi and lo
+     * keep nearly float32 accuracy while the weights are used exactly as
+     * stored, with no conversion instructions at all.
+     * Prepared row i: x_prepared_stride(cols) uint32; the first half holds
+     * the hi pairs (x[2j], x[2j+1]) as BF16, the second half the lo pairs.
+     * gemm_tile_bf16x: as gemm_tile with xp pointing at the hi pair of
+     * column c0 (c0 even) in the first of m prepared rows, ldxp their stride. */
+    size_t (*x_prepared_stride)(int cols);
+    void (*x_prepare)(const float *x, int n, int cols, uint32_t *xp);
+    void (*gemm_tile_bf16x)(int m, int nr, int kc, const uint32_t *xp, size_t ldxp,
+                            const uint16_t *w, size_t ldw, float *out, size_t ldo, int accumulate);
 
     /* ---- vectors ---- */
     float (*dot)(const float *a, const float *b, int n);
@@ -63,12 +80,16 @@ struct isa {
      * Runs iters rounds of independent FMAs on registers only; returns the
      * floating-point operations done (2 per lane per FMA). */
     double (*fma_probe)(long iters);
+    /* Reads bytes (a multiple of 256) at p with the widest loads, four
+     * independent streams of XOR; returns the fold (so the loads stay). */
+    uint64_t (*read_probe)(const void *p, size_t bytes);
 };
 
 extern const struct isa isa_portable;
 #if defined(__x86_64__)
 extern const struct isa isa_avx2;
 extern const struct isa isa_avx512;
+extern const struct isa isa_avx512bf16;
 #endif
 
 /* The ISA in use (chosen once, thread-safe). */

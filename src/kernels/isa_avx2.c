@@ -172,9 +172,11 @@ static void swiglu_avx2(float *gate, const float *up, int n) {
     for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-/* ---- attention: key tiles of KT = 32 (two KV blocks, 4 vectors), rows
- * RB = 3 at a time: 12 score accumulators + 4 key vectors. Values 16
- * dimensions (2 vectors) x 6 ... see isa_avx512.c for the scheme. */
+/* ---- attention: the scheme of isa_avx512.c with 16 registers: key tiles
+ * of KT = 32 (two KV blocks, 4 vectors) and RB = 3 query rows, so the
+ * scores take 12 accumulators + 4 key vectors; the values go 16 dimensions
+ * (2 vectors) at a time, 3 rows x 2 = 6 accumulators. Masked lanes are
+ * zeroed with blends (no mask registers). */
 
 #define KT 32
 #define RB 3
@@ -291,6 +293,17 @@ static double fma_probe_avx2(long iters) {
     return 2.0 * 8 * 10 * (double)iters;
 }
 
+static uint64_t read_probe_avx2(const void *p, size_t bytes) {
+    const __m256i *v = p;
+    __m256i a[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+    for (size_t i = 0; i < bytes / 32; i += 4)
+        UNROLL for (int j = 0; j < 4; j++) a[j] = _mm256_xor_si256(a[j], _mm256_load_si256(v + i + j));
+    __m256i x = _mm256_xor_si256(_mm256_xor_si256(a[0], a[1]), _mm256_xor_si256(a[2], a[3]));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, x);
+    return out[0] ^ out[1] ^ out[2] ^ out[3];
+}
+
 static int cpu_has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -310,5 +323,6 @@ const struct isa isa_avx2 = {
     .attn_hd_ok = attn_hd_ok_avx2,
     .attn_rows = attn_rows_avx2,
     .fma_probe = fma_probe_avx2,
+    .read_probe = read_probe_avx2,
 };
 #endif

@@ -322,6 +322,17 @@ static double fma_probe_avx512(long iters) {
     return 2.0 * 16 * 12 * (double)iters;
 }
 
+static uint64_t read_probe_avx512(const void *p, size_t bytes) {
+    const __m512i *v = p;
+    __m512i a[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
+    for (size_t i = 0; i < bytes / 64; i += 4)
+        UNROLL for (int j = 0; j < 4; j++) a[j] = _mm512_xor_si512(a[j], _mm512_load_si512(v + i + j));
+    __m512i x = _mm512_xor_si512(_mm512_xor_si512(a[0], a[1]), _mm512_xor_si512(a[2], a[3]));
+    uint64_t out[8];
+    _mm512_storeu_si512(out, x);
+    return out[0] ^ out[1] ^ out[2] ^ out[3] ^ out[4] ^ out[5] ^ out[6] ^ out[7];
+}
+
 static int cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -342,5 +353,124 @@ const struct isa isa_avx512 = {
     .attn_hd_ok = attn_hd_ok_avx512,
     .attn_rows = attn_rows_avx512,
     .fma_probe = fma_probe_avx512,
+    .read_probe = read_probe_avx512,
 };
+
+/* ---- AVX512_BF16: BF16 weights through vdpbf16ps ----
+ * Everything as above, except the matrix tile for BF16 weights: the input
+ * is split once per product into BF16 pairs hi + lo (isa.h), and each step
+ * of 32 columns is 6 weight loads used as they are, 2 input loads per
+ * input row, and 2 vdpbf16ps per (input, weight row): no conversion
+ * instruction competes with the multiply-adds. */
+#pragma GCC push_options
+#pragma GCC target("avx512bf16")
+
+static size_t x_prepared_stride_bf16(int cols) {
+    return (size_t)(cols + 31) / 32 * 32;     /* 16 hi pairs + 16 lo pairs per 32 columns */
+}
+
+/* The float32 values of the 32 BF16 numbers of h: lanes 0-15 and 16-31. */
+INLINE __m512 bf16_low_ps(__m512bh h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256((__m512i)h)), 16));
+}
+INLINE __m512 bf16_high_ps(__m512bh h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64((__m512i)h, 1)), 16));
+}
+
+INLINE __mmask16 first16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+static void x_prepare_bf16(const float *x, int n, int cols, uint32_t *xp) {
+    const size_t stride = x_prepared_stride_bf16(cols), half = stride / 2;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        uint32_t *hi = xp + (size_t)i * stride, *lo = hi + half;
+        for (int c = 0; c < cols; c += 32) {          /* columns past the end read as 0 */
+            __m512 a = _mm512_maskz_loadu_ps(first16(cols - c), xi + c);
+            __m512 b = _mm512_maskz_loadu_ps(first16(cols - c - 16), xi + c + 16);
+            __m512bh h = _mm512_cvtne2ps_pbh(b, a);   /* rounded to nearest: |x - hi| <= 2^-9 |x| */
+            __m512bh l = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, bf16_high_ps(h)), _mm512_sub_ps(a, bf16_low_ps(h)));
+            _mm512_storeu_si512(hi + c / 2, (__m512i)h);
+            _mm512_storeu_si512(lo + c / 2, (__m512i)l);
+        }
+    }
+}
+
+INLINE void gemm_micro_bf16x(const int M, int nr, int kc, const uint32_t *xp, size_t ldxp,
+                             const uint16_t *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    const uint16_t *wr[NR];
+    UNROLL for (int r = 0; r < NR; r++) wr[r] = w + (size_t)(r < nr ? r : 0) * ldw;
+    const size_t lo = ldxp / 2;
+    __m512 acc[4][NR];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int r = 0; r < NR; r++) acc[i][r] = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 32 <= kc; c += 32) {
+        __m512bh wv[NR];
+        UNROLL for (int r = 0; r < NR; r++) wv[r] = (__m512bh)_mm512_loadu_si512(wr[r] + c);
+        UNROLL for (int i = 0; i < M; i++) {
+            const uint32_t *xi = xp + (size_t)i * ldxp + c / 2;
+            __m512bh xh = (__m512bh)_mm512_loadu_si512(xi), xl = (__m512bh)_mm512_loadu_si512(xi + lo);
+            UNROLL for (int r = 0; r < NR; r++) {
+                acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xh, wv[r]);
+                acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xl, wv[r]);
+            }
+        }
+    }
+    if (c < kc) {                           /* ragged end: weights masked, inputs padded with 0 */
+        const __mmask32 kw = (__mmask32)((1ull << (kc - c)) - 1);
+        const __mmask16 kx = first16((kc - c + 1) / 2);
+        __m512bh wv[NR];
+        UNROLL for (int r = 0; r < NR; r++) wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(kw, wr[r] + c);
+        UNROLL for (int i = 0; i < M; i++) {
+            const uint32_t *xi = xp + (size_t)i * ldxp + c / 2;
+            __m512bh xh = (__m512bh)_mm512_maskz_loadu_epi32(kx, xi);
+            __m512bh xl = (__m512bh)_mm512_maskz_loadu_epi32(kx, xi + lo);
+            UNROLL for (int r = 0; r < NR; r++) {
+                acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xh, wv[r]);
+                acc[i][r] = _mm512_dpbf16_ps(acc[i][r], xl, wv[r]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < M; i++) {
+        float s[8];
+        _mm_storeu_ps(s, hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        _mm_storeu_ps(s + 4, hsum4(acc[i][4], acc[i][5], acc[i][4], acc[i][5]));
+        float *o = out + (size_t)i * ldo;
+        for (int r = 0; r < nr; r++) o[r] = accumulate ? o[r] + s[r] : s[r];
+    }
+}
+
+static void gemm_tile_bf16x(int m, int nr, int kc, const uint32_t *xp, size_t ldxp,
+                            const uint16_t *w, size_t ldw, float *out, size_t ldo, int accumulate) {
+    switch (m) {
+    case 1: gemm_micro_bf16x(1, nr, kc, xp, ldxp, w, ldw, out, ldo, accumulate); break;
+    case 2: gemm_micro_bf16x(2, nr, kc, xp, ldxp, w, ldw, out, ldo, accumulate); break;
+    case 3: gemm_micro_bf16x(3, nr, kc, xp, ldxp, w, ldw, out, ldo, accumulate); break;
+    default: gemm_micro_bf16x(4, nr, kc, xp, ldxp, w, ldw, out, ldo, accumulate); break;
+    }
+}
+
+static int cpu_has_avx512bf16(void) {
+    return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+}
+
+const struct isa isa_avx512bf16 = {
+    .name = "avx512bf16",
+    .cpu_has = cpu_has_avx512bf16,
+    .mr = 4, .nr_max = NR,
+    .gemm_tile = gemm_tile_avx512,
+    .x_prepared_stride = x_prepared_stride_bf16,
+    .x_prepare = x_prepare_bf16,
+    .gemm_tile_bf16x = gemm_tile_bf16x,
+    .dot = dot_avx512,
+    .axpy = axpy_avx512,
+    .scale = scale_avx512,
+    .exp_sum = exp_sum_avx512,
+    .swiglu = swiglu_avx512,
+    .attn_hd_ok = attn_hd_ok_avx512,
+    .attn_rows = attn_rows_avx512,
+    .fma_probe = fma_probe_avx512,
+    .read_probe = read_probe_avx512,
+};
+#pragma GCC pop_options
 #endif

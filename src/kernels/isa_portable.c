@@ -108,6 +108,14 @@ static double fma_probe_portable(long iters) {
     return 2.0 * 8 * (double)iters;
 }
 
+static uint64_t read_probe_portable(const void *p, size_t bytes) {
+    const uint64_t *w = p;
+    uint64_t a[4] = {0};
+    for (size_t i = 0; i < bytes / 8; i += 4)
+        for (int j = 0; j < 4; j++) a[j] ^= w[i + j];
+    return a[0] ^ a[1] ^ a[2] ^ a[3];
+}
+
 static int cpu_has_portable(void) { return 1; }
 
 const struct isa isa_portable = {
@@ -123,4 +131,5 @@ const struct isa isa_portable = {
     .attn_hd_ok = attn_hd_ok_portable,
     .attn_rows = attn_rows_portable,
     .fma_probe = fma_probe_portable,
+    .read_probe = read_probe_portable,
 };

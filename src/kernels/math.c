@@ -15,6 +15,7 @@ void scale_f32(float *y, float a, int n) { isa_current()->scale(y, a, n); }
 float exp_sum_f32(float *x, int n, float shift) { return isa_current()->exp_sum(x, n, shift); }
 void swiglu_f32(float *gate, const float *up, int n) { isa_current()->swiglu(gate, up, n); }
 double kernels_fma_probe(long iters) { return isa_current()->fma_probe(iters); }
+uint64_t kernels_read_probe(const void *p, size_t bytes) { return isa_current()->read_probe(p, bytes); }
 
 /* ---- normalisation and softmax ---- */
 

@@ -17,6 +17,7 @@
 #include "isa.h"
 #include "dam/kernels.h"
 #include <omp.h>
+#include <stdlib.h>
 
 #define KC_MAX 1024                   /* longest column stretch a tile sees */
 #define X_BLOCK_BYTES (512 * 1024)    /* input block kept in L2 during prefill */
@@ -40,16 +41,28 @@ static int column_block(int cols, int n, int mr) {
     return kc < cols ? kc : cols;
 }
 
+/* The input, once per product: as float32 rows, and for BF16 weights in the
+ * prepared form of the ISA's BF16 tile when it has one (xp, row stride ldxp). */
+struct input {
+    const float *x;
+    const uint32_t *xp;
+    size_t ldxp;
+};
+
 /* One unit (rows r0 .. r0+nr-1 of w) x inputs [0, n) x columns [c0, c0+kc). */
-static void unit_tile(const struct isa *isa, float *out, const float *x, const struct tensor *w,
+static void unit_tile(const struct isa *isa, float *out, const struct input *in, const struct tensor *w,
                       int r0, int n, int c0, int kc) {
     const int rows = w->rows, cols = w->cols;
     const int nr = rows - r0 < isa->nr_max ? rows - r0 : isa->nr_max;
     const void *wp = (const char *)w->data + ((size_t)r0 * cols + c0) * dtype_size(w->dtype);
     for (int i0 = 0; i0 < n; i0 += isa->mr) {
         int m = n - i0 < isa->mr ? n - i0 : isa->mr;
-        isa->gemm_tile(w->dtype, m, nr, kc, x + (size_t)i0 * cols + c0, cols, wp, cols,
-                       out + (size_t)i0 * rows + r0, rows, c0 > 0);
+        float *o = out + (size_t)i0 * rows + r0;
+        if (in->xp && w->dtype == DT_BF16)
+            isa->gemm_tile_bf16x(m, nr, kc, in->xp + (size_t)i0 * in->ldxp + c0 / 2, in->ldxp, wp, cols,
+                                 o, rows, c0 > 0);
+        else
+            isa->gemm_tile(w->dtype, m, nr, kc, in->x + (size_t)i0 * cols + c0, cols, wp, cols, o, rows, c0 > 0);
     }
 }
 
@@ -73,6 +86,16 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
      * hold the others back; chunks of consecutive units keep streams long */
     int chunk = units / (omp_get_max_threads() * 8);
     if (chunk < 1) chunk = 1;
+    struct input in = { .x = x };
+    uint32_t *xp = NULL;
+    int any_bf16 = 0;
+    for (int j = 0; j < count; j++) any_bf16 |= w[j]->dtype == DT_BF16;
+    if (any_bf16 && isa->x_prepare) {            /* no memory: the float32 tile does it */
+        in.ldxp = isa->x_prepared_stride(cols);
+        xp = malloc((size_t)n * in.ldxp * sizeof(uint32_t));
+        if (xp) isa->x_prepare(x, n, cols, xp);
+        in.xp = xp;
+    }
 
     #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
     {
@@ -83,7 +106,7 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
                 while (u >= first[j + 1]) j++;
                 int r0 = (u - first[j]) * isa->nr_max;
                 for (int c0 = 0; c0 < cols; c0 += kc)
-                    unit_tile(isa, out[j], x, w[j], r0, n, c0, cols - c0 < kc ? cols - c0 : kc);
+                    unit_tile(isa, out[j], &in, w[j], r0, n, c0, cols - c0 < kc ? cols - c0 : kc);
             }
         } else {
             for (int b = 0; b < n_kblocks; b++) {   /* the barrier of omp for orders the blocks */
@@ -92,11 +115,12 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
                 for (int u = 0; u < units; u++) {
                     int j = 0;
                     while (u >= first[j + 1]) j++;
-                    unit_tile(isa, out[j], x, w[j], (u - first[j]) * isa->nr_max, n, c0, kcb);
+                    unit_tile(isa, out[j], &in, w[j], (u - first[j]) * isa->nr_max, n, c0, kcb);
                 }
             }
         }
     }
+    free(xp);
 }
 
 void matmul(float *out, const float *x, const struct tensor *w, int n) {

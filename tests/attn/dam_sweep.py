@@ -49,7 +49,7 @@ KEYS = ["sparsity", "top1_agreement", "mean_kl", "perplexity", "kv_sparsity", "g
 def compare(args, variants, n_gen, pool):
     """Rows on the golden document, with held-out means under "heldout"."""
     # split the variants over the workers; every call also runs full (the reference)
-    per = max(1, len(variants) // args.jobs + 1)
+    per = max(1, min(16, len(variants) // args.jobs + 1))
     parts = [variants[i:i + per] for i in range(0, len(variants), per)]
     docs = [args.doc_json] + args.heldout_docs
     futs = {(d, i): pool.submit(compare_doc, args, doc, part, n_gen if d == 0 else 0)

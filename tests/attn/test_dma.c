@@ -118,14 +118,15 @@ static double *ref_delta(const struct fake_model *f, int l, const struct seq *d)
 }
 
 /* The keys query i keeps: all causal ones, or the w with the largest δ
- * (equal δ: the earlier position first). keep: (i + 1) flags. */
+ * (equal δ: the later position first, as transformers' torch.topk on the
+ * golden checkpoint). keep: (i + 1) flags. */
 static int ref_keep(const double *delta, int i, int w, char *keep) {
     if (i + 1 <= w) { memset(keep, 1, (size_t)i + 1); return i + 1; }
     memset(keep, 0, (size_t)i + 1);
     for (int r = 0; r < w; r++) {              /* w rounds of "largest not yet kept" */
         int best = -1;
         for (int j = 0; j <= i; j++)
-            if (!keep[j] && (best < 0 || delta[j] > delta[best])) best = j;
+            if (!keep[j] && (best < 0 || delta[j] >= delta[best])) best = j;
         keep[best] = 1;
     }
     return w;
@@ -302,8 +303,8 @@ START_TEST(test_dense_counterpart) {
 END_TEST
 
 /* A = 0 (a freshly initialised checkpoint): every δ is 1, the ranking is all
- * ties and the earliest w positions stay. */
-START_TEST(test_ties_keep_earliest) {
+ * ties and the latest w positions stay. */
+START_TEST(test_ties_keep_latest) {
     struct fake_model f;
     fake_model_init(&f, 1, 2, 1, 8, 1, 5, 0.0f);
     f.A[0][0] = 0.0f;
@@ -465,7 +466,7 @@ Suite *test_suite(void) {
     tcase_add_test(tc, test_dma_per_query_head);
     tcase_add_test(tc, test_dma_window_option);
     tcase_add_test(tc, test_dense_counterpart);
-    tcase_add_test(tc, test_ties_keep_earliest);
+    tcase_add_test(tc, test_ties_keep_latest);
     tcase_add_test(tc, test_rewind);
     tcase_add_test(tc, test_cost_follows_window);
     tcase_add_test(tc, test_attn_for_model);

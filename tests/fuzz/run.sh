@@ -2,8 +2,9 @@
 # run.sh — runs every libFuzzer binary of FUZZ_DIR for SECONDS each, JOBS at
 # a time (make fuzz calls it: `make fuzz FUZZ_SECONDS=600 FUZZ_JOBS=2`).
 #
-#   sh tests/fuzz/run.sh FUZZ_DIR SECONDS [JOBS]
+#   sh tests/fuzz/run.sh FUZZ_DIR SECONDS [JOBS [TARGET ...]]
 #
+# (make fuzz FUZZ_TARGETS="fuzz_profile fuzz_config" runs only those.)
 # Each target's working corpus is FUZZ_DIR/corpus/TARGET (kept between runs,
 # so a longer run goes on from what an earlier one found), seeded from
 # tests/fuzz/seeds.py (the real files under third_party/) and the hand-written
@@ -16,6 +17,7 @@
 FUZZ_DIR=${1:?usage: run.sh FUZZ_DIR SECONDS [JOBS]}
 SECONDS_EACH=${2:-60}
 JOBS=${3:-1}
+if [ $# -ge 3 ]; then shift 3; else set --; fi
 SEEDS="$FUZZ_DIR/seeds"
 mkdir -p "$FUZZ_DIR/corpus" "$FUZZ_DIR/crashes" "$FUZZ_DIR/logs"
 rm -rf "$SEEDS"
@@ -45,7 +47,7 @@ run_one() {
     echo $? >"$FUZZ_DIR/logs/$name.rc"
 }
 
-targets=$(cd "$FUZZ_DIR" && ls fuzz_* 2>/dev/null | grep -v '\.' )
+targets=${*:-$(cd "$FUZZ_DIR" && ls fuzz_* 2>/dev/null | grep -v '\.')}
 [ -n "$targets" ] || { echo "FAIL fuzz: no fuzz_* binaries in $FUZZ_DIR"; exit 1; }
 running=0
 for name in $targets; do

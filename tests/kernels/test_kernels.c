@@ -217,6 +217,9 @@ START_TEST(vector_helpers_match_reference) {
         swiglu_f32(g, b, n);
         ck_assert_msg(rel_err(g, ref, n) < 1e-6, "%s swiglu", isa);
         ck_assert_msg(kernels_fma_probe(1000) > 0, "%s probe", isa);
+        uint64_t words[128] __attribute__((aligned(64))), fold = 0;    /* 1024 bytes */
+        for (int i = 0; i < 128; i++) { words[i] = 0x9e3779b97f4a7c15ull * (i + 1); fold ^= words[i]; }
+        ck_assert_msg(kernels_read_probe(words, sizeof words) == fold, "%s read probe", isa);
     }
     restore_isa(saved_isa_);
     free(a); free(b);

@@ -259,7 +259,7 @@ static double *ref_forward(const struct weights *w, const int *tok, int n, int w
                     for (int r = 0; r < w_eff; r++) {
                         int best = -1;
                         for (int j = 0; j <= t; j++)
-                            if (!keep[j] && (best < 0 || delta[(size_t)j * G + gg] > delta[(size_t)best * G + gg])) best = j;
+                            if (!keep[j] && (best < 0 || delta[(size_t)j * G + gg] >= delta[(size_t)best * G + gg])) best = j;
                         keep[best] = 1;
                     }
                 double max = -INFINITY, sum = 0;

@@ -76,6 +76,40 @@ static void check_golden(const char *dir) {
     st_close(g);
 }
 
+/* The long-context testbed (trained on the GPU machine, bf16): logits of
+ * the last 32 of 512 positions within 1e-4, and the argmax at every one. */
+START_TEST(golden_testbed) {
+    const char *dir = "third_party/models/testbed";
+    struct st_file *g = st_open("third_party/models/testbed/golden.safetensors");
+    ck_assert_msg(g != NULL, "%s", dam_last_error());
+    const struct st_tensor *ids = st_find(g, "input_ids"), *last = st_find(g, "logits_last32"),
+                           *arg = st_find(g, "argmax");
+    ck_assert(ids && last && arg);
+    const int n = (int)ids->numel;
+    struct model *m;
+    struct session *s = open_session(&m, dir, 0);
+    const int vocab = m->cfg.vocab_size;
+    float *out = malloc((size_t)n * vocab * sizeof(float));
+    ck_assert_int_eq(session_eval(s, ids->data, n, out, LOGITS_ALL), 0);
+    double err = rel_norm(out + (size_t)(n - 32) * vocab, last->data, (size_t)32 * vocab);
+    printf("%s: logits (last 32 of %d) relative error %.3g\n", dir, n, err);
+    ck_assert_msg(err < 1e-4, "relative norm %g", err);
+    const int32_t *want = arg->data;
+    int agree = 0;
+    for (int t = 0; t < n; t++) {
+        const float *row = out + (size_t)t * vocab;
+        int best = 0;
+        for (int v = 1; v < vocab; v++) if (row[v] > row[best]) best = v;
+        agree += best == want[t];
+    }
+    ck_assert_int_eq(agree, n);
+    free(out);
+    session_free(s);
+    model_free(m);
+    st_close(g);
+}
+END_TEST
+
 START_TEST(golden_tiny_llama3) { check_golden("third_party/models/tiny-llama3"); }
 END_TEST
 
@@ -180,6 +214,7 @@ Suite *test_suite(void) {
     Suite *s = suite_create("forward");
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, golden_testbed);
     tcase_add_test(tc, golden_tiny_llama3);
     tcase_add_test(tc, golden_tiny_smollm2);
     tcase_add_test(tc, golden_tiny_llama2_sharded);
