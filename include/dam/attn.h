@@ -82,9 +82,12 @@ struct attn_module {
 const struct attn_module *attn_find(const char *name);
 /* "full, window, dam" — for messages and --help. */
 const char *attn_names(void);
-/* The attention a model runs when --attn is not given: "dma" for a model
- * trained with Dynamic Mask Attention (Doge), else "full". */
+/* The exact attention of a model: "dma" for a model trained with Dynamic
+ * Mask Attention (Doge), else "full" (dam logits, dam niah's default). */
 const char *attn_default_for(const struct model *m);
+/* The sparse attention dam generates with by default (dam run): "dma" for a
+ * Doge model, else "dam". */
+const char *attn_sparse_default_for(const struct model *m);
 /* The module that runs `asked` on model m (what session_new uses): on a model
  * with DMA weights "full" becomes the dense DMA (every causal key, the
  * dynamic bias δ still added) and modules that cannot add δ are refused;

@@ -39,6 +39,10 @@ const char *attn_names(void) {
 
 /* ---- which module runs on which model ---- */
 
+const char *attn_sparse_default_for(const struct model *m) {
+    return m && m->dma_heads > 0 ? "dma" : "dam";
+}
+
 const char *attn_default_for(const struct model *m) {
     return m && m->dma_heads > 0 ? "dma" : "full";
 }
@@ -67,18 +71,20 @@ const struct attn_module *attn_for_model(const struct attn_module *asked, const 
     return NULL;
 }
 
+/* The built-in copy of configs/dam.json (where the measurements behind these
+ * values are recorded); the CLI loads the file over them when it is found. */
 void attn_options_default(struct attn_options *o) {
     memset(o, 0, sizeof *o);
     o->window_sinks = 4;
     o->window_size = 64;
-    o->dam_pcl = 128;
+    o->dam_pcl = 256;
     o->dam_lambda = 0.5f;
     o->dam_tau = 0.1f;
-    o->dam_mu = 0.7f;
+    o->dam_mu = 0.8f;
     o->dam_min_support = 0;
     o->dam_min_coverage = 0.5f;
     snprintf(o->dam_fallback, sizeof o->dam_fallback, "window");
-    o->dam_fallback_window = 64;
+    o->dam_fallback_window = 32;
     snprintf(o->dam_capture, sizeof o->dam_capture, "auto");
 }
 

@@ -2,6 +2,7 @@
  * one-line error naming the flag, the value and what was expected. */
 #include "cli.h"
 #include "dam/common.h"
+#include "dam/dam.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -105,10 +106,17 @@ const char *arg_value(int argc, char **argv, int *i) {
 
 /* ---- flags of every command that runs a model ---- */
 
-void model_args_default(struct model_args *a, const char *default_attn) {
+int model_args_default(struct model_args *a, const char *default_attn) {
     memset(a, 0, sizeof *a);
     a->attn = default_attn;
     attn_options_default(&a->attn_opts);
+    char path[4096];
+    if (dam_find_data_file("configs/dam.json", path, sizeof path) != 0) return 0;  /* built-in copy */
+    if (dam_options_load(path, &a->attn_opts) != 0) {
+        cli_error("%s", dam_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 static int set_string(const char *flag, const char *val, char *dst, size_t size) {
@@ -174,6 +182,8 @@ void model_args_help(FILE *out) {
         "  -t, --threads N        threads (default: all cores)\n"
         "  -c, --ctx-size N       context size in tokens (default: the model's maximum)\n"
         "  --attn NAME            attention module: %s\n"
+        "                         (default: dam run uses dam, or dma on Doge models; dam logits\n"
+        "                         the model's exact attention: full, or dma on Doge models)\n"
         "  --window-sinks N       window: first positions always kept (default %d)\n"
         "  --window-size N        window: recent positions kept (default %d)\n"
         "  --dam-pcl N            dam: pattern capture length (default %d)\n"

@@ -301,7 +301,7 @@ static int bench_kernels(const struct model *m, const struct bench_opts *o, cons
 
 int cmd_bench(int argc, char **argv) {
     struct model_args ma;
-    model_args_default(&ma, "full");
+    if (model_args_default(&ma, "full")) return EXIT_ERROR;
     struct bench_opts o = { .p = { 512 }, .n_p = 1, .n = { 128 }, .n_n = 1, .d = { 0 }, .n_d = 1,
                             .reps = 3, .attn = { "full" }, .n_attn = 1, .format = OUT_MD };
     const char *v;

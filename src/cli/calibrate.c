@@ -100,7 +100,7 @@ static void print_summary(FILE *out, const struct dam_profile *p) {
 
 int cmd_calibrate(int argc, char **argv) {
     struct model_args ma;
-    model_args_default(&ma, "dam");
+    if (model_args_default(&ma, "dam")) return EXIT_ERROR;
     const char *files[MAX_FILES], *ids_file = NULL, *out_path = NULL, *v;
     int n_files = 0, max_seqs = 0, quiet = 0, rc = EXIT_USAGE;
     for (int i = 1; i < argc; i++) {

@@ -12,8 +12,6 @@
 #define EXIT_ERROR 1      /* runtime failure (I/O, model, ...) */
 #define EXIT_USAGE 2      /* bad flag or flag value */
 
-/* The attention module of dam run when --attn is not given. */
-#define DEFAULT_ATTN "full"
 
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -52,7 +50,10 @@ struct model_args {
     struct attn_options attn_opts;   /* --window-*, --dam-* */
 };
 
-void model_args_default(struct model_args *a, const char *default_attn);
+/* Defaults: the built-in options, then configs/dam.json (found beside the
+ * program) over them. default_attn may be NULL: the command then picks one
+ * for the model it loads. -1 (printed) when configs/dam.json is unreadable. */
+int model_args_default(struct model_args *a, const char *default_attn);
 /* Tries to consume argv[*i] as a shared flag: 1 consumed, 0 not ours,
  * -1 error (printed). */
 int model_args_parse(struct model_args *a, int argc, char **argv, int *i);

@@ -455,7 +455,7 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
 
 int cmd_compare(int argc, char **argv) {
     struct model_args ma;
-    model_args_default(&ma, "full");
+    if (model_args_default(&ma, "full")) return EXIT_ERROR;
     const char *attn_list = "full,dam,window", *doc_file = NULL, *ids_json = NULL, *ids_list = NULL;
     const char *config_file = NULL, *v;
     int n_gen = 64, gen_prompt = 0, json = 0, bench = 0, bench_seq = 4096, bench_layers = 1;

@@ -47,7 +47,7 @@ static int save_logits(const char *path, const float *logits, const int *ids, in
 
 int cmd_logits(int argc, char **argv) {
     struct model_args ma;
-    model_args_default(&ma, "full");
+    if (model_args_default(&ma, NULL)) return EXIT_ERROR;   /* NULL: the model's exact attention */
     int *ids = NULL, n = 0, top = 5, rc = EXIT_USAGE;
     const char *out_path = NULL, *v;
     struct model *m = NULL;
@@ -78,6 +78,7 @@ int cmd_logits(int argc, char **argv) {
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
     int n_ctx = ma.n_ctx ? ma.n_ctx : n;
     if (n > n_ctx) { dam_fail("%d tokens do not fit in a context of %d (-c)", n, n_ctx); goto fail; }
+    if (!ma.attn) ma.attn = attn_default_for(m);
     if (!(s = session_new(m, attn_find(ma.attn), &ma.attn_opts, n_ctx))) goto fail;
     const int vocab = m->cfg.vocab_size;
     if (!(logits = xmalloc((size_t)n * vocab * sizeof(float), "logits"))) goto fail;

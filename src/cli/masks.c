@@ -135,7 +135,7 @@ static void legend(struct buf *b, double x, double y, const struct dam_profile *
 
 int cmd_masks(int argc, char **argv) {
     struct model_args ma;
-    model_args_default(&ma, "dam");
+    if (model_args_default(&ma, "dam")) return EXIT_ERROR;
     const char *files[MAX_FILES], *out_path = NULL, *v;
     int n_files = 0, layer = -1, head = -1, all = 0, len = 0;
     for (int i = 1; i < argc; i++) {

@@ -411,7 +411,7 @@ static int run_grid(const struct niah_args *a, struct context *c, struct niah_ru
 
 int cmd_niah(int argc, char **argv) {
     struct niah_args a = { .task = NIAH_PASSKEY, .samples = 1, .seed = DEFAULT_SEED };
-    model_args_default(&a.model, DEFAULT_ATTN);
+    if (model_args_default(&a.model, NULL)) return EXIT_ERROR;
     struct context c = { 0 };
     struct niah_run run = { 0 };
     int rc = EXIT_ERROR, interrupted = 0;

@@ -332,7 +332,7 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
 int cmd_run(int argc, char **argv) {
     double t_start = now_ms();
     struct run_args a = { .n_predict = -1 };
-    model_args_default(&a.model, DEFAULT_ATTN);
+    if (model_args_default(&a.model, NULL)) return EXIT_ERROR;  /* NULL: picked for the model */
     sampler_params_default(&a.sampling);
     int pr = parse_args(&a, argc, argv);
     if (pr != 0) { free(a.ids); return pr > 0 ? EXIT_OK : EXIT_USAGE; }
@@ -373,6 +373,7 @@ int cmd_run(int argc, char **argv) {
                  n_prompt, n_ctx);
         goto fail;
     }
+    if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
     if (tok && start_detokenizer(&out, tok, prompt, n_prompt) != 0) goto fail;
 

@@ -264,7 +264,7 @@ int model_resolve_dir(const char *arg, char *out, size_t size) {
     }
     char exe[PATH_MAX];
     if (exe_dir(exe, sizeof exe) != 0) return -1;
-    snprintf(out, size, "%s/../third_party/models/stories260k", exe);
+    snprintf(out, size, "%s/../third_party/models/testbed", exe);
     if (!is_dir(out))
         return dam_fail("no model given (-m DIR or DAM_MODEL) and the embedded model %s is missing", out);
     return 0;

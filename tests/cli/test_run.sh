@@ -9,11 +9,11 @@ S="-m $STORIES"
 
 # --- greedy ids reproduce the golden story (llama2.c and transformers agree on it)
 want=$(python3 -c "import json; print(' '.join(map(str, json.load(open('$STORIES/expected_greedy.json'))['tokens'][1:])))")
-got=$("$DAM" run $S --ids 1 -n 200 --temp 0 --print-ids --ignore-eos 2>/dev/null)
+got=$("$DAM" run $S --attn full --ids 1 -n 200 --temp 0 --print-ids --ignore-eos 2>/dev/null)
 [ "$got" = "$want" ] && ok greedy_ids_golden || fail greedy_ids_golden "ids differ"
 
 # --- empty prompt = BOS; the golden text
-"$DAM" run $S -p "" -n 200 --temp 0 --ignore-eos >"$TMP/story" 2>"$TMP/stderr"
+"$DAM" run $S --attn full -p "" -n 200 --temp 0 --ignore-eos >"$TMP/story" 2>"$TMP/stderr"
 head -c 60 "$TMP/story" | grep -q '^Once upon a time, there was a little girl named Lily\.' && ok empty_prompt_story \
   || fail empty_prompt_story "got: $(head -c 80 "$TMP/story")"
 grep -q 'prompt eval time' "$TMP/stderr" && grep -q 'eval time' "$TMP/stderr" && grep -q 'load time' "$TMP/stderr" \
@@ -53,10 +53,10 @@ r0=$("$DAM" run $S -p "Once" -n 40 --temp 0 --repeat-penalty 1.8 --repeat-last-n
 [ "$r" != "$g" ] && [ "$r0" = "$g" ] && ok repeat_penalty || fail repeat_penalty "penalty had no effect or last-n 0 did"
 
 # --- --stop ends the text before the stop string
-"$DAM" run $S -p "" -n 200 --temp 0 --stop "Lily" --json >"$TMP/j" 2>/dev/null
+"$DAM" run $S --attn full -p "" -n 200 --temp 0 --stop "Lily" --json >"$TMP/j" 2>/dev/null
 [ "$(json_get "$TMP/j" "j['text']")" = "Once upon a time, there was a little girl named " ] \
   && [ "$(json_get "$TMP/j" "j['stop_reason']")" = stop ] && ok stop_string || fail stop_string "$(json_get "$TMP/j" "repr(j['text'])")"
-out=$("$DAM" run $S -p "" -n 200 --temp 0 --stop "Lily" 2>/dev/null)
+out=$("$DAM" run $S --attn full -p "" -n 200 --temp 0 --stop "Lily" 2>/dev/null)
 [ "$out" = "Once upon a time, there was a little girl named " ] && ok stop_string_stream || fail stop_string_stream "[$out]"
 
 # --- EOS ids of generation_config.json stop generation, --ignore-eos does not.
@@ -64,7 +64,7 @@ out=$("$DAM" run $S -p "" -n 200 --temp 0 --stop "Lily" 2>/dev/null)
 mkdir "$TMP/eos"; cp $STORIES/config.json $STORIES/tokenizer.json "$TMP/eos/"
 ln -s "$PWD/$STORIES/model.safetensors" "$TMP/eos/model.safetensors"
 echo '{"eos_token_id": [2, 261]}' >"$TMP/eos/generation_config.json"
-"$DAM" run -m "$TMP/eos" --ids 1 -n 50 --temp 0 --json >"$TMP/j" 2>/dev/null
+"$DAM" run -m "$TMP/eos" --attn full --ids 1 -n 50 --temp 0 --json >"$TMP/j" 2>/dev/null
 [ "$(json_get "$TMP/j" "j['stop_reason']")" = eos ] && [ "$(json_get "$TMP/j" "j['ids']")" = "[403, 407]" ] \
   && ok stops_at_eos || fail stops_at_eos "$(cat "$TMP/j")"
 "$DAM" run -m "$TMP/eos" --ids 1 -n 50 --temp 0 --ignore-eos --json >"$TMP/j" 2>/dev/null
@@ -80,7 +80,9 @@ expect_error prompt_too_long 1 "the prompt has 30 tokens but the context holds 1
 [ "$(json_get "$TMP/j" "j['generated_tokens']")" = 20 ] && [ "$(json_get "$TMP/j" "j['stop_reason']")" = context ] \
   && ok until_context_full || fail until_context_full "$(cat "$TMP/j")"
 
-# --- attention modules and threads
+# --- attention modules and threads; dam is the default
+"$DAM" run $S -p "Once" -n 5 --temp 0 --json >"$TMP/j" 2>/dev/null
+[ "$(json_get "$TMP/j" "j['attn']")" = dam ] && ok attn_default_dam || fail attn_default_dam "$(cat "$TMP/j")"
 "$DAM" run $S -p "Once" -n 5 --temp 0 --attn full -t 1 --json >"$TMP/j" 2>/dev/null
 [ "$(json_get "$TMP/j" "j['attn']")" = full ] && ok attn_full || fail attn_full "$(cat "$TMP/j")"
 expect_error unknown_attn 2 "unknown attention module 'nope' (available: full" -- run $S -p x --attn nope
@@ -121,6 +123,6 @@ sleep 0.5; kill -INT $pid; wait $pid; rc=$?
   || fail ctrl_c "rc $rc; $(tail -3 "$TMP/e")"
 
 # --- a continuation decodes as one: prompt text + generated text = the whole story
-cont=$("$DAM" run $S -p "Once upon a time" -n 12 --temp 0 2>/dev/null)
-full=$("$DAM" run $S -p "" -n 16 --temp 0 2>/dev/null)
+cont=$("$DAM" run $S --attn full -p "Once upon a time" -n 12 --temp 0 2>/dev/null)
+full=$("$DAM" run $S --attn full -p "" -n 16 --temp 0 2>/dev/null)
 case "$full" in "Once upon a time$cont"*) ok continuation_spacing ;; *) fail continuation_spacing "[$cont] vs [$full]" ;; esac

@@ -116,7 +116,7 @@ fi
 if [ -n "$DAM_SANITIZED" ]; then
   # (ASan notes each refused allocation on stderr: that line is not dam's)
   ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=1:max_allocation_size_mb=4096" \
-    "$DAM" run $S -p hi -n 1 -c 16777216 -t 1 >"$TMP/out" 2>"$TMP/err"; rc=$?
+    "$DAM" run $S --attn full -p hi -n 1 -c 16777216 -t 1 >"$TMP/out" 2>"$TMP/err"; rc=$?
   grep -v 'WARNING: AddressSanitizer failed to allocate' "$TMP/err" >"$TMP/err2"
   if [ $rc = 1 ] && [ "$(wc -l <"$TMP/err2")" = 1 ] && [ ! -s "$TMP/out" ] &&
      grep -q "cannot allocate the KV cache: 21474836480 bytes needed for 16777216 positions (lower -c)" "$TMP/err2"; then
@@ -126,7 +126,7 @@ else
   (
     ulimit -v 4000000
     expect_error kv_cache_too_large 1 "cannot allocate the KV cache: 21474836480 bytes needed for 16777216 positions (lower -c)" -- \
-      run $S -p hi -n 1 -c 16777216 -t 1
+      run $S --attn full -p hi -n 1 -c 16777216 -t 1
   )
 fi
 

@@ -111,7 +111,7 @@ assert r['output_tokens'] <= 3 and abs(r['prompt_tokens'] - 400) <= 8, r
 " && ok haystack_repeated_n_predict || fail haystack_repeated_n_predict "$(cat "$TMP/err")"
 
 # --- defaults: the embedded model and prompts/haystack.txt beside the program
-"$DAM" niah -t 1 -q --lengths 256 --depths 0.5 >"$TMP/out" 2>"$TMP/err" && grep -q 'stories260k' "$TMP/out" \
+"$DAM" niah -t 1 -q --lengths 256 --depths 0.5 >"$TMP/out" 2>"$TMP/err" && grep -q 'testbed' "$TMP/out" \
   && ok default_model_and_haystack || fail default_model_and_haystack "$(cat "$TMP/err")"
 
 # --- chat: a forced template wraps the prompt
