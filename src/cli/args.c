@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <unistd.h>
 
 void cli_error(const char *fmt, ...) {
     va_list ap;
@@ -21,16 +22,19 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* "--temp=hot" names the flag --temp in messages */
+#define FLAG(f) (int)strcspn(f, "="), f
+
 int arg_long(const char *flag, const char *val, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = strtol(val, &end, 10);
     if (!*val || *end || errno) {
-        cli_error("bad value for %s: '%s' (expected an integer)", flag, val);
+        cli_error("bad value for %.*s: '%s' (expected an integer)", FLAG(flag), val);
         return -1;
     }
     if (v < min || v > max) {
-        cli_error("bad value for %s: %ld (expected %ld to %ld)", flag, v, min, max);
+        cli_error("bad value for %.*s: %ld (expected %ld to %ld)", FLAG(flag), v, min, max);
         return -1;
     }
     *out = v;
@@ -49,11 +53,11 @@ int arg_float(const char *flag, const char *val, double min, double max, float *
     errno = 0;
     double v = strtod(val, &end);
     if (!*val || *end || errno || !isfinite(v)) {
-        cli_error("bad value for %s: '%s' (expected a number)", flag, val);
+        cli_error("bad value for %.*s: '%s' (expected a number)", FLAG(flag), val);
         return -1;
     }
     if (v < min || v > max) {
-        cli_error("bad value for %s: %g (expected %g to %g)", flag, v, min, max);
+        cli_error("bad value for %.*s: %g (expected %g to %g)", FLAG(flag), v, min, max);
         return -1;
     }
     *out = (float)v;
@@ -70,7 +74,7 @@ int arg_ids(const char *flag, const char *val, int **ids, int *n) {
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v > INT_MAX || (*end && *end != ',')) {
-            cli_error("bad value for %s: '%s' (expected comma-separated token ids)", flag, val);
+            cli_error("bad value for %.*s: '%s' (expected comma-separated token ids)", FLAG(flag), val);
             free(out);
             return -1;
         }
@@ -82,9 +86,27 @@ int arg_ids(const char *flag, const char *val, int **ids, int *n) {
         out[count++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    if (count == 0) { cli_error("bad value for %s: no token ids", flag); free(out); return -1; }
+    if (count == 0) { cli_error("bad value for %.*s: no token ids", FLAG(flag)); free(out); return -1; }
     *ids = out;
     *n = count;
+    return 0;
+}
+
+int check_output_path(const char *flag, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) dir[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    if (!*path || path[strlen(path) - 1] == '/' || is_dir(path)) {
+        cli_error("bad value for %s: '%s' is not a file name", flag, path);
+        return -1;
+    }
+    if (!is_dir(dir) || access(dir, W_OK) != 0) {
+        cli_error("cannot write %s: folder %s is missing or not writable", path, dir);
+        return -1;
+    }
     return 0;
 }
 

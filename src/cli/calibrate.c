@@ -129,6 +129,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (!n_files && !ids_file) { cli_error("dam calibrate needs calibration text (-f FILE) or --ids-file"); return EXIT_USAGE; }
     if (n_files && ids_file) { cli_error("give either -f or --ids-file, not both"); return EXIT_USAGE; }
     if (!out_path) { cli_error("dam calibrate needs -o PROFILE.json"); return EXIT_USAGE; }
+    if (check_output_path("-o", out_path)) return EXIT_ERROR;
     struct dam_params check;
     if (dam_params_from_options(&ma.attn_opts, &check)) { cli_error("%s", dam_last_error()); return EXIT_USAGE; }
     model_args_apply_threads(&ma);

@@ -38,6 +38,9 @@ int arg_ids(const char *flag, const char *val, int **ids, int *n);
  * "--flag=value". Returns the value or NULL (and prints an error) when
  * missing. *i is advanced past what was consumed. */
 const char *arg_value(int argc, char **argv, int *i);
+/* Checks, before any work is done, that an output file can be created:
+ * its folder exists and is writable. -1 (printed) otherwise. */
+int check_output_path(const char *flag, const char *path);
 /* True when argv[i] is flag, or flag=... */
 int arg_is(const char *arg, const char *flag);
 

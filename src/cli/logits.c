@@ -72,6 +72,7 @@ int cmd_logits(int argc, char **argv) {
         }
     }
     if (!ids) { cli_error("dam logits needs --ids"); goto done; }
+    if (out_path && check_output_path("--out", out_path)) { rc = EXIT_ERROR; goto done; }
     rc = EXIT_ERROR;
     model_args_apply_threads(&ma);
     char dir[PATH_MAX];

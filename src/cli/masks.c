@@ -164,6 +164,7 @@ int cmd_masks(int argc, char **argv) {
         }
     }
     if (!out_path) { cli_error("dam masks needs -o FILE.svg"); return EXIT_USAGE; }
+    if (check_output_path("-o", out_path)) return EXIT_ERROR;
     if (!all && (layer < 0 || head < 0)) { cli_error("dam masks needs --layer L --head H, or --all"); return EXIT_USAGE; }
     if (n_files && ma.attn_opts.dam_profile[0]) { cli_error("give either --dam-profile or -f, not both"); return EXIT_USAGE; }
     model_args_apply_threads(&ma);

@@ -92,10 +92,10 @@ expect_error out_synth_under_file 1 "cannot create $STORIES/config.json/m" -- sy
     logits $S --ids "$(seq -s, 1 100)" --top 0 --out "$TMP/full.safetensors"
 )
 no_leftovers out_logits_disk_full_no_file "$TMP/full.safetensors"
-# the default --top prints its table first; the error still comes, alone on stderr
+# the output path is checked before any work: no table on stdout, one line on stderr
 "$DAM" logits $S --ids 1,2,3 --out "$X/x.safetensors" >"$TMP/out" 2>"$TMP/err"; rc=$?
-[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "cannot write $X/x.safetensors" "$TMP/err" \
-  && ok out_logits_after_table || fail out_logits_after_table "rc $rc: $(cat "$TMP/err")"
+[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && [ ! -s "$TMP/out" ] && grep -q "cannot write $X/x.safetensors" "$TMP/err" \
+  && ok out_logits_checked_first || fail out_logits_checked_first "rc $rc: $(cat "$TMP/err")"
 
 # --- a DAM profile made for another model (stories260k) given to tiny-llama3
 if "$DAM" calibrate $S -f prompts/calibration.txt --dam-pcl 16 --max-seqs 2 -q -t 1 -o "$TMP/prof.json" >/dev/null 2>"$TMP/err"; then
