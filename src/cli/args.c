@@ -100,7 +100,7 @@ int check_output_path(const char *flag, const char *path) {
     else if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
     if (!*path || path[strlen(path) - 1] == '/' || is_dir(path)) {
-        cli_error("bad value for %s: '%s' is not a file name", flag, path);
+        cli_error("cannot write %s: it is a folder, not a file name (%s)", path, flag);
         return -1;
     }
     if (!is_dir(dir) || access(dir, W_OK) != 0) {

@@ -76,7 +76,7 @@ expect_error bad_value_task 2 "task" -- niah $S --task riddles
 expect_error bad_value_lengths 2 "lengths" -- niah $S --lengths 1k,zz
 
 # --- unwritable output paths: every flag that writes a file
-expect_error out_logits 1 "cannot write $X/x.safetensors: No such file or directory" -- logits $S --ids 1,2,3 --top 0 --out "$X/x.safetensors"
+expect_error out_logits 1 "cannot write $X/x.safetensors: folder $X is missing" -- logits $S --ids 1,2,3 --top 0 --out "$X/x.safetensors"
 expect_error out_logits_is_dir 1 "cannot write $TMP: " -- logits $S --ids 1,2,3 --top 0 --out "$TMP"
 expect_error out_calibrate 1 "cannot write $X/p.json" -- calibrate $S -f prompts/calibration.txt --dam-pcl 16 --max-seqs 1 -q -o "$X/p.json"
 expect_error out_niah_jsonl 1 "cannot write $X/a.jsonl" -- niah $S --lengths 200 --depths 0.5 -q --jsonl "$X/a.jsonl"
