@@ -34,6 +34,7 @@ struct isa {
      * dot-product form: both operands are read along their contiguous
      * dimension, the weight converted in registers, no packing needed. */
     int mr, nr_max;
+    int nr_gemv;           /* rows per tile when m == 1 (decode): gemm_tile takes nr <= nr_gemv then */
     void (*gemm_tile)(enum dtype dt, int m, int nr, int kc, const float *x, size_t ldx,
                       const void *w, size_t ldw, float *out, size_t ldo, int accumulate);
 
@@ -46,7 +47,7 @@ struct isa {
      * stored, with no conversion instructions at all.
      * Prepared row i: x_prepared_stride(cols) uint32; the first half holds
      * the hi pairs (x[2j], x[2j+1]) as BF16, the second half the lo pairs.
-     * gemm_tile_bf16x: as gemm_tile with xp pointing at the hi pair of
+      * gemm_tile_bf16x: as gemm_tile with xp pointing at the hi pair of
      * column c0 (c0 even) in the first of m prepared rows, ldxp their stride. */
     size_t (*x_prepared_stride)(int cols);
     void (*x_prepare)(const float *x, int n, int cols, uint32_t *xp);

@@ -83,9 +83,44 @@ INLINE void gemm_micro(const int M, enum dtype dt, int nr, int kc, const float *
     }
 }
 
+/* ---- one input (decode): NR1 = 8 rows per tile, the next tile's rows
+ * prefetched once per cache line (see isa_avx512.c) ---- */
+
+#define NR1 8
+
+INLINE void gemv_micro(enum dtype dt, int nr, int kc, const float *x, const void *w, size_t ldw,
+                       float *out, int accumulate) {
+    const size_t es = dtype_size(dt);
+    const char *wr[NR1];
+    UNROLL for (int r = 0; r < NR1; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * ldw * es;
+    const size_t ahead = (size_t)NR1 * ldw * es;
+    const int line = (int)(64 / es);
+    __m256 acc[NR1];
+    UNROLL for (int r = 0; r < NR1; r++) acc[r] = _mm256_setzero_ps();
+    int c = 0;
+    for (; c + 8 <= kc; c += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + c);
+        const int prefetch = c % line == 0;
+        UNROLL for (int r = 0; r < NR1; r++) {
+            if (prefetch) _mm_prefetch(wr[r] + (size_t)c * es + ahead, _MM_HINT_T0);
+            acc[r] = _mm256_fmadd_ps(xv, load8(dt, wr[r] + (size_t)c * es), acc[r]);
+        }
+    }
+    float s[NR1];
+    _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+    _mm_storeu_ps(s + 4, hsum4(acc[4], acc[5], acc[6], acc[7]));
+    for (; c < kc; c++)                     /* ragged end, scalar */
+        for (int r = 0; r < NR1; r++) {
+            float wf = dt == DT_F32 ? ((const float *)wr[r])[c]
+                     : dt == DT_BF16 ? bf16_to_f32(((const uint16_t *)wr[r])[c]) : f16_to_f32(((const uint16_t *)wr[r])[c]);
+            s[r] += x[c] * wf;
+        }
+    for (int r = 0; r < nr; r++) out[r] = accumulate ? out[r] + s[r] : s[r];
+}
+
 #define GEMM_FOR_DTYPE(DT)                                                                      \
     switch (m) {                                                                                \
-    case 1: gemm_micro(1, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
+    case 1: gemv_micro(DT, nr, kc, x, w, ldw, out, accumulate); break;                          \
     case 2: gemm_micro(2, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;             \
     default: gemm_micro(3, DT, nr, kc, x, ldx, w, ldw, out, ldo, accumulate); break;            \
     }
@@ -313,7 +348,7 @@ static int cpu_has_avx2(void) {
 const struct isa isa_avx2 = {
     .name = "avx2",
     .cpu_has = cpu_has_avx2,
-    .mr = 3, .nr_max = NR,
+    .mr = 3, .nr_max = NR, .nr_gemv = NR1,
     .gemm_tile = gemm_tile_avx2,
     .dot = dot_avx2,
     .axpy = axpy_avx2,

@@ -121,7 +121,7 @@ static int cpu_has_portable(void) { return 1; }
 const struct isa isa_portable = {
     .name = "portable",
     .cpu_has = cpu_has_portable,
-    .mr = 4, .nr_max = 4,
+    .mr = 4, .nr_max = 4, .nr_gemv = 4,
     .gemm_tile = gemm_tile_portable,
     .dot = dot_portable,
     .axpy = axpy_portable,

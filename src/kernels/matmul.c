@@ -49,11 +49,11 @@ struct input {
     size_t ldxp;
 };
 
-/* One unit (rows r0 .. r0+nr-1 of w) x inputs [0, n) x columns [c0, c0+kc). */
+/* One unit (rows r0 .. r0+ur-1 of w) x inputs [0, n) x columns [c0, c0+kc). */
 static void unit_tile(const struct isa *isa, float *out, const struct input *in, const struct tensor *w,
-                      int r0, int n, int c0, int kc) {
+                      int r0, int ur, int n, int c0, int kc) {
     const int rows = w->rows, cols = w->cols;
-    const int nr = rows - r0 < isa->nr_max ? rows - r0 : isa->nr_max;
+    const int nr = rows - r0 < ur ? rows - r0 : ur;
     const void *wp = (const char *)w->data + ((size_t)r0 * cols + c0) * dtype_size(w->dtype);
     for (int i0 = 0; i0 < n; i0 += isa->mr) {
         int m = n - i0 < isa->mr ? n - i0 : isa->mr;
@@ -75,8 +75,10 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
         matmul_batch(count - 8, out + 8, x, w + 8, n);
         return;
     }
+    /* rows per unit: the tile's width (wider for one input: decode) */
+    const int ur = n == 1 ? isa->nr_gemv : isa->nr_max;
     first[0] = 0;
-    for (int j = 0; j < count; j++) first[j + 1] = first[j] + (w[j]->rows + isa->nr_max - 1) / isa->nr_max;
+    for (int j = 0; j < count; j++) first[j + 1] = first[j] + (w[j]->rows + ur - 1) / ur;
     const int units = first[count];
     double work = 0;
     for (int j = 0; j < count; j++) work += (double)n * cols * w[j]->rows;
@@ -104,9 +106,9 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
             for (int u = 0; u < units; u++) {
                 int j = 0;
                 while (u >= first[j + 1]) j++;
-                int r0 = (u - first[j]) * isa->nr_max;
+                int r0 = (u - first[j]) * ur;
                 for (int c0 = 0; c0 < cols; c0 += kc)
-                    unit_tile(isa, out[j], &in, w[j], r0, n, c0, cols - c0 < kc ? cols - c0 : kc);
+                    unit_tile(isa, out[j], &in, w[j], r0, ur, n, c0, cols - c0 < kc ? cols - c0 : kc);
             }
         } else {
             for (int b = 0; b < n_kblocks; b++) {   /* the barrier of omp for orders the blocks */
@@ -115,7 +117,7 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
                 for (int u = 0; u < units; u++) {
                     int j = 0;
                     while (u >= first[j + 1]) j++;
-                    unit_tile(isa, out[j], &in, w[j], (u - first[j]) * isa->nr_max, n, c0, kcb);
+                    unit_tile(isa, out[j], &in, w[j], (u - first[j]) * ur, ur, n, c0, kcb);
                 }
             }
         }
