@@ -229,7 +229,8 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
                                          int verbose);
 /* The automatic profile of a model: loaded from the cache
  * ($XDG_CACHE_HOME/dam/profiles or ~/.cache/dam/profiles/<key>.json), else
- * calibrated on prompts/calibration.txt and cached. */
+ * calibrated on prompts/calibration.txt plus prompts/calibration_retrieval.txt
+ * ($DAM_CALIBRATION alone when set) and cached. */
 struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_out, size_t size);
 
 #endif

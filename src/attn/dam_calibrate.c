@@ -1,9 +1,12 @@
 /* dam_calibrate.c — filling a capture by running the model, and the
- * automatic profile: calibrated once per model on the text shipped in
- * prompts/calibration.txt and cached under
+ * automatic profile: calibrated once per model on the texts shipped in
+ * prompts/calibration.txt (stories) and prompts/calibration_retrieval.txt
+ * (short retrieval prompts, so that retrieval heads show how far back they
+ * look: on stories alone they look local), AUTO_MAX_SEQUENCES of each, and
+ * cached under
  * $XDG_CACHE_HOME/dam/profiles (else ~/.cache/dam/profiles) as <key>.json,
  * where key hashes the geometry, config.json, the weight files' names and
- * sizes, the DAM parameters and the calibration text. */
+ * sizes, the DAM parameters and the calibration texts. */
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/model.h"
@@ -20,7 +23,7 @@
 
 extern const struct attn_module attn_dam;
 
-#define AUTO_MAX_SEQUENCES 64      /* calibration sequences of the automatic profile */
+#define AUTO_MAX_SEQUENCES 64      /* calibration sequences of each text of the automatic profile */
 #define MIN_SEQUENCE 8             /* shorter pieces of a document are not used */
 
 /* ---- running the model ---- */
@@ -97,15 +100,19 @@ static int blank_line(const char *p) {
     return 1;
 }
 
-struct dam_profile *dam_calibrate_texts(const struct model *m, const struct tokenizer *tok,
-                                        const char *const *texts, int n_texts,
-                                        const struct attn_options *o, const char *what,
-                                        int max_seqs, int verbose) {
+/* dam_calibrate_texts with a second cap: at most per_text sequences from each
+ * text (0 = no cap), so that a long first text cannot crowd out the next one. */
+static struct dam_profile *calibrate_texts_capped(const struct model *m, const struct tokenizer *tok,
+                                                  const char *const *texts, int n_texts,
+                                                  const struct attn_options *o, const char *what,
+                                                  int max_seqs, int per_text, int verbose) {
     int **seqs = NULL, *lens = NULL, count = 0, cap = 0, rc = 0;
     int pcl = o->dam_pcl;
     for (int t = 0; t < n_texts && rc == 0; t++) {
         const char *p = texts[t];
-        while (*p && rc == 0) {
+        int limit = max_seqs;                       /* the count this text may reach */
+        if (per_text > 0 && (limit <= 0 || count + per_text < limit)) limit = count + per_text;
+        while (*p && rc == 0 && (limit <= 0 || count < limit)) {
             /* a document: lines up to the next blank line */
             while (*p && blank_line(p)) { const char *nl = strchr(p, '\n'); p = nl ? nl + 1 : p + strlen(p); }
             const char *doc = p;
@@ -115,7 +122,7 @@ struct dam_profile *dam_calibrate_texts(const struct model *m, const struct toke
             if (len == 0) continue;
             int *ids = NULL, n = 0;
             if (tokenizer_encode(tok, doc, len, 1, &ids, &n)) { rc = -1; break; }
-            rc = add_sequences(ids, n, pcl, m->cfg.bos_id, &seqs, &lens, &count, &cap, max_seqs);
+            rc = add_sequences(ids, n, pcl, m->cfg.bos_id, &seqs, &lens, &count, &cap, limit);
             free(ids);
         }
     }
@@ -125,6 +132,13 @@ struct dam_profile *dam_calibrate_texts(const struct model *m, const struct toke
     free(seqs);
     free(lens);
     return prof;
+}
+
+struct dam_profile *dam_calibrate_texts(const struct model *m, const struct tokenizer *tok,
+                                        const char *const *texts, int n_texts,
+                                        const struct attn_options *o, const char *what,
+                                        int max_seqs, int verbose) {
+    return calibrate_texts_capped(m, tok, texts, n_texts, o, what, max_seqs, 0, verbose);
 }
 
 /* ---- the automatic profile ---- */
@@ -234,17 +248,26 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
         dam_fail("attention 'dam': the automatic profile needs the model's folder; give --dam-profile FILE");
         return NULL;
     }
-    size_t text_len;
+    size_t text_len, retrieval_len = 0;
     char *text = read_file(text_path, &text_len);
     if (!text) return NULL;
+    /* the retrieval prompts beside it (optional; not with $DAM_CALIBRATION) */
+    char retrieval_path[4096];
+    char *retrieval = NULL;
+    if (!(env && *env) &&
+        dam_find_data_file("prompts/calibration_retrieval.txt", retrieval_path, sizeof retrieval_path) == 0) {
+        retrieval = read_file(retrieval_path, &retrieval_len);
+        if (!retrieval) { free(text); return NULL; }
+    }
     /* the cache key */
     uint64_t h = fnv_str(14695981039346656037ULL, "dam-auto-profile-v1");
     h = fnv_int(h, setup->n_layers); h = fnv_int(h, setup->n_heads);
     h = fnv_int(h, setup->n_kv_heads); h = fnv_int(h, setup->head_dim);
     h = hash_params(h, &p);
     h = fnv(h, text, text_len);
+    if (retrieval) h = fnv(h, retrieval, retrieval_len);
     h = fnv_int(h, AUTO_MAX_SEQUENCES);
-    if (hash_model_dir(setup->model_dir, &h)) { free(text); return NULL; }
+    if (hash_model_dir(setup->model_dir, &h)) { free(text); free(retrieval); return NULL; }
     char dir[4096], path[4200] = "";
     int cacheable = cache_dir(dir, sizeof dir) == 0;
     if (cacheable) {
@@ -255,6 +278,7 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
             if (prof && dam_profile_check_geometry(prof, setup->n_layers, setup->n_heads,
                                                    setup->n_kv_heads, setup->head_dim, path) == 0) {
                 free(text);
+                free(retrieval);
                 return prof;
             }
             dam_profile_free(prof);          /* unreadable: calibrate again and replace it */
@@ -265,6 +289,7 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", setup->model_dir);
     if (!is_file(tok_path)) {
         free(text);
+        free(retrieval);
         dam_fail("attention 'dam': the automatic profile needs the model's tokenizer.json to read %s; "
                  "give --dam-profile FILE (dam calibrate --ids-file) or --dam-capture prompt", text_path);
         return NULL;
@@ -275,16 +300,20 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
     if (m && tok) {
         int verbose = isatty(STDERR_FILENO);
         if (verbose)
-            fprintf(stderr, "dam: calibrating the dam masks of this model on %s (once; cached in %s)\n",
-                    text_path, cacheable ? dir : "nowhere: no $HOME");
-        char what[4300];
-        snprintf(what, sizeof what, "auto: %s", text_path);
-        const char *texts[1] = { text };
-        prof = dam_calibrate_texts(m, tok, texts, 1, o, what, AUTO_MAX_SEQUENCES, verbose);
+            fprintf(stderr, "dam: calibrating the dam masks of this model on %s%s (once; cached in %s)\n",
+                    text_path, retrieval ? " and the retrieval prompts beside it" : "",
+                    cacheable ? dir : "nowhere: no $HOME");
+        char what[8500];
+        if (retrieval) snprintf(what, sizeof what, "auto: %s + %s", text_path, retrieval_path);
+        else snprintf(what, sizeof what, "auto: %s", text_path);
+        const char *texts[2] = { text, retrieval };
+        prof = calibrate_texts_capped(m, tok, texts, retrieval ? 2 : 1, o, what, 0,
+                                      AUTO_MAX_SEQUENCES, verbose);
     }
     tokenizer_free(tok);
     model_free(m);
     free(text);
+    free(retrieval);
     if (prof && cacheable && make_dirs(dir) == 0) {
         /* a cache that cannot be written only costs the next run a calibration */
         char saved_error[1024];
