@@ -355,7 +355,6 @@ int cmd_run(int argc, char **argv) {
     }
     if (!(m = model_load(dir))) goto fail;
     if (has_tokenizer && !(tok = tokenizer_load(dir))) goto fail;
-    double load_ms = now_ms() - t_start;
 
     if (a.ids) {
         prompt = a.ids; a.ids = NULL; n_prompt = a.n_ids;
@@ -375,6 +374,9 @@ int cmd_run(int argc, char **argv) {
     }
     if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
+    /* load time includes the session: KV cache, and DAM's calibration when its
+     * profile is not cached yet (as llama.cpp counts context creation) */
+    double load_ms = now_ms() - t_start;
     if (tok && start_detokenizer(&out, tok, prompt, n_prompt) != 0) goto fail;
 
     struct progress prog = { .t0 = now_ms() };
