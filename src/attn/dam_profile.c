@@ -290,6 +290,15 @@ struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *
         get_int(g, "n_kv_heads", 1, 4096, &nkv, what, "geometry") ||
         get_int(g, "head_dim", 1, 65536, &hd, what, "geometry"))
         goto fail;
+    /* the heads array is checked against the geometry before anything the
+     * geometry sizes is allocated: a tiny file cannot ask for a huge table */
+    const cJSON *heads = cJSON_GetObjectItemCaseSensitive(root, "heads");
+    if (!cJSON_IsArray(heads)) { dam_fail("profile %s: missing array 'heads'", what); goto fail; }
+    if (cJSON_GetArraySize(heads) != nl * nh) {
+        dam_fail("profile %s: %d heads listed, the geometry has %d layers x %d heads = %d",
+                 what, cJSON_GetArraySize(heads), nl, nh, nl * nh);
+        goto fail;
+    }
     struct dam_params q;
     if (parse_params(cJSON_GetObjectItemCaseSensitive(root, "params"), &q, what)) goto fail;
     p = dam_profile_new(nl, nh, nkv, hd, &q);
@@ -304,13 +313,6 @@ struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *
             v->valuedouble >= 0 && v->valuedouble < 9e18)
             p->n_tokens = (long)v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(cal, "rows"))) p->n_rows = v->valueint;
-    }
-    const cJSON *heads = cJSON_GetObjectItemCaseSensitive(root, "heads");
-    if (!cJSON_IsArray(heads)) { dam_fail("profile %s: missing array 'heads'", what); goto fail; }
-    if (cJSON_GetArraySize(heads) != nl * nh) {
-        dam_fail("profile %s: %d heads listed, the geometry has %d layers x %d heads = %d",
-                 what, cJSON_GetArraySize(heads), nl, nh, nl * nh);
-        goto fail;
     }
     uint8_t *seen = xcalloc((size_t)nl * nh, 1, "profile heads");
     if (!seen) goto fail;
