@@ -95,9 +95,10 @@ void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, i
  * (already holding this chunk). Flash-style: tiles of queries x keys with
  * an online softmax, so the score matrix never exists in full. Query head h
  * reads KV head h / (n_heads / n_kv_heads). OpenMP-parallel: over (KV head,
- * query tile) for a chunk, over (KV head, key range) for one token. */
-void attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
-                       int head_dim, const float *k_cache, const float *v_cache, int cap);
+ * query tile) for a chunk, over (KV head, key range) for one token.
+ * 0, or -1 + dam_fail when out of memory for its scratch. */
+int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
+                      int head_dim, const float *k_cache, const float *v_cache, int cap);
 
 /* One query row q (head_dim) against keys k[0..n_keys) and values
  * v[0..n_keys) stored flat, kv_stride floats from one position to the next

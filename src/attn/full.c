@@ -50,7 +50,8 @@ static int full_prefill(void *state, int layer, int pos0, int n,
     if (pos0 + n > g->max_seq_len) return dam_fail("context full (%d positions)", g->max_seq_len);
     float *kc = s->k + (size_t)layer * layer_floats(s), *vc = s->v + (size_t)layer * layer_floats(s);
     kv_blocked_store(kc, vc, s->cap, g->n_kv_heads, g->head_dim, pos0, n, k, v);
-    attention_blocked(out, q, n, pos0, g->n_heads, g->n_kv_heads, g->head_dim, kc, vc, s->cap);
+    if (attention_blocked(out, q, n, pos0, g->n_heads, g->n_kv_heads, g->head_dim, kc, vc, s->cap) != 0)
+        return -1;
     if (layer == g->n_layers - 1 && pos0 + n > s->len) s->len = pos0 + n;
     /* pairs of this chunk: sum over t of (pos0 + t + 1), for every head */
     s->kept_pairs += ((double)n * pos0 + (double)n * (n + 1) / 2) * g->n_heads;

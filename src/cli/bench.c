@@ -100,12 +100,6 @@ static void warn_if_busy(const struct bench_machine *mc) {
                 mc->load_avg, mc->cores);
 }
 
-static void md_header(const struct bench_machine *mc) {
-    machine_line(mc);
-    printf("| model | size | params | attn | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
-    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-}
-
 static void md_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
     char size[32], kv[32], test[48], params[32];
     human_bytes(size, sizeof size, (double)id->size);
@@ -202,10 +196,27 @@ static int list_max(const int *v, int n) {
     return m;
 }
 
+/* The rows measured so far: printed at the end, against the machine's
+ * ceilings measured before and after (the better of the two). */
+struct row { struct row_id id; struct bench_result r; };
+struct rows { struct row *v; int n, cap; };
+
+static int rows_add(struct rows *rs, const struct row_id *id, const struct bench_result *r) {
+    if (rs->n == rs->cap) {
+        int cap = rs->cap ? 2 * rs->cap : 16;
+        struct row *v = realloc(rs->v, (size_t)cap * sizeof *v);
+        if (!v) return dam_fail("out of memory");
+        rs->v = v;
+        rs->cap = cap;
+    }
+    rs->v[rs->n].id = *id;
+    rs->v[rs->n++].r = *r;
+    return 0;
+}
+
 /* Every test of one module, depths ascending (each depth's fill extends the last). */
 static int bench_module(const struct model *m, const struct model_args *ma, const struct bench_opts *o,
-                        const char *attn, const struct row_id *id_base, const struct bench_machine *mc,
-                        cJSON *json_rows) {
+                        const char *attn, const struct row_id *id_base, struct rows *rows) {
     const int n_ctx = list_max(o->d, o->n_d) + (list_max(o->p, o->n_p) > list_max(o->n, o->n_n)
                                                    ? list_max(o->p, o->n_p) : list_max(o->n, o->n_n));
     if (ma->n_ctx && ma->n_ctx < n_ctx)
@@ -224,11 +235,9 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
                     fprintf(stderr, "\rdam bench: %s %s%d @ d%d ...   ", attn, kind == BENCH_PP ? "pp" : "tg",
                             lens[li], o->d[di]);
                 struct bench_result r;
-                if (bench_run(s, kind, lens[li], o->d[di], o->reps, &r) != 0) { session_free(s); return -1; }
+                int rc = bench_run(s, kind, lens[li], o->d[di], o->reps, &r);
                 if (progress) fprintf(stderr, "\r%60s\r", "");
-                if (o->format == OUT_MD) md_row(&id, &r, mc);
-                else if (o->format == OUT_CSV) csv_row(&id, &r, mc);
-                else cJSON_AddItemToArray(json_rows, json_row(&id, &r, mc));
+                if (rc != 0 || rows_add(rows, &id, &r) != 0) { session_free(s); return -1; }
             }
         }
     session_free(s);
@@ -238,6 +247,7 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
 /* ---- --kernels: each kernel alone ---- */
 
 struct kernel_row { char kernel[32], shape[64]; double gflops; };
+#define MAX_KERNEL_ROWS (8 + MAX_LIST + 1)
 
 static void kernel_print(const struct bench_opts *o, const struct kernel_row *k, const struct bench_machine *mc,
                          cJSON *rows) {
@@ -252,11 +262,10 @@ static void kernel_print(const struct bench_opts *o, const struct kernel_row *k,
         cJSON_AddNumberToObject(r, "peak_fraction", frac);
         cJSON_AddItemToArray(rows, r);
     }
-    fflush(stdout);
 }
 
-static int bench_kernels(const struct model *m, const struct bench_opts *o, const struct bench_machine *mc,
-                         cJSON *rows) {
+/* Fills krows (returns how many, -1 on error). */
+static int bench_kernels(const struct model *m, const struct bench_opts *o, struct kernel_row *krows) {
     /* the prefill chunk the forward pass uses */
     struct attn_options ao;
     attn_options_default(&ao);
@@ -264,24 +273,19 @@ static int bench_kernels(const struct model *m, const struct bench_opts *o, cons
     if (!s) return -1;
     const int chunk = s->chunk;
     session_free(s);
-    if (o->format == OUT_MD) {
-        printf("| kernel | shape | GFLOP/s | of peak |\n| --- | --- | ---: | ---: |\n");
-    } else if (o->format == OUT_CSV) {
-        printf("kernel,shape,gflops,peak_fraction,isa,threads\n");
-    }
     const struct layer_weights *w = &m->layers[0];
     const struct { const char *name; const struct tensor *t; } mats[] = {
         { "matmul q_proj", &w->wq }, { "matmul k_proj", &w->wk }, { "matmul v_proj", &w->wv },
         { "matmul o_proj", &w->wo }, { "matmul gate_proj", &w->w_gate }, { "matmul up_proj", &w->w_up },
         { "matmul down_proj", &w->w_down }, { "matmul lm_head", &m->lm_head },
     };
-    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-        struct kernel_row k;
-        snprintf(k.kernel, sizeof k.kernel, "%s", mats[i].name);
-        snprintf(k.shape, sizeof k.shape, "%d x %d %s, n = %d", mats[i].t->rows, mats[i].t->cols,
+    int n = 0;
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++, n++) {
+        struct kernel_row *k = &krows[n];
+        snprintf(k->kernel, sizeof k->kernel, "%s", mats[i].name);
+        snprintf(k->shape, sizeof k->shape, "%d x %d %s, n = %d", mats[i].t->rows, mats[i].t->cols,
                  dtype_name(mats[i].t->dtype), chunk);
-        k.gflops = bench_kernel_matmul(mats[i].t, chunk, 5 * o->reps);
-        kernel_print(o, &k, mc, rows);
+        k->gflops = bench_kernel_matmul(mats[i].t, chunk, 5 * o->reps);
     }
     const struct model_config *c = &m->cfg;
     int any = 0;
@@ -289,14 +293,52 @@ static int bench_kernels(const struct model *m, const struct bench_opts *o, cons
         int depth = i < o->n_d ? o->d[i] : (any ? 0 : 8192);   /* none given: 8192 */
         if (depth <= 0) continue;
         any = 1;
-        struct kernel_row k;
-        snprintf(k.kernel, sizeof k.kernel, "attention prefill");
-        snprintf(k.shape, sizeof k.shape, "%d/%d heads x %d, 0..%d by %d", c->n_heads, c->n_kv_heads,
+        struct kernel_row *k = &krows[n++];
+        snprintf(k->kernel, sizeof k->kernel, "attention prefill");
+        snprintf(k->shape, sizeof k->shape, "%d/%d heads x %d, 0..%d by %d", c->n_heads, c->n_kv_heads,
                  c->head_dim, depth, chunk);
-        k.gflops = bench_kernel_attention(c->n_heads, c->n_kv_heads, c->head_dim, depth, chunk);
-        kernel_print(o, &k, mc, rows);
+        k->gflops = bench_kernel_attention(c->n_heads, c->n_kv_heads, c->head_dim, depth, chunk);
     }
-    return 0;
+    return n;
+}
+
+/* Everything measured, in the chosen format. */
+static void print_report(const struct bench_opts *o, const struct bench_machine *mc, const struct rows *rows,
+                         const struct kernel_row *krows, int n_krows) {
+    cJSON *root = NULL, *items = NULL;
+    if (o->format == OUT_MD) {
+        machine_line(mc);
+        if (o->kernels) printf("| kernel | shape | GFLOP/s | of peak |\n| --- | --- | ---: | ---: |\n");
+        else {
+            printf("| model | size | params | attn | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
+            printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        }
+    } else if (o->format == OUT_CSV) {
+        printf("%s\n", o->kernels ? "kernel,shape,gflops,peak_fraction,isa,threads" : csv_columns);
+    } else {
+        root = cJSON_CreateObject();
+        cJSON *mj = cJSON_AddObjectToObject(root, "machine");
+        cJSON_AddNumberToObject(mj, "threads", mc->threads);
+        cJSON_AddStringToObject(mj, "isa", mc->isa);
+        cJSON_AddNumberToObject(mj, "read_gbs", mc->read_gbs);
+        cJSON_AddNumberToObject(mj, "fma_gflops", mc->fma_gflops);
+        cJSON_AddNumberToObject(mj, "load_avg", mc->load_avg);
+        cJSON_AddNumberToObject(mj, "cores", mc->cores);
+        items = cJSON_AddArrayToObject(root, o->kernels ? "kernels" : "results");
+    }
+    for (int i = 0; i < n_krows; i++) kernel_print(o, &krows[i], mc, items);
+    for (int i = 0; i < rows->n; i++) {
+        if (o->format == OUT_MD) md_row(&rows->v[i].id, &rows->v[i].r, mc);
+        else if (o->format == OUT_CSV) csv_row(&rows->v[i].id, &rows->v[i].r, mc);
+        else cJSON_AddItemToArray(items, json_row(&rows->v[i].id, &rows->v[i].r, mc));
+    }
+    if (root) {
+        char *text = cJSON_Print(root);
+        if (text) printf("%s\n", text);
+        free(text);
+        cJSON_Delete(root);
+    }
+    fflush(stdout);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -357,38 +399,30 @@ int cmd_bench(int argc, char **argv) {
     struct row_id id = { .model = base ? base + 1 : dir, .size = m->weight_bytes, .params = m->n_params,
                          .threads = mc.threads };
 
-    cJSON *root = NULL, *rows = NULL;
     warn_if_busy(&mc);
-    if (o.format == OUT_MD && o.kernels) machine_line(&mc);
-    else if (o.format == OUT_MD) md_header(&mc);
-    else if (o.format == OUT_CSV && !o.kernels) printf("%s\n", csv_columns);
-    else if (o.format == OUT_JSON) {
-        root = cJSON_CreateObject();
-        cJSON *mj = cJSON_AddObjectToObject(root, "machine");
-        cJSON_AddNumberToObject(mj, "threads", mc.threads);
-        cJSON_AddStringToObject(mj, "isa", mc.isa);
-        cJSON_AddNumberToObject(mj, "read_gbs", mc.read_gbs);
-        cJSON_AddNumberToObject(mj, "fma_gflops", mc.fma_gflops);
-        cJSON_AddNumberToObject(mj, "load_avg", mc.load_avg);
-        cJSON_AddNumberToObject(mj, "cores", mc.cores);
-        rows = cJSON_AddArrayToObject(root, o.kernels ? "kernels" : "results");
-    }
-    int rc = EXIT_OK;
-    if (o.kernels && bench_kernels(m, &o, &mc, rows) != 0) {
+    int rc = EXIT_OK, n_krows = 0;
+    struct rows rows = {0};
+    struct kernel_row krows[MAX_KERNEL_ROWS];
+    if (o.kernels && (n_krows = bench_kernels(m, &o, krows)) < 0) {
         cli_error("%s", dam_last_error());
+        n_krows = 0;
         rc = EXIT_ERROR;
     }
     for (int a = 0; a < o.n_attn && rc == EXIT_OK && !o.kernels; a++)
-        if (bench_module(m, &ma, &o, o.attn[a], &id, &mc, rows) != 0) {
+        if (bench_module(m, &ma, &o, o.attn[a], &id, &rows) != 0) {
             cli_error("%s: %s", o.attn[a], dam_last_error());
             rc = EXIT_ERROR;
         }
-    if (root) {
-        char *text = cJSON_Print(root);
-        if (text) printf("%s\n", text);
-        free(text);
-        cJSON_Delete(root);
+    /* the ceilings again: other processes come and go, and a ceiling measured
+     * in a busy moment would make every ratio look better than it is */
+    struct bench_machine after;
+    if (bench_machine_measure(&after) == 0) {
+        if (after.read_gbs > mc.read_gbs) mc.read_gbs = after.read_gbs;
+        if (after.fma_gflops > mc.fma_gflops) mc.fma_gflops = after.fma_gflops;
+        if (after.load_avg > mc.load_avg) mc.load_avg = after.load_avg;
     }
+    print_report(&o, &mc, &rows, krows, n_krows);
+    free(rows.v);
     model_free(m);
     return rc;
 }

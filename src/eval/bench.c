@@ -256,11 +256,14 @@ double bench_kernel_attention(int n_heads, int n_kv_heads, int head_dim, int dep
             const int n = depth - pos < chunk ? depth - pos : chunk;
             kv_blocked_store(kc, vc, cap, n_kv_heads, head_dim, pos, n, k, v);
             double t0 = now_ms();                      /* the attention alone is timed */
-            attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, cap);
+            if (attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, cap) != 0) {
+                ms = 0;
+                break;
+            }
             ms += now_ms() - t0;
         }
         const double pairs = (double)n_heads * depth * (depth + 1.0) / 2;
-        gflops = 4.0 * head_dim * pairs / (ms > 1e-6 ? ms : 1e-6) / 1e6;
+        gflops = ms > 0 ? 4.0 * head_dim * pairs / ms / 1e6 : 0;
     }
     free(kc); free(vc); free(q); free(k); free(v); free(out);
     return gflops;

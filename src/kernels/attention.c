@@ -55,9 +55,9 @@ static void gather_rows(float *q_rows, int *last, const float *q, int t0, int nt
         }
 }
 
-static void prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
-                    int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
-                    float qscale) {
+static int prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
+                   int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                   float qscale) {
     const int group = n_heads / n_kv_heads;
     const int nh = group < ISA_ATTN_MAX_ROWS ? group : ISA_ATTN_MAX_ROWS;  /* heads per task */
     const int slices = (group + nh - 1) / nh;
@@ -65,15 +65,20 @@ static void prefill(const struct isa *isa, float *out, const float *q, int n, in
     if (nt < 1) nt = 1;
     const int tiles = (n + nt - 1) / nt, tasks = n_kv_heads * slices * tiles;
     const double work = (double)n * (pos0 + n) * n_heads * hd;
+    int out_of_memory = 0;
     #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
     {
         float *q_rows = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
         float *o = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
         int last[ISA_ATTN_MAX_ROWS];
         float m[ISA_ATTN_MAX_ROWS], l[ISA_ATTN_MAX_ROWS];
+        if (!q_rows || !o) {
+            #pragma omp atomic write
+            out_of_memory = 1;
+        }
         #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < tasks; task++) {
-            if (!q_rows || !o) continue;        /* out of memory: leaves out as is (never seen) */
+            if (!q_rows || !o) continue;        /* reported below */
             const int tile = tiles - 1 - task / (n_kv_heads * slices);  /* latest tiles first */
             const int g = task % (n_kv_heads * slices) / slices, slice = task % slices;
             const int t0 = tile * nt, tn = n - t0 < nt ? n - t0 : nt;
@@ -95,6 +100,7 @@ static void prefill(const struct isa *isa, float *out, const float *q, int n, in
         free(q_rows);
         free(o);
     }
+    return out_of_memory ? dam_fail("out of memory in attention (head_dim %d)", hd) : 0;
 }
 
 /* One token: tasks (KV head, key range); partial results merged per head:
@@ -149,14 +155,13 @@ static int decode(const struct isa *isa, float *out, const float *q, int pos, in
     return 0;
 }
 
-void attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
-                       int head_dim, const float *k_cache, const float *v_cache, int cap) {
+int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
+                      int head_dim, const float *k_cache, const float *v_cache, int cap) {
     const struct isa *isa = isa_current();
     if (!isa->attn_hd_ok(head_dim)) isa = &isa_portable;
     const float qscale = (float)(LOG2E / sqrt((double)head_dim));
-    if (n == 1 && decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale) == 0)
-        return;
-    prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
+    if (n == 1) return decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
+    return prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
 }
 
 /* ---- one row over a flat (position, kv_dim) cache ---- */

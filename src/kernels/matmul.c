@@ -12,8 +12,12 @@
  *
  * Decode (n <= mr) is one pass over each weight matrix: units in order,
  * every column at once; the weights stream from memory and the rate is
- * set by memory bandwidth, so all that matters is that every thread is
- * streaming. */
+ * set by memory bandwidth, so all that matters is that every thread keeps
+ * enough loads in flight (one input: wider units, nr_gemv rows, whose tile
+ * prefetches the next unit).
+ *
+ * An ISA with a BF16 dot-product tile (avx512bf16) gets the input converted
+ * once per call into the split form that tile reads (isa.h). */
 #include "isa.h"
 #include "dam/kernels.h"
 #include <omp.h>
@@ -84,25 +88,28 @@ void matmul_batch(int count, float *const out[], const float *x, const struct te
     for (int j = 0; j < count; j++) work += (double)n * cols * w[j]->rows;
     const int kc = column_block(cols, n, isa->mr);
     const int n_kblocks = (cols + kc - 1) / kc;
-    /* dynamic: a thread slowed by another process on the machine does not
-     * hold the others back; chunks of consecutive units keep streams long */
+    /* Prefill: dynamic chunks, so a thread slowed by another process does
+     * not hold the others back. Decode: static, one contiguous range per
+     * thread, so each thread is a single stream whose prefetches (of the next
+     * tile) are never wasted on units another thread takes: measured 13 %
+     * faster over SmolLM2's 120 small products per token (42 vs 37 GB/s). */
     int chunk = units / (omp_get_max_threads() * 8);
     if (chunk < 1) chunk = 1;
     struct input in = { .x = x };
     uint32_t *xp = NULL;
     int any_bf16 = 0;
     for (int j = 0; j < count; j++) any_bf16 |= w[j]->dtype == DT_BF16;
-    if (any_bf16 && isa->x_prepare) {            /* no memory: the float32 tile does it */
+    if (any_bf16 && isa->x_prepare) {
         in.ldxp = isa->x_prepared_stride(cols);
         xp = malloc((size_t)n * in.ldxp * sizeof(uint32_t));
         if (xp) isa->x_prepare(x, n, cols, xp);
-        in.xp = xp;
+        in.xp = xp;                              /* NULL (no memory): the float32 tile runs */
     }
 
     #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
     {
         if (n <= isa->mr) {
-            #pragma omp for schedule(dynamic, chunk)
+            #pragma omp for schedule(static)
             for (int u = 0; u < units; u++) {
                 int j = 0;
                 while (u >= first[j + 1]) j++;

@@ -148,7 +148,7 @@ static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd
     kv_blocked_store(kc, vc, cap, n_kv_heads, hd, pos0, n, k + (size_t)pos0 * kv_dim, v + (size_t)pos0 * kv_dim);
     FOR_EACH_ISA(isa) {
         memset(out, 0xff, (size_t)n * n_heads * hd * sizeof(float));
-        attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, cap);
+        ck_assert_int_eq(attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, cap), 0);
         double e = rel_err(out, ref, (size_t)n * n_heads * hd);
         ck_assert_msg(e < 2e-6, "%s n=%d pos0=%d heads=%d/%d hd=%d: error %g", isa, n, pos0,
                       n_heads, n_kv_heads, hd, e);
