@@ -14,7 +14,9 @@ struct bench_machine {
     const char *isa;       /* kernel variant in use ("avx512", ...) */
     double read_gbs;       /* memory read bandwidth, 1e9 bytes/s (a buffer far larger than the caches) */
     double fma_gflops;     /* peak float32 FMA rate, 1e9 FLOP/s (2 per multiply-add) */
-    double load_avg;       /* 1-minute load average when measured (other processes on the cores) */
+    double load_avg;       /* 1-minute load average when measured */
+    double idle;           /* share of CPU time idle over 200 ms before measuring (other
+                            * processes on the cores), 0..1; -1 when unknown */
     int cores;             /* online processors */
 };
 

@@ -84,20 +84,21 @@ static double peak_of(const struct bench_result *r, const struct bench_machine *
 }
 
 static void machine_line(const struct bench_machine *mc) {
-    printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32), "
-           "load average %.2f on %d cores\n\n", mc->threads, mc->isa, mc->read_gbs, mc->fma_gflops,
-           mc->load_avg, mc->cores);
+    printf("machine: %d threads, %s kernels, memory read %.1f GB/s, peak FMA %.1f GFLOP/s (float32); "
+           "%d cores %.0f%% idle (the busier of before and after), load average %.2f\n\n", mc->threads, mc->isa, mc->read_gbs,
+           mc->fma_gflops, mc->cores, 100 * mc->idle, mc->load_avg);
 }
 
 /* Other processes on the cores make every figure low and noisy; OpenMP's
  * threads then lose most of their time waiting for each other at the end
- * of each parallel region (spinning threads compete with the very thread
- * they wait for). */
+ * of each parallel region (a spinning thread competes with the very thread
+ * it waits for). */
 static void warn_if_busy(const struct bench_machine *mc) {
-    if (mc->load_avg > mc->cores - mc->threads + 0.5)
-        fprintf(stderr, "dam bench: load average %.2f on %d cores: other processes are running, the figures "
-                "will be low and noisy (OMP_WAIT_POLICY=passive suffers less on a busy machine)\n",
-                mc->load_avg, mc->cores);
+    const double busy = mc->idle >= 0 ? (1 - mc->idle) * mc->cores : -1;   /* cores in use */
+    if (busy > 0.5)
+        fprintf(stderr, "dam bench: other processes use %.1f of the %d cores: the figures will be low and "
+                "noisy (OMP_WAIT_POLICY=passive or fewer threads suffer less on a busy machine)\n",
+                busy, mc->cores);
 }
 
 static void md_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
@@ -116,18 +117,18 @@ static void md_row(const struct row_id *id, const struct bench_result *r, const 
 static const char *csv_columns =
     "model,size_bytes,params,attn,threads,isa,test,n_prompt,n_gen,depth,reps,ts_mean,ts_std,"
     "sparsity,kv_bytes,kv_bytes_full,bytes_per_token,flops_per_token,flops_attn_per_token,"
-    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops,load_avg";
+    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops,load_avg,idle";
 
 static void csv_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc) {
     char test[48];
     test_name(test, sizeof test, r);
     const int pp = r->kind == BENCH_PP;
-    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f,%.2f\n",
+    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f,%.2f,%.3f\n",
            id->model, id->size, (long long)id->params, id->attn, id->threads, mc->isa, test,
            pp ? r->n_tokens : 0, pp ? 0 : r->n_tokens, r->depth, r->reps, r->ts_mean, r->ts_std,
            r->sparsity, r->kv_bytes, r->kv_bytes_full, r->bytes_per_token, r->flops_per_token,
            r->flops_attn_per_token, r->achieved, pp ? "GFLOP/s" : "GB/s", peak_of(r, mc),
-           r->achieved / peak_of(r, mc), mc->read_gbs, mc->fma_gflops, mc->load_avg);
+           r->achieved / peak_of(r, mc), mc->read_gbs, mc->fma_gflops, mc->load_avg, mc->idle);
     fflush(stdout);
 }
 
@@ -323,6 +324,7 @@ static void print_report(const struct bench_opts *o, const struct bench_machine 
         cJSON_AddNumberToObject(mj, "read_gbs", mc->read_gbs);
         cJSON_AddNumberToObject(mj, "fma_gflops", mc->fma_gflops);
         cJSON_AddNumberToObject(mj, "load_avg", mc->load_avg);
+        cJSON_AddNumberToObject(mj, "idle", mc->idle);
         cJSON_AddNumberToObject(mj, "cores", mc->cores);
         items = cJSON_AddArrayToObject(root, o->kernels ? "kernels" : "results");
     }
@@ -420,6 +422,7 @@ int cmd_bench(int argc, char **argv) {
         if (after.read_gbs > mc.read_gbs) mc.read_gbs = after.read_gbs;
         if (after.fma_gflops > mc.fma_gflops) mc.fma_gflops = after.fma_gflops;
         if (after.load_avg > mc.load_avg) mc.load_avg = after.load_avg;
+        if (after.idle >= 0 && after.idle < mc.idle) mc.idle = after.idle;   /* the busier moment */
     }
     print_report(&o, &mc, &rows, krows, n_krows);
     free(rows.v);

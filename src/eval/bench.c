@@ -15,7 +15,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <time.h>
 
 /* ---- machine ceilings ---- */
 
@@ -75,7 +77,30 @@ static double fma_peak(void) {
     return best;
 }
 
+/* Idle share of all CPUs over ms milliseconds, from /proc/stat (Linux);
+ * -1 when it cannot be read. */
+static double idle_share(int ms) {
+    unsigned long long a[10] = {0}, b[10] = {0};
+    for (int k = 0; k < 2; k++) {
+        unsigned long long *v = k ? b : a;
+        FILE *f = fopen("/proc/stat", "r");
+        if (!f) return -1;
+        int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                         &v[4], &v[5], &v[6], &v[7]);
+        fclose(f);
+        if (got < 5) return -1;
+        if (!k) {
+            struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000 };
+            nanosleep(&t, NULL);
+        }
+    }
+    unsigned long long total = 0, idle = (b[3] - a[3]) + (b[4] - a[4]);   /* idle + iowait */
+    for (int i = 0; i < 8; i++) total += b[i] - a[i];
+    return total ? (double)idle / total : -1;
+}
+
 int bench_machine_measure(struct bench_machine *mc) {
+    mc->idle = idle_share(200);
     mc->threads = omp_get_max_threads();
     mc->cores = omp_get_num_procs();
     if (getloadavg(&mc->load_avg, 1) != 1) mc->load_avg = -1;
