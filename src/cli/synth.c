@@ -339,9 +339,9 @@ int cmd_synth(int argc, char **argv) {
         dam_fail("cannot create %s: %s", out_dir, strerror(errno));
         goto fail;
     }
+    /* config.json goes last: a folder is a model only once everything it
+     * names was written, so a failed run never leaves a weightless "model" */
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/config.json", out_dir);
-    if (write_file_atomic(path, json, len) != 0) goto fail;
     snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
     if (write_weights(&cfg, &o, path) != 0) goto fail;
     snprintf(path, sizeof path, "%s/tokenizer.json", out_dir);
@@ -351,6 +351,8 @@ int cmd_synth(int argc, char **argv) {
         dam_fail("cannot remove the old %s: %s", path, strerror(errno));
         goto fail;
     }
+    snprintf(path, sizeof path, "%s/config.json", out_dir);
+    if (write_file_atomic(path, json, len) != 0) goto fail;
     free(json);
     return EXIT_OK;
 fail:

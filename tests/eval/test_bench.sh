@@ -108,3 +108,8 @@ EOF
 [ $rc = 2 ] && ok bench_bad_format || fail bench_bad_format "exit $rc"
 "$DAM" bench -m "$TMP/m" -d 1,x >/dev/null 2>"$TMP/err"; rc=$?
 [ $rc = 2 ] && grep -q -- '-d' "$TMP/err" && ok bench_bad_depth || fail bench_bad_depth "exit $rc: $(cat "$TMP/err")"
+
+# --- a synth that fails (file size limit) leaves no config.json: no half model
+d="$TMP/fullsynth"
+( ulimit -f 8; "$DAM" synth --config tests/data/tiny-bench.config.json -o "$d" >/dev/null 2>&1 ); rc=$?
+[ $rc -ne 0 ] && [ ! -e "$d/config.json" ] && ok synth_failure_no_config || fail synth_failure_no_config "rc $rc; $(ls "$d" 2>&1)"
