@@ -46,6 +46,14 @@ struct attn_options {
     int dam_fallback_window; /* window size for the "window" fallback */
     char dam_capture[16];  /* "profile" | "auto" | "prompt" */
     char dam_profile[1024];/* path of a profile JSON, "" = none */
+    int dam_sinks;         /* positions every dam head keeps (rounded up to blocks of 16) */
+    int dam_recent;        /* smallest recent window of a dam head */
+    int dam_select;        /* positions a selecting head chooses per query tile */
+    char dam_select_heads[16]; /* "all" | "weak" | "none" */
+    int dam_columns;       /* 1: keep the profile's column patterns */
+    int dam_reach_min_row; /* reach capture: rows counted from this position (internal) */
+    int dam_budget;        /* keys per row per head, split across heads by the profile's reach */
+    int dam_min_select;    /* positions every head selects at least (with a budget) */
     /* dma */
     int dma_window;        /* keys kept per query; 0 = the model's keep_window_size */
 };
@@ -58,6 +66,7 @@ struct attn_stats {
     size_t kv_bytes;       /* bytes of K and V held now */
     size_t kv_bytes_full;  /* bytes full attention would hold now */
     int fallback_heads;    /* heads running a fallback policy (dam) */
+    double selected_share; /* selected keys / keys selection chose from (dam), 0 if none */
 };
 
 struct attn_module {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "dam/attn.h"
+#include "dam/kernels.h"
 
 /* ---------------------------------------------------------------------------
  * Parameters */
@@ -93,6 +94,53 @@ float dam_gamma_diagonal(const uint8_t *mask, int pcl, int n_rows, int r, int *s
 float dam_gamma_column(const uint8_t *mask, int pcl, int n_rows, int c, int *support);
 
 /* ---------------------------------------------------------------------------
+ * Reach (dam_reach.c): how much of each head's attention mass a plan keeps
+ * at long range, measured with full attention on long calibration sequences,
+ * and the per-head budget split made from it. */
+
+#define DAM_REACH_W 9      /* recent windows of the grid: 16 .. 4096 */
+#define DAM_REACH_K 8      /* selected blocks of the grid: 0, 1, 2, 4 .. 64 */
+extern const int dam_reach_windows[DAM_REACH_W];
+extern const int dam_reach_blocks[DAM_REACH_K];
+
+#define DAM_REACH_ROW_STEP 4   /* every 4th row of a tile is measured */
+
+struct dam_reach {
+    int n_layers, n_heads;
+    int min_row;           /* rows before this position are not counted */
+    double *kept;          /* (n_layers, n_heads, W, K) summed attention mass plan (W, K) keeps */
+    double *err;           /* same cells: summed ||o_plan - o_full||^2 of the head's output */
+    double *rows;          /* (n_layers) rows counted */
+    double *gain;          /* (n_layers, n_heads) weight of a head's error: mean squared
+                              entry of its o_proj columns (1 when unknown) */
+};
+
+/* Per-thread buffers of dam_reach_add_tile (max_blocks: the context's blocks). */
+struct dam_reach_scratch {
+    int *order;
+    float *bm, *bv, *suf, *acc;
+    double *sufm;
+};
+int dam_reach_scratch_init(struct dam_reach_scratch *s, int max_blocks, int hd);
+void dam_reach_scratch_free(struct dam_reach_scratch *s);
+
+struct dam_reach *dam_reach_new(int n_layers, int n_heads, int min_row);
+void dam_reach_free(struct dam_reach *r);
+/* Adds a tile of rows i0 .. i0 + rows - 1 of one head (every
+ * DAM_REACH_ROW_STEP-th row): p (rows, ld) its attention probabilities (row
+ * r over keys 0 .. i0 + r), bound[b] the selection score of block b for this
+ * tile (b < i0 / 16), blocks the KV blocks 0 .. (i0 + rows - 1) / 16.
+ * Not thread-safe for one head. */
+void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int rows, const float *p,
+                        size_t ld, const float *bound, const struct kv_block *blocks, int hd,
+                        struct dam_reach_scratch *sc);
+/* Per-head windows and selected blocks ((n_layers * n_heads) each) for a
+ * budget of `budget` keys per row per head on average, chosen to minimise
+ * the summed gain * output error; every head selects at least min_select
+ * blocks. */
+int dam_reach_allocate(const struct dam_reach *r, int budget, int min_select, int *window, int *select);
+
+/* ---------------------------------------------------------------------------
  * Profiles: per (layer, head) matched patterns (dam_capture.c builds them,
  * dam_profile.c reads and writes JSON) */
 
@@ -115,6 +163,7 @@ struct dam_profile {
     long n_tokens;
     char source[1280];     /* what it was captured from (files, "prompt") */
     struct dam_head *heads;/* (n_layers, n_heads) */
+    struct dam_reach *reach; /* owned; NULL when the profile has no reach figures */
 };
 
 struct dam_profile *dam_profile_new(int n_layers, int n_heads, int n_kv_heads, int head_dim,
@@ -171,25 +220,81 @@ int dam_mask_row_runs(const struct dam_mask *m, int i, int *runs);
 int dam_mask_max_offset(const struct dam_mask *m);
 
 /* ---------------------------------------------------------------------------
- * The sparse attention engine (dam.c): the state of the dam and window
- * modules. Per layer, every head runs its mask; per (layer, KV head) the
- * cache keeps either every position or, when all heads of the group are
- * windows plus columns, a ring of the last W positions plus the columns. */
+ * The sparse attention engine (dam_engine.c): the state of the dam and
+ * window modules.
+ *
+ * Keys are handled in blocks of KV_BLOCK (16) positions. Every (layer, head)
+ * runs a plan: for a tile of query rows i0 .. i1 it attends to
+ *   - sinks:   blocks [0, sink_blocks);
+ *   - window:  the blocks from the one holding max(0, i0 - window + 1) to
+ *              the one holding i1 (causal inside), so each row sees at least
+ *              `window` recent positions;
+ *   - columns: fixed blocks (DAM's column patterns);
+ *   - selection: the `select` blocks of the rest with the highest bound on
+ *              q . k for this tile's queries (query-aware, Quest's bound
+ *              from per-block key maxima and minima).
+ * A dense plan attends to every causal key. Per (layer, KV head) the cache
+ * keeps every block when a head of the group is dense or selects; else only
+ * what the plans will read again (sinks, columns, the recent window). */
+
+struct head_plan {
+    int dense;             /* 1: every causal key (the fields below unused) */
+    int sink_blocks;       /* blocks [0, sink_blocks) always kept */
+    int window;            /* recent positions kept, own included (>= 1) */
+    int n_cols;
+    int *cols;             /* (n_cols) column blocks, ascending, each >= sink_blocks */
+    int select;            /* blocks chosen per query tile among the others; 0 = none */
+};
+
+void head_plan_free(struct head_plan *p);
+int head_plan_copy(struct head_plan *dst, const struct head_plan *src);
+
+/* The runtime options of the engine (which heads select, budgets). */
+struct dam_run_params {
+    int sinks;             /* positions always kept (rounded up to blocks) */
+    int recent;            /* smallest recent window of any head */
+    int select;            /* positions a selecting head chooses per query tile */
+    int select_heads;      /* DAM_SELECT_ALL | DAM_SELECT_WEAK | DAM_SELECT_NONE */
+    int columns;           /* 1: keep the profile's column patterns */
+    int budget;            /* keys per row per head, split across heads by the profile's
+                              reach figures; 0 = every head gets recent + select */
+    int min_select;        /* blocks every head selects at least (with a budget) */
+};
+enum { DAM_SELECT_NONE, DAM_SELECT_WEAK, DAM_SELECT_ALL };
+
+/* The plan of a profile head under run parameters r. */
+int head_plan_from_profile(struct head_plan *plan, const struct dam_head *h, const struct dam_params *p,
+                           const struct dam_run_params *r);
+/* The plans of every head of a profile, (n_layers * n_heads): with a
+ * budget and reach figures, each head's window and selection come from the
+ * budget split (dam_reach_allocate); else head_plan_from_profile. */
+int dam_profile_plans(const struct dam_profile *p, const struct dam_run_params *r, struct head_plan *plans);
 
 struct dam_state;
 
-/* A state whose heads all attend fully (masks set later), KV kept in full. */
+/* A state whose heads all attend fully (plans set later), KV kept in full. */
 struct dam_state *dam_state_new(const struct attn_setup *setup);
-/* Gives every head of a layer its mask (copied) and shrinks the layer's KV
- * groups to what the masks will read. */
-int dam_state_set_masks(struct dam_state *st, int layer, const struct dam_mask *masks);
-/* Runs every layer with a profile's masks (geometry checked). */
-int dam_state_use_profile(struct dam_state *st, const struct dam_profile *p);
+/* Gives every head of a layer its plan (copied) and fits the layer's KV
+ * stores to what the plans read. */
+int dam_state_set_plans(struct dam_state *st, int layer, const struct head_plan *plans);
+/* Runs every layer with a profile's patterns under run parameters r
+ * (geometry checked). */
+int dam_state_use_profile(struct dam_state *st, const struct dam_profile *p, const struct dam_run_params *r);
+/* The same, taking ownership of p (freed with the state, even on error). */
+int dam_state_adopt_profile(struct dam_state *st, struct dam_profile *p, const struct dam_run_params *r);
+/* Options -> run parameters; -1 + dam_fail on a bad value. */
+int dam_run_params_from_options(const struct attn_options *o, struct dam_run_params *r);
 /* Capture: rows < pcl run full attention and add their probabilities to a
- * capture. prompt = 1: at row pcl each layer derives its masks from what it
- * captured (params p) and goes sparse; prompt = 0 (calibration): stays full. */
-int dam_state_start_capture(struct dam_state *st, const struct dam_params *p, int prompt);
+ * capture. prompt = 1: at row pcl each layer derives its plans from what it
+ * captured (params p, run parameters r) and goes sparse; prompt = 0
+ * (calibration): stays full. */
+int dam_state_start_capture(struct dam_state *st, const struct dam_params *p,
+                            const struct dam_run_params *r, int prompt);
 struct dam_capture *dam_state_capture(struct dam_state *st);
+/* Reach capture (calibration): rows >= min_row run full attention and their
+ * probabilities go to a struct dam_reach. Before the first position only. */
+int dam_state_start_reach(struct dam_state *st, int min_row);
+struct dam_reach *dam_state_reach(struct dam_state *st);
 /* The profile the state runs (loaded, calibrated or captured from the
  * prompt); NULL for window. */
 const struct dam_profile *dam_state_profile(const struct dam_state *st);
@@ -222,6 +327,15 @@ struct dam_profile *dam_calibrate_texts(const struct model *m, const struct toke
                                         const char *const *texts, int n_texts,
                                         const struct attn_options *o, const char *what,
                                         int max_seqs, int verbose);
+/* The reach of every head (dam_reach.c) over long token sequences, rows
+ * from min_row on. */
+struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *seqs, const int *lens,
+                                      int n_seqs, const struct attn_options *o, int min_row, int verbose);
+/* The same over a text: tokenized whole (with BOS), cut into sequences of
+ * seq_len tokens (each starting with BOS), at most max_seqs (0 = all). */
+struct dam_reach *dam_calibrate_reach_text(const struct model *m, const struct tokenizer *tok,
+                                           const char *text, int seq_len, int max_seqs,
+                                           const struct attn_options *o, int min_row, int verbose);
 /* Same from token sequences (each run from position 0). */
 struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const *seqs,
                                          const int *lens, int n_seqs,

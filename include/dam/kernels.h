@@ -100,6 +100,33 @@ void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, i
 int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
                       int head_dim, const float *k_cache, const float *v_cache, int cap);
 
+/* ---- attention over a list of key blocks (the sparse modules) ----
+ * A kv_block is KV_BLOCK consecutive positions starting at pos: keys
+ * transposed (head_dim, KV_BLOCK) at k, values (KV_BLOCK, head_dim) at v,
+ * the layout of one page of the sparse modules' KV store. Any set of blocks,
+ * in any memory order, is attended exactly as if its keys were contiguous,
+ * so a kept (query, key) pair costs what a dense pair costs. */
+struct kv_block {
+    const float *k;        /* (head_dim, KV_BLOCK) */
+    const float *v;        /* (KV_BLOCK, head_dim) */
+    int pos;               /* position of lane 0 */
+};
+
+/* Exact softmax attention of `rows` query rows (row r: q + r * q_stride,
+ * head_dim floats, at position last[r]) over the keys of nb blocks, each
+ * row seeing only positions <= last[r]. Output row r at out + r * out_stride.
+ * Every row must see at least one key. Runs on the calling thread. */
+void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_stride, int rows,
+                      const int *last, int head_dim, const struct kv_block *blocks, int nb);
+
+/* Quest's upper bound of q . k over the keys of a block, from the block's
+ * per-dimension key maximum and minimum: sum_d max(q_d kmax_d, q_d kmin_d)
+ * = q+ . kmax + q- . kmin with q+ = max(q, 0), q- = min(q, 0). qpm holds
+ * (q+, q-) (2 * head_dim floats; sums of several rows' q+ and q- give the
+ * sum of their bounds); summary b holds (kmax, kmin) at sums + b * 2 *
+ * head_dim. out[i] = bound of block ids[i]. */
+void block_bounds(float *out, const float *qpm, int head_dim, const float *sums, const int *ids, int n);
+
 /* One query row q (head_dim) against keys k[0..n_keys) and values
  * v[0..n_keys) stored flat, kv_stride floats from one position to the next
  * (what attn_row_dense in attn.h runs): scores in blocks of 64 keys, online

@@ -10,6 +10,7 @@
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/model.h"
+#include "dam/kernels.h"
 #include "dam/session.h"
 #include "dam/tokenizer.h"
 #include <ctype.h>
@@ -60,6 +61,94 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
     session_free(s);
     if (prof) snprintf(prof->source, sizeof prof->source, "%s", what ? what : "");
     return prof;
+}
+
+/* A head's error reaches the residual stream through its columns of o_proj:
+ * weigh it by their mean squared entry (times dim: the gain of a random
+ * direction). */
+static int reach_gains(const struct model *m, struct dam_reach *r) {
+    const int hd = m->cfg.head_dim, dim = m->cfg.dim;
+    float *row = xmalloc((size_t)m->cfg.n_heads * hd * sizeof *row, "o_proj row");
+    if (!row) return -1;
+    for (int l = 0; l < r->n_layers; l++) {
+        double *g = r->gain + (size_t)l * r->n_heads;
+        for (int h = 0; h < r->n_heads; h++) g[h] = 0;
+        for (int i = 0; i < dim; i++) {
+            tensor_row_f32(&m->layers[l].wo, i, row);
+            for (int h = 0; h < r->n_heads; h++)
+                for (int d = 0; d < hd; d++) g[h] += (double)row[h * hd + d] * row[h * hd + d];
+        }
+        for (int h = 0; h < r->n_heads; h++) g[h] /= hd;
+    }
+    free(row);
+    return 0;
+}
+
+struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *seqs, const int *lens,
+                                      int n_seqs, const struct attn_options *o, int min_row, int verbose) {
+    if (n_seqs <= 0) { dam_fail("dam calibrate: no reach sequences"); return NULL; }
+    int n_ctx = 0;
+    for (int i = 0; i < n_seqs; i++) if (lens[i] > n_ctx) n_ctx = lens[i];
+    if (n_ctx > m->cfg.max_seq_len) n_ctx = m->cfg.max_seq_len;
+    if (n_ctx <= min_row) {
+        dam_fail("dam calibrate: reach sequences of %d tokens are too short (they must pass position %d)", n_ctx, min_row);
+        return NULL;
+    }
+    struct attn_options co = *o;
+    snprintf(co.dam_capture, sizeof co.dam_capture, "reach");
+    co.dam_profile[0] = 0;
+    co.dam_reach_min_row = min_row;
+    struct session *s = session_new(m, &attn_dam, &co, n_ctx);
+    if (!s) return NULL;
+    double t0 = now_ms();
+    for (int i = 0; i < n_seqs; i++) {
+        int len = lens[i] < n_ctx ? lens[i] : n_ctx;
+        session_rewind(s, 0);
+        if (session_eval(s, seqs[i], len, NULL, LOGITS_NONE)) { session_free(s); return NULL; }
+        if (verbose)
+            fprintf(stderr, "\rdam: measuring reach: sequence %d/%d (%.1f s)%s", i + 1, n_seqs,
+                    (now_ms() - t0) / 1e3, i + 1 == n_seqs ? "\n" : "");
+    }
+    struct dam_state *st = dam_state_of(&attn_dam, s->attn_state);
+    struct dam_reach *r = dam_state_reach(st), *copy = dam_reach_new(r->n_layers, r->n_heads, min_row);
+    if (copy) {
+        const size_t cells = (size_t)r->n_layers * r->n_heads * DAM_REACH_W * DAM_REACH_K;
+        memcpy(copy->kept, r->kept, cells * sizeof *r->kept);
+        memcpy(copy->err, r->err, cells * sizeof *r->err);
+        memcpy(copy->rows, r->rows, (size_t)r->n_layers * sizeof *r->rows);
+        if (reach_gains(m, copy)) { dam_reach_free(copy); copy = NULL; }
+    }
+    session_free(s);
+    return copy;
+}
+
+struct dam_reach *dam_calibrate_reach_text(const struct model *m, const struct tokenizer *tok,
+                                           const char *text, int seq_len, int max_seqs,
+                                           const struct attn_options *o, int min_row, int verbose) {
+    int *ids = NULL, n = 0;
+    if (tokenizer_encode(tok, text, strlen(text), 1, &ids, &n)) return NULL;
+    const int bos = n > 0 ? ids[0] : 0;
+    int count = (n - 1) / (seq_len - 1);
+    if (max_seqs > 0 && count > max_seqs) count = max_seqs;
+    if (count < 1) {
+        free(ids);
+        dam_fail("dam calibrate: the reach text has %d tokens, fewer than one sequence of %d", n, seq_len);
+        return NULL;
+    }
+    int **seqs = xcalloc((size_t)count, sizeof *seqs, "reach sequences"), *lens = xcalloc((size_t)count, sizeof *lens, "reach sequences");
+    struct dam_reach *r = NULL;
+    int ok = seqs && lens;
+    for (int i = 0; ok && i < count; i++) {
+        /* BOS, then the next seq_len - 1 tokens of the text */
+        if (!(seqs[i] = xmalloc((size_t)seq_len * sizeof **seqs, "reach sequence"))) { ok = 0; break; }
+        seqs[i][0] = bos;
+        memcpy(seqs[i] + 1, ids + 1 + (size_t)i * (seq_len - 1), (size_t)(seq_len - 1) * sizeof **seqs);
+        lens[i] = seq_len;
+    }
+    if (ok) r = dam_calibrate_reach(m, (const int *const *)seqs, lens, count, o, min_row, verbose);
+    for (int i = 0; seqs && i < count; i++) free(seqs[i]);
+    free(seqs); free(lens); free(ids);
+    return r;
 }
 
 /* Appends the sequences of one document's tokens: windows of pcl tokens, a

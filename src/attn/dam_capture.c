@@ -266,6 +266,7 @@ void dam_profile_free(struct dam_profile *p) {
         free(p->heads[i].true_mask);
     }
     free(p->heads);
+    dam_reach_free(p->reach);
     free(p);
 }
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define PROFILE_FORMAT "dam-profile"
-#define PROFILE_VERSION 1
+#define PROFILE_VERSION 2
 #define MAX_PATTERN (1 << 24)   /* largest offset or column a profile may hold */
 
 /* ---- base64 of the true-mask bits (cell dam_tri(i, j) is bit k % 8 of byte k / 8) ---- */
@@ -84,6 +84,35 @@ static cJSON *int_array(const int *v, int n) {
 /* Rounds figures to 4 decimals so profiles diff well. */
 static double round4(double x) { return (double)(long long)(x * 10000 + (x >= 0 ? 0.5 : -0.5)) / 10000; }
 
+/* The reach grid: per head, the mean attention mass kept and the mean
+ * squared output error of every plan (window W, selected blocks K), W
+ * major, and the head's error gain. */
+static int add_reach(cJSON *root, const struct dam_reach *r) {
+    cJSON *o = cJSON_AddObjectToObject(root, "reach");
+    if (!o) return dam_fail("out of memory writing a profile");
+    cJSON_AddNumberToObject(o, "min_row", r->min_row);
+    cJSON_AddItemToObject(o, "windows", int_array(dam_reach_windows, DAM_REACH_W));
+    cJSON_AddItemToObject(o, "blocks", int_array(dam_reach_blocks, DAM_REACH_K));
+    cJSON *heads = cJSON_AddArrayToObject(o, "heads");
+    for (int l = 0; l < r->n_layers; l++)
+        for (int h = 0; h < r->n_heads; h++) {
+            const size_t c = ((size_t)l * r->n_heads + h) * DAM_REACH_W * DAM_REACH_K;
+            const double rows = r->rows[l] > 0 ? r->rows[l] : 1;
+            cJSON *e = cJSON_CreateObject(), *kept = cJSON_CreateArray(), *err = cJSON_CreateArray();
+            cJSON_AddNumberToObject(e, "layer", l);
+            cJSON_AddNumberToObject(e, "head", h);
+            cJSON_AddNumberToObject(e, "gain", r->gain[(size_t)l * r->n_heads + h]);
+            for (int i = 0; i < DAM_REACH_W * DAM_REACH_K; i++) {
+                cJSON_AddItemToArray(kept, cJSON_CreateNumber(round4(r->kept[c + i] / rows)));
+                cJSON_AddItemToArray(err, cJSON_CreateNumber(r->err[c + i] / rows));
+            }
+            cJSON_AddItemToObject(e, "kept", kept);
+            cJSON_AddItemToObject(e, "err", err);
+            cJSON_AddItemToArray(heads, e);
+        }
+    return 0;
+}
+
 char *dam_profile_to_json(const struct dam_profile *p) {
     cJSON *root = cJSON_CreateObject();
     if (!root) { dam_fail("out of memory writing a profile"); return NULL; }
@@ -143,6 +172,7 @@ char *dam_profile_to_json(const struct dam_profile *p) {
             }
             cJSON_AddItemToArray(heads, o);
         }
+    if (p->reach && add_reach(root, p->reach)) { cJSON_Delete(root); return NULL; }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) dam_fail("out of memory writing a profile");
@@ -262,6 +292,69 @@ static int parse_head(const cJSON *o, struct dam_profile *p, uint8_t *seen, cons
     return 0;
 }
 
+/* The "reach" object (optional): figures per head, checked for range. */
+static int parse_reach(const cJSON *o, struct dam_profile *p, const char *what) {
+    int min_row;
+    if (!cJSON_IsObject(o)) return dam_fail("profile %s: 'reach' must be an object", what);
+    if (get_int(o, "min_row", 0, 1 << 24, &min_row, what, "reach")) return -1;
+    const char *grids[2] = { "windows", "blocks" };
+    const int *want[2] = { dam_reach_windows, dam_reach_blocks }, len[2] = { DAM_REACH_W, DAM_REACH_K };
+    for (int g = 0; g < 2; g++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, grids[g]);
+        int i = 0, ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == len[g];
+        const cJSON *e;
+        if (ok) cJSON_ArrayForEach(e, a) ok &= cJSON_IsNumber(e) && e->valuedouble == want[g][i++];
+        if (!ok) return dam_fail("profile %s: reach '%s' is not the grid this dam measures (recalibrate)", what, grids[g]);
+    }
+    const cJSON *heads = cJSON_GetObjectItemCaseSensitive(o, "heads");
+    if (!cJSON_IsArray(heads) || cJSON_GetArraySize(heads) != p->n_layers * p->n_heads)
+        return dam_fail("profile %s: reach needs %d heads", what, p->n_layers * p->n_heads);
+    struct dam_reach *r = dam_reach_new(p->n_layers, p->n_heads, min_row);
+    if (!r) return -1;
+    for (int l = 0; l < p->n_layers; l++) r->rows[l] = 1;   /* the file holds means */
+    uint8_t *seen = xcalloc((size_t)p->n_layers * p->n_heads, 1, "profile heads");
+    if (!seen) { dam_reach_free(r); return -1; }
+    const cJSON *e;
+    int rc = 0;
+    cJSON_ArrayForEach(e, heads) {
+        int l, h;
+        if ((rc = get_int(e, "layer", 0, p->n_layers - 1, &l, what, "a reach head's")) ||
+            (rc = get_int(e, "head", 0, p->n_heads - 1, &h, what, "a reach head's")))
+            break;
+        if (seen[l * p->n_heads + h]++) { rc = dam_fail("profile %s: reach head (%d, %d) appears twice", what, l, h); break; }
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(e, "gain");
+        if (!cJSON_IsNumber(g) || !(g->valuedouble >= 0 && g->valuedouble < 1e30)) {
+            rc = dam_fail("profile %s: reach head (%d, %d) needs a 'gain' >= 0", what, l, h);
+            break;
+        }
+        r->gain[(size_t)l * p->n_heads + h] = g->valuedouble;
+        const char *keys[2] = { "kept", "err" };
+        double *dst[2] = { r->kept, r->err };
+        for (int k = 0; k < 2 && !rc; k++) {
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, keys[k]), *x;
+            if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != DAM_REACH_W * DAM_REACH_K) {
+                rc = dam_fail("profile %s: reach head (%d, %d) needs %d numbers in '%s'", what, l, h,
+                              DAM_REACH_W * DAM_REACH_K, keys[k]);
+                break;
+            }
+            double *d = dst[k] + ((size_t)l * p->n_heads + h) * DAM_REACH_W * DAM_REACH_K;
+            cJSON_ArrayForEach(x, a) {
+                if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < 1e30)) {
+                    rc = dam_fail("profile %s: reach head (%d, %d): '%s' holds a value that is not a number >= 0",
+                                  what, l, h, keys[k]);
+                    break;
+                }
+                *d++ = x->valuedouble;
+            }
+        }
+        if (rc) break;
+    }
+    free(seen);
+    if (rc) { dam_reach_free(r); return -1; }
+    p->reach = r;
+    return 0;
+}
+
 struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *what) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) {
@@ -322,6 +415,8 @@ struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *
         if (parse_head(o, p, seen, what)) { free(seen); goto fail; }
     }
     free(seen);
+    const cJSON *reach = cJSON_GetObjectItemCaseSensitive(root, "reach");
+    if (reach && parse_reach(reach, p, what)) goto fail;
     cJSON_Delete(root);
     return p;
 fail:

@@ -86,6 +86,13 @@ void attn_options_default(struct attn_options *o) {
     snprintf(o->dam_fallback, sizeof o->dam_fallback, "window");
     o->dam_fallback_window = 32;
     snprintf(o->dam_capture, sizeof o->dam_capture, "auto");
+    o->dam_sinks = 16;
+    o->dam_recent = 256;
+    o->dam_select = 256;
+    snprintf(o->dam_select_heads, sizeof o->dam_select_heads, "all");
+    o->dam_columns = 1;
+    o->dam_budget = 512;
+    o->dam_min_select = 32;
 }
 
 /* The kernel lives with the other attention kernels (src/kernels/attention.c),

@@ -2,11 +2,16 @@
  * layer attends to the first `sinks` positions (attention sinks) and to the
  * most recent `size` positions, its own included (StreamingLLM's mask).
  *
- * It is the sparse engine of dam.c with one predefined mask for all heads:
- * diagonal offsets 0 .. size-1 and columns 0 .. sinks-1. The KV cache keeps a
- * ring of the last `size` positions plus the sinks, so memory stays flat. */
+ * It is the sparse engine of dam_engine.c with one plan for all heads, so
+ * it runs on the same block kernel as dam and its figures compare at equal
+ * cost: keys go in blocks of 16, so the sinks are the first
+ * ceil(sinks / 16) blocks and a row sees at least `size` recent positions
+ * (up to 30 more: the window of a tile of 16 rows starts at the block
+ * holding its first row's earliest position). The KV cache keeps only the
+ * window and the sinks, so memory stays flat. */
 #include "dam/dam.h"
 #include "dam/common.h"
+#include "dam/kernels.h"
 #include <stdlib.h>
 
 static void *window_create(const struct attn_setup *setup) {
@@ -17,20 +22,17 @@ static void *window_create(const struct attn_setup *setup) {
     if (o->window_sinks < 0) { dam_fail("window: --window-sinks must be >= 0 (got %d)", o->window_sinks); return NULL; }
     struct dam_state *st = dam_state_new(setup);
     if (!st) return NULL;
-    int *offsets = xmalloc((size_t)o->window_size * sizeof *offsets, "window offsets");
-    int *columns = xmalloc(((size_t)o->window_sinks + 1) * sizeof *columns, "window sinks");
-    struct dam_mask *masks = xcalloc((size_t)setup->n_heads, sizeof *masks, "window masks");
+    struct head_plan *plans = xcalloc((size_t)setup->n_heads, sizeof *plans, "window plans");
     int rc = -1;
-    if (!offsets || !columns || !masks) goto done;
-    for (int r = 0; r < o->window_size; r++) offsets[r] = r;
-    for (int c = 0; c < o->window_sinks; c++) columns[c] = c;
-    if (dam_mask_build(&masks[0], offsets, o->window_size, columns, o->window_sinks)) goto done;
-    for (int h = 1; h < setup->n_heads; h++) masks[h] = masks[0];   /* shared runs, copied by set */
-    rc = 0;
-    for (int l = 0; l < setup->n_layers && rc == 0; l++) rc = dam_state_set_masks(st, l, masks);
-    dam_mask_free(&masks[0]);
-done:
-    free(offsets); free(columns); free(masks);
+    if (plans) {
+        for (int h = 0; h < setup->n_heads; h++) {
+            plans[h].window = o->window_size;
+            plans[h].sink_blocks = (o->window_sinks + KV_BLOCK - 1) / KV_BLOCK;
+        }
+        rc = 0;
+        for (int l = 0; l < setup->n_layers && rc == 0; l++) rc = dam_state_set_plans(st, l, plans);
+    }
+    free(plans);
     if (rc) { dam_state_free(st); return NULL; }
     return st;
 }

@@ -185,6 +185,20 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
         }
         return set_string(f, v, o->dam_capture, sizeof o->dam_capture) ? -1 : 1;
     }
+    if (arg_is(f, "--dam-sinks")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_sinks) ? -1 : 1; }
+    if (arg_is(f, "--dam-recent")) { VALUE(); return arg_int(f, v, 1, 1 << 24, &o->dam_recent) ? -1 : 1; }
+    if (arg_is(f, "--dam-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_select) ? -1 : 1; }
+    if (arg_is(f, "--dam-budget")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_budget) ? -1 : 1; }
+    if (arg_is(f, "--dam-min-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_min_select) ? -1 : 1; }
+    if (arg_is(f, "--dam-columns")) { VALUE(); return arg_int(f, v, 0, 1, &o->dam_columns) ? -1 : 1; }
+    if (arg_is(f, "--dam-select-heads")) {
+        VALUE();
+        if (strcmp(v, "all") && strcmp(v, "weak") && strcmp(v, "none")) {
+            cli_error("bad value for --dam-select-heads: '%s' (expected all, weak or none)", v);
+            return -1;
+        }
+        return set_string(f, v, o->dam_select_heads, sizeof o->dam_select_heads) ? -1 : 1;
+    }
     if (arg_is(f, "--dam-profile")) {
         VALUE();
         if (set_string(f, v, o->dam_profile, sizeof o->dam_profile)) return -1;

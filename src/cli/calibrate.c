@@ -102,7 +102,8 @@ int cmd_calibrate(int argc, char **argv) {
     struct model_args ma;
     if (model_args_default(&ma, "dam")) return EXIT_ERROR;
     const char *files[MAX_FILES], *ids_file = NULL, *out_path = NULL, *v;
-    int n_files = 0, max_seqs = 0, quiet = 0, rc = EXIT_USAGE;
+    const char *reach_file = NULL;
+    int n_files = 0, max_seqs = 0, quiet = 0, rc = EXIT_USAGE, reach_len = 4096, reach_seqs = 4, budget = 512;
     for (int i = 1; i < argc; i++) {
         int r = model_args_parse(&ma, argc, argv, &i);
         if (r < 0) return EXIT_USAGE;
@@ -113,6 +114,14 @@ int cmd_calibrate(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
             if (n_files == MAX_FILES) { cli_error("at most %d calibration files", MAX_FILES); return EXIT_USAGE; }
             files[n_files++] = v;
+        } else if (arg_is(f, "--reach-file")) {
+            if (!(reach_file = arg_value(argc, argv, &i))) return EXIT_USAGE;
+        } else if (arg_is(f, "--reach-len")) {
+            if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 64, 1 << 20, &reach_len)) return EXIT_USAGE;
+        } else if (arg_is(f, "--reach-seqs")) {
+            if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 1, 1 << 20, &reach_seqs)) return EXIT_USAGE;
+        } else if (arg_is(f, "--budget")) {
+            if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 16, 1 << 20, &budget)) return EXIT_USAGE;
         } else if (arg_is(f, "--ids-file")) {
             if (!(ids_file = arg_value(argc, argv, &i))) return EXIT_USAGE;
         } else if (arg_is(f, "--max-seqs")) {
@@ -167,6 +176,27 @@ int cmd_calibrate(int argc, char **argv) {
                                    max_seqs, verbose);
     }
     if (!prof) goto fail;
+    if (reach_file) {
+        char *rt = read_file(reach_file, NULL);
+        if (!rt) goto fail;
+        struct dam_reach *r = dam_calibrate_reach_text(m, tok, rt, reach_len, reach_seqs, &ma.attn_opts, 512, verbose);
+        free(rt);
+        if (!r) goto fail;
+        const int n = r->n_layers * r->n_heads;
+        int *win = malloc((size_t)n * sizeof *win), *sel = malloc((size_t)n * sizeof *sel);
+        dam_reach_allocate(r, budget, 2, win, sel);
+        for (int h = 0; h < n; h++) {
+            const double rows = r->rows[h / r->n_heads];
+            const double g = r->gain[h];
+            printf("L%2d H%d g=%.3f alloc W=%4d k=%2d | err", h / r->n_heads, h % r->n_heads, g, win[h], sel[h]);
+            for (int w = 0; w < DAM_REACH_W; w++) printf(" %.4f", g * r->err[((size_t)h * DAM_REACH_W + w) * DAM_REACH_K] / rows);
+            printf(" | sel@W128:");
+            for (int k = 0; k < DAM_REACH_K; k++) printf(" %.4f", g * r->err[((size_t)h * DAM_REACH_W + 3) * DAM_REACH_K + k] / rows);
+            printf("\n");
+        }
+        free(win); free(sel);
+        prof->reach = r;
+    }
     if (dam_profile_save(prof, out_path)) goto fail;
     if (!quiet) {
         print_summary(stdout, prof);

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "dam/common.h"
 #include "dam/dam.h"
+#include "dam/kernels.h"
 #include "dam/model.h"
 #include "dam/session.h"
 #include "dam/tokenizer.h"
@@ -93,6 +94,13 @@ static int set_option(struct attn_options *o, const char *key, const char *val, 
     STR("fallback", dam_fallback)
     INT("fwindow", dam_fallback_window, 1, 1 << 24)
     STR("capture", dam_capture)
+    INT("dsinks", dam_sinks, 0, 1 << 24)
+    INT("recent", dam_recent, 1, 1 << 24)
+    INT("select", dam_select, 0, 1 << 24)
+    INT("columns", dam_columns, 0, 1)
+    INT("budget", dam_budget, 0, 1 << 24)
+    INT("minsel", dam_min_select, 0, 1 << 24)
+    STR("heads", dam_select_heads)
     if (!strcmp(key, "profile")) {
         if (strlen(val) >= sizeof o->dam_profile) { cli_error("%s: path too long", flag); return -1; }
         snprintf(o->dam_profile, sizeof o->dam_profile, "%s", val);
@@ -327,21 +335,17 @@ static void print_json(const struct variant *v, int nv, const char *model_dir, c
 
 struct bench_row { char label[64]; double ms, sparsity, kept; size_t kv_bytes, kv_full; };
 
-/* Synthetic masks shaped like calibrated ones (whose offsets and columns
- * come in a few contiguous runs): a local window of w, a second diagonal
- * band of 16 at offset 2w, four sinks, and a band of 16 columns in the
- * middle of the sequence. */
-static int synthetic_masks(struct dam_mask *masks, int H, int n, int w) {
-    int *off = xmalloc(((size_t)w + 16) * sizeof *off, "bench offsets"), col[20], no = 0, nc = 0;
-    if (!off) return -1;
-    for (int r = 0; r < w; r++) off[no++] = r;
-    for (int r = 0; r < 16; r++) off[no++] = 2 * w + r;
-    for (int c = 0; c < 4; c++) col[nc++] = c;
-    for (int c = 0; c < 16; c++) col[nc++] = n / 2 + c;
-    int rc = 0;
-    for (int h = 0; h < H && rc == 0; h++) rc = dam_mask_build(&masks[h], off, no, col, nc);
-    free(off);
-    return rc;
+/* Synthetic plans shaped like calibrated ones: a recent window of w, one
+ * sink block, one column block in the middle of the sequence, and a
+ * query-aware selection of w positions (blocks chosen per tile by the
+ * random queries). */
+static void synthetic_plans(struct head_plan *plans, int *col, int H, int n, int w) {
+    *col = n / 2 / KV_BLOCK;
+    for (int h = 0; h < H; h++) {
+        struct head_plan p = { .sink_blocks = 1, .window = w, .n_cols = 1, .cols = col,
+                               .select = w / KV_BLOCK };
+        plans[h] = p;
+    }
 }
 
 static int bench_one(const struct attn_module *mod, void *state, int L, int n, int H, int KV, int hd,
@@ -370,8 +374,8 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
     float *k = xmalloc((size_t)n * KV * hd * sizeof *k, "bench k");
     float *v = xmalloc((size_t)n * KV * hd * sizeof *v, "bench v");
     float *out = xmalloc((size_t)CHUNK * H * hd * sizeof *out, "bench out");
-    struct dam_mask *masks = xcalloc((size_t)H, sizeof *masks, "bench masks");
-    if (!q || !k || !v || !out || !masks) { free(q); free(k); free(v); free(out); free(masks); return -1; }
+    struct head_plan *plans = xcalloc((size_t)H, sizeof *plans, "bench plans");
+    if (!q || !k || !v || !out || !plans) { free(q); free(k); free(v); free(out); free(plans); return -1; }
     uint64_t x = 0x9E3779B97F4A7C15ULL;
     float *arrays[3] = { q, k, v };
     size_t sizes[3] = { (size_t)n * H * hd, (size_t)n * KV * hd, (size_t)n * KV * hd };
@@ -392,13 +396,14 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
     if (!st) rc = -1;
     if (!rc) { snprintf(rows[nr].label, sizeof rows[nr].label, "full"); rc = bench_one(full, st, L, n, H, KV, hd, q, k, v, out, &rows[nr++]); }
     if (st) full->destroy(st);
-    /* dam: synthetic masks, windows from n/2 down */
-    for (int w = n / 2; w >= 16 && rc == 0; w /= 2) {
+    /* dam: synthetic plans, windows from n/4 down */
+    for (int w = n / 4; w >= 16 && rc == 0; w /= 2) {
         struct dam_state *ds = dam_state_new(&setup);
-        if (!ds || synthetic_masks(masks, H, n, w)) { rc = -1; dam_state_free(ds); break; }
-        for (int l = 0; l < L && rc == 0; l++) rc = dam_state_set_masks(ds, l, masks);
-        for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
-        snprintf(rows[nr].label, sizeof rows[nr].label, "dam (window %d, band, sinks, columns)", w);
+        int col;
+        if (!ds) { rc = -1; break; }
+        synthetic_plans(plans, &col, H, n, w);
+        for (int l = 0; l < L && rc == 0; l++) rc = dam_state_set_plans(ds, l, plans);
+        snprintf(rows[nr].label, sizeof rows[nr].label, "dam (window %d, select %d, sinks, column)", w, w);
         if (!rc) rc = bench_one(dam, ds, L, n, H, KV, hd, q, k, v, out, &rows[nr++]);
         dam_state_free(ds);
     }
@@ -411,7 +416,7 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
         rc = bench_one(win, ws, L, n, H, KV, hd, q, k, v, out, &rows[nr++]);
         win->destroy(ws);
     }
-    free(q); free(k); free(v); free(out); free(masks);
+    free(q); free(k); free(v); free(out); free(plans);
     if (rc) return -1;
     double full_ns = rows[0].ms * 1e6 / rows[0].kept;
     if (json) {

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include "dam/safetensors.h"
 
+struct kv_block;
+
 /* Most rows / tokens a gemm tile ever covers (buffers in drivers use these). */
 #define ISA_MAX_MR 8
 #define ISA_MAX_NR 8
@@ -76,6 +78,13 @@ struct isa {
     int (*attn_hd_ok)(int hd);
     void (*attn_rows)(int rows, int hd, const float *q, const int *last, const float *kb,
                       const float *v, int k0, int k1, float *m, float *l, float *o);
+
+    /* The same online softmax over a list of key blocks (struct kv_block in
+     * kernels.h: arbitrary addresses, positions): row r sees the lanes of
+     * block b whose position pos + j <= last[r]. Blocks' keys and values
+     * follow the page layout (keys transposed per block, values by row). */
+    void (*attn_blocks)(int rows, int hd, const float *q, const int *last,
+                        const struct kv_block *blk, int nb, float *m, float *l, float *o);
 
     /* ---- machine probes (dam bench) ----
      * Runs iters rounds of independent FMAs on registers only; returns the

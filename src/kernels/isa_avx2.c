@@ -7,6 +7,7 @@
 #include "isa.h"
 #include "dam/kernels.h"
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -310,6 +311,103 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
         }
 }
 
+/* ---- attention over a list of key blocks: the tile above with its two
+ * blocks taken from their own addresses (struct kv_block). */
+
+INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *last,
+                             const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
+    const float *kblk[2];
+    int pos[2];
+    UNROLL for (int b = 0; b < 2; b++) {
+        kblk[b] = blk[b < nb ? b : 0].k;
+        pos[b] = b < nb ? blk[b].pos : INT_MAX / 2;
+    }
+    __m256 s[RB][4];
+    UNROLL for (int r = 0; r < R; r++)
+        UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m256 kv[4];
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int r = 0; r < R; r++) {
+            __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
+            UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
+        }
+    }
+    int seen[2] = { 0, 0 };
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    UNROLL for (int r = 0; r < R; r++) {
+        __m256 mask[4], mx = ninf;
+        UNROLL for (int e = 0; e < 4; e++) {
+            mask[e] = lanes_below(last[r] - (pos[e / 2] + 8 * (e % 2)) + 1);
+            s[r][e] = _mm256_blendv_ps(ninf, s[r][e], mask[e]);
+            mx = _mm256_max_ps(mx, s[r][e]);
+        }
+        UNROLL for (int b = 0; b < 2; b++) {
+            int n = last[r] - pos[b] + 1;
+            n = n > 16 ? 16 : n;
+            if (n > seen[b]) seen[b] = n;
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        float bmax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        if (bmax == -INFINITY) {                    /* this row sees none of these keys */
+            UNROLL for (int e = 0; e < 4; e++) _mm256_storeu_ps(p + r * KT + 8 * e, _mm256_setzero_ps());
+            continue;
+        }
+        if (bmax > m[r]) {
+            float alpha = exp2f(m[r] - bmax);
+            l[r] *= alpha;
+            scale_avx2(o + (size_t)r * hd, alpha, hd);
+            m[r] = bmax;
+        }
+        const __m256 mv = _mm256_set1_ps(m[r]);
+        __m256 sum = _mm256_setzero_ps();
+        UNROLL for (int e = 0; e < 4; e++) {
+            __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[r][e], mv)));
+            _mm256_storeu_ps(p + r * KT + 8 * e, pe);
+            sum = _mm256_add_ps(sum, pe);
+        }
+        l[r] += hsum8(sum);
+    }
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+        __m256 acc[RB][2];
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
+        for (int b = 0; b < nb && b < 2; b++)
+            for (int j = 0; j < seen[b]; j++) {
+                const float *vj = blk[b].v + (size_t)j * hd + d0;
+                __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+                UNROLL for (int r = 0; r < R; r++) {
+                    __m256 pv = _mm256_broadcast_ss(p + r * KT + 16 * b + j);
+                    acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(pv, v1, acc[r][1]);
+                }
+            }
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 2; e++) _mm256_storeu_ps(o + (size_t)r * hd + d0 + 8 * e, acc[r][e]);
+    }
+}
+
+static void attn_blocks_avx2(int rows, int hd, const float *q, const int *last,
+                             const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+    float p[RB * KT];
+    for (int b0 = 0; b0 < nb; b0 += 2)
+        for (int r0 = 0; r0 < rows; r0 += RB) {
+            const int R = rows - r0 < RB ? rows - r0 : RB, n = nb - b0 < 2 ? nb - b0 : 2;
+            int seen = 0;
+            for (int r = 0; r < R; r++)
+                for (int b = 0; b < n; b++) seen |= last[r0 + r] >= blk[b0 + b].pos;
+            if (!seen) continue;
+            const float *qr = q + (size_t)r0 * hd;
+            float *orr = o + (size_t)r0 * hd;
+            switch (R) {
+            case 1: attn_tile_blocks(1, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile_blocks(2, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            default: attn_tile_blocks(3, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            }
+        }
+}
+
 /* ---- probe: 10 independent chains ---- */
 
 static double fma_probe_avx2(long iters) {
@@ -357,6 +455,7 @@ const struct isa isa_avx2 = {
     .swiglu = swiglu_avx2,
     .attn_hd_ok = attn_hd_ok_avx2,
     .attn_rows = attn_rows_avx2,
+    .attn_blocks = attn_blocks_avx2,
     .fma_probe = fma_probe_avx2,
     .read_probe = read_probe_avx2,
 };

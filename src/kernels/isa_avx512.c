@@ -13,6 +13,7 @@
 #include "isa.h"
 #include "dam/kernels.h"
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -352,6 +353,113 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
         }
 }
 
+/* ---- attention over a list of key blocks: the tile above with each of
+ * its 4 blocks taken from its own address (struct kv_block), so a sparse
+ * set of blocks runs at the dense kernel's speed. Lane j of block b is
+ * visible to row r when pos_b + j <= last[r]. */
+
+INLINE __mmask16 visible_at(int pos, int lim) {
+    int n = lim - pos + 1;
+    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *last,
+                             const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
+    const float *kblk[4];
+    int pos[4];
+    UNROLL for (int b = 0; b < 4; b++) {
+        kblk[b] = blk[b < nb ? b : 0].k;                /* missing blocks repeat block 0, masked */
+        pos[b] = b < nb ? blk[b].pos : INT_MAX / 2;
+    }
+    __m512 s[RB][4];
+    UNROLL for (int r = 0; r < R; r++)
+        UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m512 kv[4];
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        UNROLL for (int r = 0; r < R; r++) {
+            __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
+            UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
+        }
+    }
+    int seen[4] = { 0, 0, 0, 0 };                   /* lanes of block b any row sees */
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    UNROLL for (int r = 0; r < R; r++) {
+        __mmask16 k[4];
+        __m512 mx = ninf;
+        UNROLL for (int b = 0; b < 4; b++) {
+            k[b] = visible_at(pos[b], last[r]);
+            int n = last[r] - pos[b] + 1;
+            n = n > 16 ? 16 : n;
+            if (n > seen[b]) seen[b] = n;
+            s[r][b] = _mm512_mask_mov_ps(ninf, k[b], s[r][b]);
+            mx = _mm512_max_ps(mx, s[r][b]);
+        }
+        float bmax = _mm512_reduce_max_ps(mx);
+        if (bmax == -INFINITY) {                    /* this row sees none of these keys */
+            UNROLL for (int b = 0; b < 4; b++) _mm512_storeu_ps(p + r * KT + 16 * b, _mm512_setzero_ps());
+            continue;
+        }
+        if (bmax > m[r]) {
+            float alpha = exp2f(m[r] - bmax);
+            l[r] *= alpha;
+            scale_avx512(o + (size_t)r * hd, alpha, hd);
+            m[r] = bmax;
+        }
+        const __m512 mv = _mm512_set1_ps(m[r]);
+        __m512 sum = _mm512_setzero_ps();
+        UNROLL for (int b = 0; b < 4; b++) {
+            __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[r][b], mv)));
+            _mm512_storeu_ps(p + r * KT + 16 * b, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        l[r] += _mm512_reduce_add_ps(sum);
+    }
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        const int dv = hd - d0 >= 64 ? 4 : (hd - d0) / 16;
+        __m512 acc[RB][4];
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 4; e++)
+                acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
+        for (int b = 0; b < nb && b < 4; b++)
+            for (int j = 0; j < seen[b]; j++) {
+                const float *vj = blk[b].v + (size_t)j * hd + d0;
+                __m512 vv[4];
+                UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+                UNROLL for (int r = 0; r < R; r++) {
+                    __m512 pv = _mm512_set1_ps(p[r * KT + 16 * b + j]);
+                    UNROLL for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
+                }
+            }
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int e = 0; e < 4; e++)
+                if (e < dv) _mm512_storeu_ps(o + (size_t)r * hd + d0 + 16 * e, acc[r][e]);
+    }
+}
+
+static void attn_blocks_avx512(int rows, int hd, const float *q, const int *last,
+                               const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+    float p[RB * KT];
+    for (int b0 = 0; b0 < nb; b0 += 4)
+        for (int r0 = 0; r0 < rows; r0 += RB) {
+            const int R = rows - r0 < RB ? rows - r0 : RB, n = nb - b0 < 4 ? nb - b0 : 4;
+            int seen = 0;                           /* skip row groups all before these blocks */
+            for (int r = 0; r < R; r++)
+                for (int b = 0; b < n; b++) seen |= last[r0 + r] >= blk[b0 + b].pos;
+            if (!seen) continue;
+            const float *qr = q + (size_t)r0 * hd;
+            float *orr = o + (size_t)r0 * hd;
+            switch (R) {
+            case 1: attn_tile_blocks(1, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile_blocks(2, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 3: attn_tile_blocks(3, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 4: attn_tile_blocks(4, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 5: attn_tile_blocks(5, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            default: attn_tile_blocks(6, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            }
+        }
+}
+
 /* ---- probe: 12 independent FMA chains, more than latency x pipes ---- */
 
 static double fma_probe_avx512(long iters) {
@@ -400,6 +508,7 @@ const struct isa isa_avx512 = {
     .swiglu = swiglu_avx512,
     .attn_hd_ok = attn_hd_ok_avx512,
     .attn_rows = attn_rows_avx512,
+    .attn_blocks = attn_blocks_avx512,
     .fma_probe = fma_probe_avx512,
     .read_probe = read_probe_avx512,
 };
@@ -517,6 +626,7 @@ const struct isa isa_avx512bf16 = {
     .swiglu = swiglu_avx512,
     .attn_hd_ok = attn_hd_ok_avx512,
     .attn_rows = attn_rows_avx512,
+    .attn_blocks = attn_blocks_avx512,
     .fma_probe = fma_probe_avx512,
     .read_probe = read_probe_avx512,
 };

@@ -96,6 +96,37 @@ static void attn_rows_portable(int rows, int hd, const float *q, const int *last
     }
 }
 
+/* The same over a list of blocks: lane j of block b is key position pos + j. */
+static void attn_blocks_portable(int rows, int hd, const float *q, const int *last,
+                                 const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+    for (int r = 0; r < rows; r++) {
+        const float *qr = q + (size_t)r * hd;
+        float *orow = o + (size_t)r * hd;
+        for (int b = 0; b < nb; b++) {
+            int n = last[r] - blk[b].pos + 1;               /* visible lanes [0, n) */
+            if (n <= 0) continue;
+            if (n > KV_BLOCK) n = KV_BLOCK;
+            float s[KV_BLOCK] = {0};
+            for (int d = 0; d < hd; d++)
+                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * blk[b].k[(size_t)d * KV_BLOCK + j];
+            float bmax = -INFINITY;
+            for (int j = 0; j < n; j++) if (s[j] > bmax) bmax = s[j];
+            if (bmax > m[r]) {
+                float alpha = exp2f(m[r] - bmax);
+                l[r] *= alpha;
+                for (int d = 0; d < hd; d++) orow[d] *= alpha;
+                m[r] = bmax;
+            }
+            for (int j = 0; j < n; j++) {
+                float p = exp2f(s[j] - m[r]);
+                l[r] += p;
+                const float *vj = blk[b].v + (size_t)j * hd;
+                for (int d = 0; d < hd; d++) orow[d] += p * vj[d];
+            }
+        }
+    }
+}
+
 /* ---- probe: 8 independent chains; scalar, so this is the scalar peak ---- */
 
 static double fma_probe_portable(long iters) {
@@ -130,6 +161,7 @@ const struct isa isa_portable = {
     .swiglu = swiglu_portable,
     .attn_hd_ok = attn_hd_ok_portable,
     .attn_rows = attn_rows_portable,
+    .attn_blocks = attn_blocks_portable,
     .fma_probe = fma_probe_portable,
     .read_probe = read_probe_portable,
 };

@@ -1,0 +1,139 @@
+/* dam_kv.c — the paged KV store of the sparse modules (layout in dam_kv.h). */
+#include "dam_kv.h"
+#include "dam/common.h"
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kv_store_init(struct kv_store *s, int hd, int max_seq, int summaries) {
+    memset(s, 0, sizeof *s);
+    s->hd = hd;
+    s->max_blocks = (max_seq + KB - 1) / KB;
+    s->page = xmalloc((size_t)s->max_blocks * sizeof *s->page, "KV block table");
+    if (!s->page) return -1;
+    for (int b = 0; b < s->max_blocks; b++) s->page[b] = -1;
+    s->summaries = summaries;
+    return 0;
+}
+
+void kv_store_free(struct kv_store *s) {
+    free(s->page);
+    free(s->pages);
+    free(s->free_pages);
+    free(s->sums);
+    memset(s, 0, sizeof *s);
+}
+
+/* A page for a new block: a freed one, else the next one (growing by half). */
+static int take_page(struct kv_store *s) {
+    if (s->n_free > 0) return s->free_pages[--s->n_free];
+    if (s->n_pages == s->cap_pages) {
+        int cap = s->cap_pages < 4 ? 4 : s->cap_pages + s->cap_pages / 2;
+        if (cap > s->max_blocks) cap = s->max_blocks;
+        if (cap <= s->n_pages) return dam_fail("dam: internal error: KV store full (%d pages)", s->n_pages);
+        float *p = realloc(s->pages, (size_t)cap * kv_page_floats(s) * sizeof(float));
+        if (!p) return dam_fail("out of memory growing the KV cache to %d positions", cap * KB);
+        s->pages = p;
+        int *f = realloc(s->free_pages, (size_t)cap * sizeof *f);
+        if (!f) return dam_fail("out of memory growing the KV cache to %d positions", cap * KB);
+        s->free_pages = f;
+        s->cap_pages = cap;
+    }
+    return s->n_pages++;
+}
+
+void kv_store_drop(struct kv_store *s, int b) {
+    if (s->page[b] < 0) return;
+    s->free_pages[s->n_free++] = s->page[b];
+    s->page[b] = -1;
+    s->held--;
+}
+
+/* Room for the summary of block b (grown by half, like the pages). */
+static int reserve_sums(struct kv_store *s, int b) {
+    if (b < s->sums_cap) return 0;
+    int cap = s->sums_cap < 8 ? 8 : s->sums_cap + s->sums_cap / 2;
+    if (cap <= b) cap = b + 1;
+    if (cap > s->max_blocks) cap = s->max_blocks;
+    float *p = realloc(s->sums, (size_t)cap * 2 * s->hd * sizeof(float));
+    if (!p) return dam_fail("out of memory for the KV block summaries (%d blocks)", cap);
+    s->sums = p;
+    s->sums_cap = cap;
+    return 0;
+}
+
+/* Summary of block b from its first n lanes. */
+static void summarise(struct kv_store *s, int b, int n) {
+    const int hd = s->hd;
+    const float *kt = s->pages + (size_t)s->page[b] * kv_page_floats(s);
+    float *mx = s->sums + (size_t)b * 2 * hd, *mn = mx + hd;
+    for (int d = 0; d < hd; d++) {
+        float hi = -FLT_MAX, lo = FLT_MAX;
+        for (int j = 0; j < n; j++) {
+            const float x = kt[(size_t)d * KB + j];
+            hi = x > hi ? x : hi;
+            lo = x < lo ? x : lo;
+        }
+        mx[d] = hi;
+        mn[d] = lo;
+    }
+}
+
+int kv_store_append(struct kv_store *s, int pos0, int n, const float *k, const float *v, size_t stride) {
+    const int hd = s->hd;
+    if (pos0 != s->n_pos || pos0 + n > s->max_blocks * KB)
+        return dam_fail("dam: internal error: KV append at %d (holds %d)", pos0, s->n_pos);
+    for (int t = 0; t < n; t++) {
+        const int p = pos0 + t, b = p / KB, lane = p % KB;
+        if (s->page[b] < 0) {
+            int pg = take_page(s);
+            if (pg < 0) return -1;
+            s->page[b] = pg;
+            s->held++;
+        }
+        float *kt = s->pages + (size_t)s->page[b] * kv_page_floats(s), *vt = kt + (size_t)KB * hd;
+        const float *kp = k + (size_t)t * stride, *vp = v + (size_t)t * stride;
+        for (int d = 0; d < hd; d++) kt[(size_t)d * KB + lane] = kp[d];
+        memcpy(vt + (size_t)lane * hd, vp, (size_t)hd * sizeof(float));
+        if (s->summaries) {
+            if (reserve_sums(s, b)) return -1;
+            float *mx = s->sums + (size_t)b * 2 * hd, *mn = mx + hd;
+            if (lane == 0) {
+                memcpy(mx, kp, (size_t)hd * sizeof(float));
+                memcpy(mn, kp, (size_t)hd * sizeof(float));
+            } else {
+                for (int d = 0; d < hd; d++) {
+                    mx[d] = kp[d] > mx[d] ? kp[d] : mx[d];
+                    mn[d] = kp[d] < mn[d] ? kp[d] : mn[d];
+                }
+            }
+        }
+    }
+    s->n_pos = pos0 + n;
+    return 0;
+}
+
+int kv_store_truncate(struct kv_store *s, int pos) {
+    if (pos >= s->n_pos) return 0;
+    int ok = 1;
+    for (int b = 0; b * KB < pos; b++) ok &= s->page[b] >= 0;
+    const int keep = (pos + KB - 1) / KB;             /* blocks with a position < pos */
+    for (int b = keep; b * KB < s->n_pos; b++) kv_store_drop(s, b);
+    if (ok && pos % KB && s->summaries) summarise(s, pos / KB, pos % KB);
+    s->n_pos = pos;
+    return ok ? 0 : -1;
+}
+
+void kv_store_read(const struct kv_store *s, int pos, float *k, float *v) {
+    const struct kv_block blk = kv_store_block(s, pos / KB);
+    const int lane = pos % KB, hd = s->hd;
+    for (int d = 0; d < hd; d++) k[d] = blk.k[(size_t)d * KB + lane];
+    memcpy(v, blk.v + (size_t)lane * hd, (size_t)hd * sizeof(float));
+}
+
+long kv_store_positions(const struct kv_store *s) {
+    long n = (long)s->held * KB;
+    const int last = (s->n_pos - 1) / KB;             /* the last block may be partly filled */
+    if (s->n_pos > 0 && s->n_pos % KB && s->page[last] >= 0) n -= KB - s->n_pos % KB;
+    return n;
+}
