@@ -509,7 +509,11 @@ static int cmd_merge(int argc, char **argv) {
     if (check_writable(a.jsonl) || check_writable(a.csv) || check_writable(a.svg)) goto fail;
     if (!(m = niah_merge(a.parts, a.n_parts))) goto fail;
     int to_stdout = a.jsonl && !strcmp(a.jsonl, "-");
-    if (a.jsonl && !to_stdout && write_text(a.jsonl, strdup(m->jsonl))) goto fail;
+    if (a.jsonl && !to_stdout) {
+        char *copy = strdup(m->jsonl);      /* write_text frees what it writes */
+        if (!copy) { dam_fail("out of memory"); goto fail; }
+        if (write_text(a.jsonl, copy)) goto fail;
+    }
     if (a.csv && write_text(a.csv, niah_csv(&m->run))) goto fail;
     if (a.svg && write_text(a.svg, niah_svg(&m->run))) goto fail;
     if (to_stdout) fputs(m->jsonl, stdout);
