@@ -149,6 +149,8 @@ struct niah_result {
     double prefill_ms, decode_ms;
 };
 
+struct niah_grid;
+
 struct niah_run {
     enum niah_task task;
     const char *model;       /* shown in the outputs */
@@ -159,6 +161,9 @@ struct niah_run {
     int n_depths;
     const float *depths;     /* (n_depths) */
     int samples;             /* per cell */
+    const struct niah_grid *grid;  /* the rest of the settings, carried by each JSON line as
+                                    * "grid"; NULL = lines without it */
+    int shard_index, shard_count;  /* this run is shard I of N (1-based); 0 = the whole grid */
     int n_results, cap_results;
     struct niah_result *results;  /* (n_results) in run order */
 };
@@ -177,7 +182,8 @@ void niah_cells(const struct niah_run *run, struct niah_cell *cells);
 
 /* One JSON object (no newline) per result: task, length, depth, seed, attn,
  * expected, output, correct, prompt_tokens, prefill_ms, decode_ms, plus
- * sample, output_tokens, needle_depth, model. Heap string. */
+ * sample, output_tokens, needle_depth, model, then "grid" (when run->grid:
+ * niah_grid_json) and "shard": "I/N" (when run->shard_count). Heap string. */
 char *niah_result_json(const struct niah_run *run, const struct niah_result *r);
 /* Every result, one JSON line each. Heap string. */
 char *niah_jsonl(const struct niah_run *run);
@@ -189,5 +195,70 @@ char *niah_csv(const struct niah_run *run);
 char *niah_svg(const struct niah_run *run);
 /* The per-(attn, length, depth) table and a total per module. */
 void niah_print_summary(FILE *out, const struct niah_run *run);
+
+/* ---- grids across machines: identity, shards, merging (niah_grid.c) ----
+ *
+ * A grid's cells are its (module, length, depth, sample) points, numbered in
+ * run order: lengths outermost, then depths, samples, and modules innermost.
+ * Shard I of N (1-based) runs the cells whose number mod N is I - 1, with
+ * the prompts of the whole run (a sample's seed never depends on the shard).
+ * Every JSON line carries the grid's settings ("grid") so that parts can be
+ * merged and parts of different grids refused. */
+
+struct attn_options;
+
+/* What decides the answers besides what struct niah_run holds (task, seed,
+ * lengths, depths, samples, modules). Keys are 16 hex digits. */
+struct niah_grid {
+    char model_key[17];      /* config.json, tokenizer.json, weight file names and sizes */
+    char haystack_key[17];   /* the haystack's sentences; "" for the lines task */
+    char chat[32];           /* chat template; "" = plain prompts */
+    int n_predict;           /* answer tokens at most */
+    int ctx;                 /* the sessions' context: it bounds the prompts */
+    char options[2048];      /* the modules' options: "window:sinks=4,size=64" */
+};
+
+/* Key of the model folder dir (the weights themselves are too large to read
+ * at every start: their names and sizes stand for them). -1 + dam_fail. */
+int niah_model_key(const char *dir, char out[17]);
+void niah_haystack_key(const struct niah_haystack *h, char out[17]);
+/* The options that the modules named in attn read, "module:key=value,..."
+ * joined by ';' ("full" reads none). -1 + dam_fail when buf is too small. */
+int niah_options_string(const char *const *attn, int n_attn, const struct attn_options *o,
+                        char *buf, size_t size);
+/* "2/4" -> 2, 4: 1 <= I <= N <= NIAH_MAX_SHARDS. -1 + dam_fail. */
+#define NIAH_MAX_SHARDS 1000000
+int niah_parse_shard(const char *text, int *index, int *count);
+/* Cells of the whole grid, and the number of one cell in run order. */
+long long niah_grid_cells(const struct niah_run *run);
+long long niah_cell_number(const struct niah_run *run, int attn, int length_index, int depth_index,
+                           int sample);
+/* 1 when shard index/count runs cell number n; count 0 = the whole grid. */
+int niah_shard_owns(int index, int count, long long n);
+
+/* ---- merging parts (niah_merge.c) ---- */
+
+/* The parts of one grid read back: run holds the grid and every result in
+ * run order; jsonl the lines as the whole run writes them (each part's line
+ * with its "shard" removed), in run order. */
+struct niah_merged {
+    struct niah_run run;
+    char *jsonl;
+    /* storage behind run's lists */
+    char *model;
+    char **attn_names;
+    int *lengths;
+    float *depths;
+};
+
+/* Reads JSON line files written by dam niah (shards of one grid, or whole
+ * runs) and checks that together they are the grid, each cell once. Refused
+ * with a one-line reason naming the file and line: a line that is not a
+ * result of dam niah with a "grid", lines of different grids (task, seed,
+ * model, lengths, depths, samples, modules, options, -n, context, chat,
+ * haystack), a cell outside its line's shard, a cell twice, missing cells.
+ * NULL + dam_fail. */
+struct niah_merged *niah_merge(const char *const *paths, int n_paths);
+void niah_merged_free(struct niah_merged *m);
 
 #endif

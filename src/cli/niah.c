@@ -7,7 +7,12 @@
  * tokens, or at the end of its first non-empty line. Results: one JSON line
  * per (sample, module), a summary table, a CSV and an SVG heatmap.
  * Wrong answers are results, not errors: the exit code is 0 unless something
- * failed (130 after Ctrl-C, with the outputs of the finished samples). */
+ * failed (130 after Ctrl-C, with the outputs of the finished samples).
+ *
+ * Grids across machines: --shard I/N runs every N-th cell of the grid (its
+ * numbering and the identity carried by each JSON line: src/eval/niah_grid.c),
+ * --merge reads the parts' JSON lines back without a model and writes the
+ * table, CSV, heatmap and JSON lines of the whole grid (src/eval/niah_merge.c). */
 #include "cli.h"
 #include "dam/common.h"
 #include "dam/generate.h"
@@ -20,6 +25,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +54,7 @@ struct niah_args {
     int n_predict;                  /* -n, 0 = the task's default */
     const char *jsonl, *csv, *svg;  /* output paths; jsonl "-" = stdout */
     int quiet;                      /* -q */
+    int shard_index, shard_count;   /* --shard I/N; 0 = the whole grid */
 };
 
 static volatile sig_atomic_t interrupt_flag;
@@ -70,6 +77,8 @@ static void help(FILE *out) {
         "  --attn LIST            attention modules, comma-separated (default: the model's own, full\n"
         "                         for most; available: %s)\n"
         "  --seed N               seed of the prompts: keys, values, haystack offsets (default %d)\n"
+        "  --shard I/N            run part I of N (1 <= I <= N): every N-th cell of the grid, with the\n"
+        "                         prompts of the whole run; put the parts together with --merge\n"
         "prompts:\n"
         "  --haystack FILE        prose to hide the needle in, repeated if short\n"
         "                         (default: prompts/haystack.txt beside the program)\n"
@@ -82,7 +91,12 @@ static void help(FILE *out) {
         "  --csv FILE             the grid: one row per (module, length, depth)\n"
         "  --svg FILE             heatmap: length x depth, accuracy as colour, a panel per module\n"
         "  -q, --quiet            no progress lines on stderr\n"
-        "  -h, --help\n",
+        "  -h, --help\n"
+        "merging parts (no model is loaded):\n"
+        "  dam niah --merge A.jsonl B.jsonl ... [--jsonl FILE] [--csv FILE] [--svg FILE]\n"
+        "                         the JSON lines of the parts (--shard runs) of one grid -> its table,\n"
+        "                         CSV, heatmap and JSON lines; refuses parts of different grids, a\n"
+        "                         cell twice, and missing cells\n",
         attn_names(), DEFAULT_SEED);
     model_args_help(out);
 }
@@ -140,6 +154,10 @@ static int parse_args(struct niah_args *a, int argc, char **argv) {
             long s;
             if (arg_long(f, v, 0, MAX_SEED, &s)) return -1;
             a->seed = (uint64_t)s;
+        }
+        else if (arg_is(f, "--shard")) {
+            VALUE();
+            if (niah_parse_shard(v, &a->shard_index, &a->shard_count)) { cli_error("%s", dam_last_error()); return -1; }
         }
         else if (arg_is(f, "--haystack")) { VALUE(); a->haystack = v; }
         else if (!strcmp(f, "--chat")) a->chat = 1;
@@ -327,14 +345,27 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
     return c->builder ? 0 : -1;
 }
 
-/* Builds every prompt of the grid once and drops it: a length or sample the
- * task cannot meet fails here, before any model time is spent (building is
- * deterministic, so run_grid rebuilds the same prompts; keeping them all
- * could take too much memory at long lengths). */
-static int validate_prompts(const struct niah_args *a, struct context *c, int n_ctx) {
+/* Whether this run (its shard) answers cell (k, l, d, s); every cell without --shard. */
+static int owns(const struct niah_args *a, const struct niah_run *run, int k, int l, int d, int s) {
+    return niah_shard_owns(a->shard_index, a->shard_count, niah_cell_number(run, k, l, d, s));
+}
+
+/* Whether any module of this run answers the prompt of (l, d, s). */
+static int asks(const struct niah_args *a, const struct niah_run *run, int l, int d, int s) {
+    for (int k = 0; k < run->n_attn; k++)
+        if (owns(a, run, k, l, d, s)) return 1;
+    return 0;
+}
+
+/* Builds every prompt of the run (of its shard) once and drops it: a length
+ * or sample the task cannot meet fails here, before any model time is spent
+ * (building is deterministic, so run_grid rebuilds the same prompts; keeping
+ * them all could take too much memory at long lengths). */
+static int validate_prompts(const struct niah_args *a, struct context *c, const struct niah_run *run, int n_ctx) {
     for (int l = 0; l < a->n_lengths; l++)
         for (int d = 0; d < a->n_depths; d++)
             for (int s = 0; s < a->samples; s++) {
+                if (!asks(a, run, l, d, s)) continue;
                 struct niah_prompt p;
                 uint64_t seed = niah_sample_seed(a->seed, a->task, a->lengths[l], a->depths[d], s);
                 if (niah_build(c->builder, a->lengths[l], a->depths[d], seed, n_ctx - a->n_predict, &p) != 0)
@@ -342,6 +373,19 @@ static int validate_prompts(const struct niah_args *a, struct context *c, int n_
                 niah_prompt_free(&p);
             }
     return 0;
+}
+
+/* What the JSON lines carry to tell this grid from others (niah_grid.c):
+ * the model's files, the haystack, chat, -n, the context, the options. */
+static int describe_grid(const struct niah_args *a, const struct context *c, const char *dir, int ctx,
+                         struct niah_grid *g) {
+    memset(g, 0, sizeof *g);
+    if (niah_model_key(dir, g->model_key) != 0) return -1;
+    if (c->hay) niah_haystack_key(c->hay, g->haystack_key);
+    if (a->chat) snprintf(g->chat, sizeof g->chat, "%s", c->chat_name);
+    g->n_predict = a->n_predict;
+    g->ctx = ctx;
+    return niah_options_string(a->attn, a->n_attn, &a->model.attn_opts, g->options, sizeof g->options);
 }
 
 /* Where the grid stands: for progress lines. */
@@ -372,6 +416,7 @@ static int report(const struct niah_args *a, struct niah_run *run, const struct 
 static int run_prompt(const struct niah_args *a, struct context *c, struct niah_run *run,
                       const struct niah_prompt *p, int l, int d, int s, struct progress *pr) {
     for (int k = 0; k < a->n_attn; k++) {
+        if (!owns(a, run, k, l, d, s)) continue;
         struct niah_result r = {
             .attn = k, .length_index = l, .depth_index = d, .sample = s, .seed = a->seed,
             .expected = p->expected, .prompt_tokens = p->n_ids, .needle_depth = p->needle_depth,
@@ -392,11 +437,12 @@ static int run_prompt(const struct niah_args *a, struct context *c, struct niah_
 
 /* The grid, lengths outermost: one prompt per (length, depth, sample). */
 static int run_grid(const struct niah_args *a, struct context *c, struct niah_run *run, int n_ctx,
-                    int *interrupted) {
-    struct progress pr = { 0, a->n_lengths * a->n_depths * a->samples * a->n_attn };
+                    int n_cells, int *interrupted) {
+    struct progress pr = { 0, n_cells };
     for (int l = 0; l < a->n_lengths; l++)
         for (int d = 0; d < a->n_depths; d++)
             for (int s = 0; s < a->samples; s++) {
+                if (!asks(a, run, l, d, s)) continue;
                 struct niah_prompt p;
                 uint64_t seed = niah_sample_seed(a->seed, a->task, a->lengths[l], a->depths[d], s);
                 if (niah_build(c->builder, a->lengths[l], a->depths[d], seed, n_ctx - a->n_predict, &p) != 0)
@@ -409,7 +455,82 @@ static int run_grid(const struct niah_args *a, struct context *c, struct niah_ru
     return 0;
 }
 
+/* ---- --merge: the parts of a grid put together, no model ---- */
+
+struct merge_args {
+    const char **parts;             /* (n_parts) JSON line files */
+    int n_parts;
+    const char *jsonl, *csv, *svg;
+};
+
+/* Part files and the three outputs; every flag of a run is refused: the
+ * parts carry the grid's settings. 1 = help shown. */
+static int parse_merge_args(struct merge_args *m, int argc, char **argv) {
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+#define VALUE() do { if (!(v = arg_value(argc, argv, &i))) return -1; } while (0)
+        if (!strcmp(f, "--merge") || !strcmp(f, "-q") || !strcmp(f, "--quiet")) continue;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { help(stdout); return 1; }
+        else if (arg_is(f, "--jsonl")) { VALUE(); m->jsonl = v; }
+        else if (arg_is(f, "--csv")) { VALUE(); m->csv = v; }
+        else if (arg_is(f, "--svg")) { VALUE(); m->svg = v; }
+        else if (f[0] == '-' && f[1]) {
+            cli_error("%.*s cannot be used with --merge: the parts carry the grid's settings (flags: --jsonl, "
+                      "--csv, --svg)", (int)strcspn(f, "="), f);
+            return -1;
+        }
+        else m->parts[m->n_parts++] = f;
+#undef VALUE
+    }
+    if (m->n_parts == 0) { cli_error("--merge needs the JSON line files of the parts"); return -1; }
+    const char *outs[3] = { m->csv, m->svg, m->jsonl && strcmp(m->jsonl, "-") ? m->jsonl : NULL };
+    struct stat so, sp;
+    for (int k = 0; k < 3; k++) {
+        for (int j = k + 1; j < 3; j++)
+            if (outs[k] && outs[j] && !strcmp(outs[k], outs[j])) { cli_error("the output file %s is given twice", outs[k]); return -1; }
+        /* replacing a part with the merge would lose it */
+        for (int p = 0; outs[k] && p < m->n_parts; p++)
+            if (stat(outs[k], &so) == 0 && stat(m->parts[p], &sp) == 0 && so.st_dev == sp.st_dev && so.st_ino == sp.st_ino) {
+                cli_error("the output file %s is also a part to merge", outs[k]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static int cmd_merge(int argc, char **argv) {
+    struct merge_args a = { .parts = calloc((size_t)argc, sizeof *a.parts) };
+    if (!a.parts) { cli_error("out of memory"); return EXIT_ERROR; }
+    struct niah_merged *m = NULL;
+    int rc = EXIT_ERROR;
+    int pr = parse_merge_args(&a, argc, argv);
+    if (pr != 0) { rc = pr > 0 ? EXIT_OK : EXIT_USAGE; goto done; }
+    if (check_writable(a.jsonl) || check_writable(a.csv) || check_writable(a.svg)) goto fail;
+    if (!(m = niah_merge(a.parts, a.n_parts))) goto fail;
+    int to_stdout = a.jsonl && !strcmp(a.jsonl, "-");
+    if (a.jsonl && !to_stdout) {
+        char *copy = strdup(m->jsonl);      /* write_text frees what it writes */
+        if (!copy) { dam_fail("out of memory"); goto fail; }
+        if (write_text(a.jsonl, copy)) goto fail;
+    }
+    if (a.csv && write_text(a.csv, niah_csv(&m->run))) goto fail;
+    if (a.svg && write_text(a.svg, niah_svg(&m->run))) goto fail;
+    if (to_stdout) fputs(m->jsonl, stdout);
+    niah_print_summary(to_stdout ? stderr : stdout, &m->run);
+    rc = EXIT_OK;
+    goto done;
+fail:
+    cli_error("%s", dam_last_error());
+done:
+    niah_merged_free(m);
+    free(a.parts);
+    return rc;
+}
+
 int cmd_niah(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--merge")) return cmd_merge(argc, argv);
     struct niah_args a = { .task = NIAH_PASSKEY, .samples = 1, .seed = DEFAULT_SEED };
     if (model_args_default(&a.model, NULL)) return EXIT_ERROR;
     struct context c = { 0 };
@@ -438,18 +559,38 @@ int cmd_niah(int argc, char **argv) {
         if (most > longest) longest = most;
     }
     int session_ctx = a.model.n_ctx ? n_ctx : (longest + a.n_predict < n_ctx ? longest + a.n_predict : n_ctx);
-    if (validate_prompts(&a, &c, session_ctx) != 0) goto fail;
-    for (int k = 0; k < a.n_attn; k++)
-        if (!(c.sessions[k] = session_new(c.m, attn_find(a.attn[k]), &a.model.attn_opts, session_ctx))) goto fail;
-
+    struct niah_grid grid;
+    if (describe_grid(&a, &c, dir, session_ctx, &grid) != 0) goto fail;
     run = (struct niah_run){
         .task = a.task, .model = shown, .n_attn = a.n_attn, .attn = a.attn, .n_lengths = a.n_lengths,
         .lengths = a.lengths, .n_depths = a.n_depths, .depths = a.depths, .samples = a.samples,
+        .grid = &grid, .shard_index = a.shard_index, .shard_count = a.shard_count,
     };
+    /* More shards than cells: some would be empty; every shard says so, not
+     * only the empty ones, so that the split is fixed before anything runs. */
+    if (a.shard_count > niah_grid_cells(&run)) {
+        long long cells = niah_grid_cells(&run);
+        cli_error("--shard %d/%d: the grid has %lld cell%s, fewer than %d shards", a.shard_index, a.shard_count,
+                  cells, cells == 1 ? "" : "s", a.shard_count);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    /* the cells of this run, and the modules they need a session for */
+    int n_cells = 0, used[MAX_ATTN] = { 0 };
+    for (int l = 0; l < a.n_lengths; l++)
+        for (int d = 0; d < a.n_depths; d++)
+            for (int s = 0; s < a.samples; s++)
+                for (int k = 0; k < a.n_attn; k++)
+                    if (owns(&a, &run, k, l, d, s)) { n_cells++; used[k] = 1; }
+    if (validate_prompts(&a, &c, &run, session_ctx) != 0) goto fail;
+    for (int k = 0; k < a.n_attn; k++)
+        if (used[k] && !(c.sessions[k] = session_new(c.m, attn_find(a.attn[k]), &a.model.attn_opts, session_ctx)))
+            goto fail;
+
     struct sigaction sa = { .sa_handler = on_sigint }, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    int grc = run_grid(&a, &c, &run, session_ctx, &interrupted);
+    int grc = run_grid(&a, &c, &run, session_ctx, n_cells, &interrupted);
     sigaction(SIGINT, &old, NULL);
     if (grc != 0) {
         /* keep what was finished, then report the error */

@@ -1,4 +1,5 @@
-/* niah_internal.h — what the niah_*.c files share: a growable string. */
+/* niah_internal.h — what the niah_*.c files share: a growable string, the
+ * grid's JSON. */
 #ifndef DAM_NIAH_INTERNAL_H
 #define DAM_NIAH_INTERNAL_H
 
@@ -21,5 +22,15 @@ void sbuf_xml(struct sbuf *b, const char *s);
 /* The string (heap, caller frees), or NULL + dam_fail when an append failed. */
 char *sbuf_take(struct sbuf *b);
 void sbuf_free(struct sbuf *b);
+
+/* The "grid" object of a run's JSON lines (niah_grid.c): model_key,
+ * lengths, depths, samples, attn, options, n_predict, ctx, chat, haystack.
+ * NULL + dam_fail. */
+struct cJSON;
+struct niah_run;
+struct cJSON *niah_grid_json(const struct niah_run *run);
+
+/* A depth as the JSON lines write it: 0.1f -> 0.1 (six decimals). */
+double niah_json_depth(float depth);
 
 #endif

@@ -80,12 +80,14 @@ static struct niah_cell *grid_cells(const struct niah_run *run) {
 
 static double round_ms(double ms) { return round(ms * 1000) / 1000; }
 
+double niah_json_depth(float depth) { return round(depth * 1e6) / 1e6; }
+
 char *niah_result_json(const struct niah_run *run, const struct niah_result *r) {
     cJSON *j = cJSON_CreateObject();
     if (!j) { dam_fail("out of memory"); return NULL; }
     cJSON_AddStringToObject(j, "task", niah_task_name(run->task));
     cJSON_AddNumberToObject(j, "length", run->lengths[r->length_index]);
-    cJSON_AddNumberToObject(j, "depth", round(run->depths[r->depth_index] * 1e6) / 1e6);   /* 0.1f -> 0.1 */
+    cJSON_AddNumberToObject(j, "depth", niah_json_depth(run->depths[r->depth_index]));
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddNumberToObject(j, "sample", r->sample);
     cJSON_AddStringToObject(j, "attn", run->attn[r->attn]);
@@ -98,6 +100,16 @@ char *niah_result_json(const struct niah_run *run, const struct niah_result *r) 
     cJSON_AddNumberToObject(j, "prefill_ms", round_ms(r->prefill_ms));
     cJSON_AddNumberToObject(j, "decode_ms", round_ms(r->decode_ms));
     if (run->model) cJSON_AddStringToObject(j, "model", run->model);
+    if (run->grid) {
+        cJSON *grid = niah_grid_json(run);
+        if (!grid) { cJSON_Delete(j); return NULL; }
+        cJSON_AddItemToObject(j, "grid", grid);
+    }
+    if (run->shard_count) {
+        char shard[32];
+        snprintf(shard, sizeof shard, "%d/%d", run->shard_index, run->shard_count);
+        cJSON_AddStringToObject(j, "shard", shard);
+    }
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!text) dam_fail("out of memory");
@@ -142,8 +154,10 @@ char *niah_csv(const struct niah_run *run) {
 void niah_print_summary(FILE *out, const struct niah_run *run) {
     struct niah_cell *cells = grid_cells(run);
     if (!cells) return;
-    fprintf(out, "niah %s: %d sample%s per cell%s%s\n", niah_task_name(run->task), run->samples,
+    fprintf(out, "niah %s: %d sample%s per cell%s%s", niah_task_name(run->task), run->samples,
             run->samples == 1 ? "" : "s", run->model ? ", model " : "", run->model ? run->model : "");
+    if (run->shard_count) fprintf(out, ", shard %d/%d", run->shard_index, run->shard_count);
+    fprintf(out, "\n");
     fprintf(out, "%-10s %7s %6s %9s %9s %8s %11s %10s\n", "attn", "length", "depth", "correct",
             "accuracy", "tokens", "prefill_ms", "decode_ms");
     for (int a = 0; a < run->n_attn; a++) {
@@ -217,7 +231,9 @@ char *niah_svg(const struct niah_run *run) {
                 MARGIN_LEFT, niah_task_name(run->task));
     if (run->model) { sbuf_puts(&b, " \xe2\x80\x94 "); sbuf_xml(&b, run->model); }
     sbuf_printf(&b, "</text>\n<text x=\"%d\" y=\"40\" fill=\"#555\">accuracy by prompt length and needle "
-                "depth, %d sample%s per cell</text>\n", MARGIN_LEFT, run->samples, run->samples == 1 ? "" : "s");
+                "depth, %d sample%s per cell", MARGIN_LEFT, run->samples, run->samples == 1 ? "" : "s");
+    if (run->shard_count) sbuf_printf(&b, ", shard %d/%d", run->shard_index, run->shard_count);
+    sbuf_puts(&b, "</text>\n");
 
     for (int a = 0; a < run->n_attn; a++) {
         int x0 = MARGIN_LEFT + a * (panel_w + PANEL_GAP), y0 = MARGIN_TOP;

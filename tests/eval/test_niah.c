@@ -4,6 +4,7 @@
  * Prompts are built with toy encoders (no tokenizer files needed) and with
  * the embedded stories260k tokenizer. */
 #include "../harness.h"
+#include "dam/attn.h"
 #include "dam/common.h"
 #include "dam/niah.h"
 #include "dam/tokenizer.h"
@@ -678,6 +679,185 @@ START_TEST(test_summary) {
 }
 END_TEST
 
+/* ---- grids across machines: shards and merging ---- */
+
+START_TEST(test_parse_shard) {
+    int i = 0, n = 0;
+    ck_assert_int_eq(niah_parse_shard("2/4", &i, &n), 0);
+    ck_assert_int_eq(i, 2);
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(niah_parse_shard("1/1", &i, &n), 0);
+    ck_assert_int_eq(niah_parse_shard("1000000/1000000", &i, &n), 0);
+    const char *bad[] = { "0/4", "5/4", "4", "/4", "2/", "1/0", "-1/4", "+1/4", " 1/4", "1/4 ", "1/4/2", "a/b",
+                          "1.0/4", "1/1000001", "99999999999999999999/1", "" };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        ck_assert_msg(niah_parse_shard(bad[k], &i, &n) == -1, "accepted '%s'", bad[k]);
+        ck_assert_ptr_nonnull(strstr(dam_last_error(), "bad value for --shard"));
+    }
+}
+END_TEST
+
+/* Cells are numbered 0.. in run order (lengths outermost, modules
+ * innermost) and every shard count splits them into disjoint parts. */
+START_TEST(test_shard_partition) {
+    struct niah_run run;
+    fill_run(&run);                 /* results added in run order */
+    ck_assert_int_eq(niah_grid_cells(&run), 24);
+    for (int i = 0; i < run.n_results; i++) {
+        const struct niah_result *r = &run.results[i];
+        ck_assert_int_eq(niah_cell_number(&run, r->attn, r->length_index, r->depth_index, r->sample), i);
+    }
+    for (int count = 1; count <= 30; count++)
+        for (long long c = 0; c < 24; c++) {
+            int owners = 0;
+            for (int index = 1; index <= count; index++) owners += niah_shard_owns(index, count, c);
+            ck_assert_int_eq(owners, 1);
+            ck_assert(niah_shard_owns(0, 0, c));        /* no shard: the whole grid */
+        }
+    niah_run_free_results(&run);
+}
+END_TEST
+
+START_TEST(test_options_string) {
+    struct attn_options o;
+    attn_options_default(&o);
+    o.window_size = 32;
+    char buf[2048];
+    const char *full[] = { "full" }, *two[] = { "full", "window" }, *three[] = { "window", "dam", "dma" };
+    ck_assert_int_eq(niah_options_string(full, 1, &o, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(niah_options_string(two, 2, &o, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "window:sinks=4,size=32");
+    ck_assert_int_eq(niah_options_string(three, 3, &o, buf, sizeof buf), 0);
+    ck_assert(!strncmp(buf, "window:sinks=4,size=32;dam:pcl=", 31));
+    ck_assert_ptr_nonnull(strstr(buf, ";dma:window=0"));
+    ck_assert_int_eq(niah_options_string(three, 3, &o, buf, 10), -1);
+}
+END_TEST
+
+static struct niah_grid test_grid(void) {
+    struct niah_grid g = { .model_key = "0123456789abcdef", .haystack_key = "fedcba9876543210", .n_predict = 12,
+                           .ctx = 2100, .options = "dam:pcl=256" };
+    return g;
+}
+
+/* The JSON lines of one shard of run (all of it when count is 0). */
+static char *part_jsonl(struct niah_run *run, int index, int count) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    run->shard_index = index;
+    run->shard_count = count;
+    for (int i = 0; i < run->n_results; i++) {
+        const struct niah_result *r = &run->results[i];
+        if (!niah_shard_owns(index, count, niah_cell_number(run, r->attn, r->length_index, r->depth_index, r->sample)))
+            continue;
+        char *line = niah_result_json(run, r);
+        ck_assert_ptr_nonnull(line);
+        fprintf(f, "%s\n", line);
+        free(line);
+    }
+    fclose(f);
+    run->shard_index = run->shard_count = 0;
+    return buf;
+}
+
+START_TEST(test_jsonl_grid) {
+    struct niah_run run;
+    fill_run(&run);
+    struct niah_grid g = test_grid();
+    run.grid = &g;
+    char *text = part_jsonl(&run, 2, 5);
+    cJSON *j = cJSON_Parse(text);          /* the first line */
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "length")->valueint, 1024);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "attn")->valuestring[0], 'd');     /* cell 1: dam */
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "shard")->valuestring, "2/5");
+    cJSON *grid = cJSON_GetObjectItem(j, "grid");
+    char *printed = cJSON_PrintUnformatted(grid);
+    ck_assert_str_eq(printed, "{\"model_key\":\"0123456789abcdef\",\"lengths\":[1024,2048],\"depths\":[0,0.5,1],"
+                              "\"samples\":2,\"attn\":[\"full\",\"dam\"],\"options\":\"dam:pcl=256\",\"n_predict\":12,"
+                              "\"ctx\":2100,\"chat\":\"\",\"haystack\":\"fedcba9876543210\"}");
+    free(printed);
+    cJSON_Delete(j);
+    free(text);
+    /* the whole run: no "shard" */
+    text = niah_jsonl(&run);
+    ck_assert_ptr_null(strstr(text, "\"shard\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"grid\":{"));
+    free(text);
+    niah_run_free_results(&run);
+}
+END_TEST
+
+/* Shards written, merged: the whole run's JSON lines byte for byte (timings
+ * included: here they are the same numbers), and its CSV and SVG. */
+START_TEST(test_merge_round_trip) {
+    struct niah_run run;
+    fill_run(&run);
+    struct niah_grid g = test_grid();
+    run.grid = &g;
+    char *whole = niah_jsonl(&run), *csv = niah_csv(&run), *svg = niah_svg(&run);
+    for (int count = 1; count <= 7; count += 3) {
+        const char *paths[7];
+        for (int i = 0; i < count; i++) {
+            char *part = part_jsonl(&run, count - i, count);       /* any order */
+            paths[i] = tmp_file_with(part, strlen(part));
+            free(part);
+        }
+        struct niah_merged *m = niah_merge(paths, count);
+        ck_assert_msg(m != NULL, "%s", dam_last_error());
+        ck_assert_str_eq(m->jsonl, whole);
+        char *mcsv = niah_csv(&m->run), *msvg = niah_svg(&m->run);
+        ck_assert_str_eq(mcsv, csv);
+        ck_assert_str_eq(msvg, svg);
+        ck_assert_int_eq(m->run.shard_count, 0);
+        free(mcsv);
+        free(msvg);
+        niah_merged_free(m);
+    }
+    /* the whole run merges alone */
+    const char *one[] = { tmp_file_with(whole, strlen(whole)) };
+    struct niah_merged *m = niah_merge(one, 1);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(m->jsonl, whole);
+    niah_merged_free(m);
+    free(whole);
+    free(csv);
+    free(svg);
+    niah_run_free_results(&run);
+}
+END_TEST
+
+/* A part with one setting changed is refused, naming it. */
+START_TEST(test_merge_refuses_mixed) {
+    struct niah_run run;
+    fill_run(&run);
+    struct niah_grid g = test_grid(), other;
+    for (int change = 0; change < 5; change++) {
+        other = g;
+        const char *name[] = { "n_predict 16 vs 12", "ctx 4096 vs 2100", "chat \"chatml\" vs \"\"",
+                               "haystack \"0000000000000000\" vs", "another model" };
+        if (change == 0) other.n_predict = 16;
+        if (change == 1) other.ctx = 4096;
+        if (change == 2) snprintf(other.chat, sizeof other.chat, "chatml");
+        if (change == 3) snprintf(other.haystack_key, sizeof other.haystack_key, "0000000000000000");
+        if (change == 4) snprintf(other.model_key, sizeof other.model_key, "0000000000000000");
+        run.grid = &g;
+        char *a = part_jsonl(&run, 1, 2);
+        run.grid = &other;
+        char *b = part_jsonl(&run, 2, 2);
+        const char *paths[] = { tmp_file_with(a, strlen(a)), tmp_file_with(b, strlen(b)) };
+        ck_assert_ptr_null(niah_merge(paths, 2));
+        ck_assert_msg(strstr(dam_last_error(), "line 1 and") && strstr(dam_last_error(), "are from different grids")
+                      && strstr(dam_last_error(), name[change]), "%s", dam_last_error());
+        free(a);
+        free(b);
+    }
+    niah_run_free_results(&run);
+}
+END_TEST
+
 Suite *test_suite(void) {
     Suite *s = suite_create("niah");
     TCase *tc = tcase_create("niah");
@@ -702,6 +882,12 @@ Suite *test_suite(void) {
     tcase_add_test(tc, test_csv);
     tcase_add_test(tc, test_svg);
     tcase_add_test(tc, test_summary);
+    tcase_add_test(tc, test_parse_shard);
+    tcase_add_test(tc, test_shard_partition);
+    tcase_add_test(tc, test_options_string);
+    tcase_add_test(tc, test_jsonl_grid);
+    tcase_add_test(tc, test_merge_round_trip);
+    tcase_add_test(tc, test_merge_refuses_mixed);
     suite_add_tcase(s, tc);
     return s;
 }

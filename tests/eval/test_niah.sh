@@ -136,3 +136,97 @@ expect_error no_tokenizer 1 "has no tokenizer.json" -- niah -m "$TMP/notok" -t 1
 echo keep >"$TMP/keep.csv"
 "$DAM" niah $S --lengths 100 --csv "$TMP/keep.csv" >/dev/null 2>&1
 [ "$(cat "$TMP/keep.csv")" = keep ] && ok failed_run_keeps_old_file || fail failed_run_keeps_old_file "overwritten"
+
+# --- grids across machines: --shard I/N parts merged are the whole run
+if "$DAM" niah --help | grep -q 'available: .*window'; then M=full,window; else M=full; fi
+G="--task niah --lengths 300,450 --depths 0,1 --samples 2 --attn $M"
+"$DAM" niah $S $G --jsonl "$TMP/whole.jsonl" --csv "$TMP/whole.csv" --svg "$TMP/whole.svg" >"$TMP/whole.txt" 2>"$TMP/err" \
+  || fail shard_whole_run "$(cat "$TMP/err")"
+for i in 1 2 3; do
+  "$DAM" niah $S $G --shard $i/3 --jsonl "$TMP/part$i.jsonl" >/dev/null 2>"$TMP/err" || fail "shard_$i" "$(cat "$TMP/err")"
+done
+P="$TMP/part1.jsonl $TMP/part2.jsonl $TMP/part3.jsonl"
+# each part holds its own cells only, labelled; together as many lines as the whole run
+python3 - "$TMP/whole.jsonl" $P <<'PY' && ok shards_disjoint || fail shards_disjoint "parts overlap or miss cells"
+import json, sys
+whole = [json.loads(l) for l in open(sys.argv[1])]
+cell = lambda r: (r["attn"], r["length"], r["depth"], r["sample"])
+seen = []
+for i, path in enumerate(sys.argv[2:], 1):
+    rows = [json.loads(l) for l in open(path)]
+    assert rows and all(r["shard"] == "%d/3" % i for r in rows), path
+    seen += [cell(r) for r in rows]
+assert sorted(seen) == sorted(map(cell, whole)) and len(set(seen)) == len(seen)
+assert all("shard" not in r and r["grid"]["lengths"] == [300, 450] for r in whole)
+PY
+"$DAM" niah --merge $P --jsonl "$TMP/merged.jsonl" --csv "$TMP/merged.csv" --svg "$TMP/merged.svg" \
+  >"$TMP/merged.txt" 2>"$TMP/err"; rc=$?
+[ $rc -eq 0 ] && ok merge_exit_0 || fail merge_exit_0 "exit $rc: $(cat "$TMP/err")"
+# byte for byte, once the two timing fields (which no two runs share) are gone
+untimed() { sed -E 's/"prefill_ms":[0-9.e+-]+,"decode_ms":[0-9.e+-]+,//' "$1" | sort; }
+untimed "$TMP/whole.jsonl" >"$TMP/a"; untimed "$TMP/merged.jsonl" >"$TMP/b"
+[ -s "$TMP/a" ] && [ "$(grep -c prefill_ms "$TMP/merged.jsonl")" -eq 16 ] && cmp -s "$TMP/a" "$TMP/b" \
+  && ok merged_jsonl_is_whole_run || fail merged_jsonl_is_whole_run "$(diff "$TMP/a" "$TMP/b" | head -5)"
+cut -d, -f1-8 "$TMP/whole.csv" >"$TMP/a"; cut -d, -f1-8 "$TMP/merged.csv" >"$TMP/b"
+[ "$(wc -l <"$TMP/a")" -eq 9 ] && cmp -s "$TMP/a" "$TMP/b" && ok merged_csv_is_whole_run || fail merged_csv_is_whole_run "$(diff "$TMP/a" "$TMP/b" | head -5)"
+cmp -s "$TMP/whole.svg" "$TMP/merged.svg" && ok merged_svg_is_whole_run || fail merged_svg_is_whole_run "SVGs differ"
+awk '{print $1, $2, $3, $4, $5, $6}' "$TMP/whole.txt" >"$TMP/a"; awk '{print $1, $2, $3, $4, $5, $6}' "$TMP/merged.txt" >"$TMP/b"
+grep -q '^full  *all  *0*[0-9]/8' "$TMP/b" && cmp -s "$TMP/a" "$TMP/b" && ok merged_table_is_whole_run || fail merged_table_is_whole_run "$(diff "$TMP/a" "$TMP/b" | head -5)"
+# the same model under another path is the same model; a whole run merges alone
+mkdir "$TMP/same" && for f in "$STORIES"/*; do ln -s "$PWD/$f" "$TMP/same/"; done
+"$DAM" niah -m "$TMP/same" -t 1 -q $G --shard 3/3 --jsonl "$TMP/same3.jsonl" >/dev/null 2>&1
+"$DAM" niah --merge "$TMP/part1.jsonl" "$TMP/part2.jsonl" "$TMP/same3.jsonl" >/dev/null 2>"$TMP/err" \
+  && ok merge_model_other_path || fail merge_model_other_path "$(cat "$TMP/err")"
+"$DAM" niah --merge "$TMP/whole.jsonl" --jsonl - 2>/dev/null | untimed /dev/stdin >"$TMP/b"
+untimed "$TMP/whole.jsonl" >"$TMP/a"; cmp -s "$TMP/a" "$TMP/b" && ok merge_whole_run_to_stdout || fail merge_whole_run_to_stdout "differs"
+
+# --- merge refusals: one line, exit 1 (2 for usage), no output file
+expect_error merge_duplicate 1 "part1.jsonl line 1: a second result for module full, length 300, depth 0, sample 0 (the first: .*part1.jsonl line 1)" \
+  -- niah --merge $P "$TMP/part1.jsonl" --csv "$TMP/no.csv"
+[ -e "$TMP/no.csv" ] && fail merge_no_file_on_error "csv written" || ok merge_no_file_on_error
+expect_error merge_whole_and_part 1 "a second result" -- niah --merge "$TMP/whole.jsonl" "$TMP/part2.jsonl"
+expect_error merge_missing_shard 1 "missing results: no line of shard 2/3 (5 of 16 cells have none)" \
+  -- niah --merge "$TMP/part1.jsonl" "$TMP/part3.jsonl"
+head -n 3 "$TMP/part3.jsonl" >"$TMP/short3.jsonl"
+expect_error merge_missing_cells 1 "missing results: 2 of 16 cells have none, the first: module .*, from shard 3/3 (an unfinished part?)" \
+  -- niah --merge "$TMP/part1.jsonl" "$TMP/part2.jsonl" "$TMP/short3.jsonl"
+# mixed settings: a part run with one setting changed (one cell of it: --shard 16/16, to be quick)
+mixed() {   # NAME PATTERN FLAGS...: that part merged with parts 1 and 2
+  name=$1; pat=$2; shift 2
+  "$DAM" niah -t 1 -q --shard 16/16 --jsonl "$TMP/x3.jsonl" "$@" >/dev/null 2>"$TMP/err" || { fail "$name" "run: $(cat "$TMP/err")"; return; }
+  expect_error "$name" 1 "x3.jsonl line 1 and .*part1.jsonl line 1 are from different grids: $pat" \
+    -- niah --merge "$TMP/part1.jsonl" "$TMP/part2.jsonl" "$TMP/x3.jsonl"
+}
+mixed merge_mixed_seed 'seed 2 vs 1' -m "$STORIES" $G --seed 2
+mixed merge_mixed_task 'task "passkey" vs "niah"' -m "$STORIES" $G --task passkey
+mixed merge_mixed_lengths 'lengths \[300,400\] vs \[300,450\]' -m "$STORIES" $G --lengths 300,400
+mixed merge_mixed_depths 'depths \[0,0.5\] vs \[0,1\]' -m "$STORIES" $G --depths 0,0.5
+mixed merge_mixed_samples 'samples 3 vs 2' -m "$STORIES" $G --samples 3
+mixed merge_mixed_n_predict 'n_predict 8 vs 16' -m "$STORIES" $G -n 8
+if [ "$M" = full,window ]; then
+  mixed merge_mixed_modules 'attn \["window","full"\] vs \["full","window"\]' -m "$STORIES" $G --attn window,full
+  mixed merge_mixed_options 'options "window:sinks=4,size=32" vs "window:sinks=4,size=64"' -m "$STORIES" $G --window-size 32
+fi
+mkdir "$TMP/other" && for f in "$STORIES"/*; do ln -s "$PWD/$f" "$TMP/other/"; done
+rm "$TMP/other/config.json" && { cat "$STORIES/config.json"; echo; } >"$TMP/other/config.json"
+mixed merge_mixed_model 'another model' -m "$TMP/other" $G
+# lines that do not say which cell and shard they are
+sed 's/"shard":"1\/3"/"shard":"2\/3"/' "$TMP/part1.jsonl" >"$TMP/relabelled.jsonl"
+expect_error merge_wrong_shard 1 "relabelled.jsonl line 1: its cell is not one of shard 2/3's" \
+  -- niah --merge "$TMP/relabelled.jsonl" "$TMP/part2.jsonl" "$TMP/part3.jsonl"
+sed 's/,"grid":{[^}]*}//' "$TMP/part1.jsonl" >"$TMP/old.jsonl"
+expect_error merge_no_grid 1 "old.jsonl line 1 has no \"grid\": written by a dam niah older than --shard" \
+  -- niah --merge "$TMP/old.jsonl" "$TMP/part2.jsonl" "$TMP/part3.jsonl"
+{ cat "$TMP/part2.jsonl"; head -c 100 "$TMP/part3.jsonl"; } >"$TMP/cut.jsonl"
+expect_error merge_cut_line 1 "cut.jsonl line 6: not a JSON object" -- niah --merge "$TMP/part1.jsonl" "$TMP/cut.jsonl"
+: >"$TMP/empty.jsonl"
+expect_error merge_empty_part 1 "empty.jsonl holds no results" -- niah --merge "$TMP/empty.jsonl" $P
+expect_error merge_missing_file 1 "cannot open .*nope.jsonl" -- niah --merge "$TMP/nope.jsonl"
+expect_error merge_no_parts 2 "--merge needs the JSON line files of the parts" -- niah --merge --csv "$TMP/no.csv"
+expect_error merge_run_flag 2 "--lengths cannot be used with --merge" -- niah --merge $P --lengths 300
+expect_error merge_over_a_part 2 "the output file .*part2.jsonl is also a part to merge" -- niah --merge $P --jsonl "$TMP/part2.jsonl"
+# --- bad shards: exit 2 before the model loads
+for sh in 0/3 4/3 3 1/0 a/b -1/2 2/3x; do
+  expect_error "shard_bad_$sh" 2 "bad value for --shard: '$sh' (expected I/N with 1 <= I <= N" -- niah $S --shard "$sh"
+done
+expect_error shard_more_than_cells 2 "--shard 1/3: the grid has 2 cells, fewer than 3 shards" -- niah $S --lengths 256,300 --depths 0.5 --shard 1/3
