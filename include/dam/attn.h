@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 struct model;
+struct tokenizer;
+struct dam_profile;
 
 /* Geometry and options a module is created with. */
 struct attn_setup {
@@ -54,6 +56,8 @@ struct attn_options {
     int dam_reach_min_row; /* reach capture: rows counted from this position (internal) */
     int dam_budget;        /* keys per row per head, split across heads by the profile's reach */
     int dam_min_select;    /* positions every head selects at least (with a budget) */
+    struct dam_profile *dam_prepared; /* owned: the automatic profile attn_prepare obtained
+                                       (attn_options_release frees it); NULL = none */
     /* dma */
     int dma_window;        /* keys kept per query; 0 = the model's keep_window_size */
 };
@@ -72,6 +76,10 @@ struct attn_stats {
 struct attn_module {
     const char *name;
     const char *description;
+    /* Optional: what a module needs from the model before its sessions are
+     * created (dam: its automatic profile, from the cache or calibrated with
+     * the caller's model and tokenizer), stored in o. 0 ok, -1 + dam_fail. */
+    int (*prepare)(struct attn_options *o, const struct model *m, const struct tokenizer *tok);
     /* Creates per-session state (KV cache included). NULL + dam_fail on error. */
     void *(*create)(const struct attn_setup *setup);
     /* Attention for a chunk of n >= 1 new positions starting at pos0, for one
@@ -104,6 +112,12 @@ const char *attn_sparse_default_for(const struct model *m);
 const struct attn_module *attn_for_model(const struct attn_module *asked, const struct model *m);
 /* Default options (the values in configs/dam.json are loaded over these). */
 void attn_options_default(struct attn_options *o);
+/* Runs m's prepare hook (if any) on o, for model m; tok may be NULL (a
+ * module that needs one reads the model's tokenizer.json). Call it before
+ * session_new with a module that has one; attn_options_release undoes it. */
+int attn_prepare(const struct attn_module *mod, struct attn_options *o, const struct model *m,
+                 const struct tokenizer *tok);
+void attn_options_release(struct attn_options *o);
 
 /* Exact causal softmax attention over a contiguous KV cache, shared by the
  * modules: for one query head row q (head_dim) at position pos, attend to

@@ -103,7 +103,7 @@ float dam_gamma_column(const uint8_t *mask, int pcl, int n_rows, int c, int *sup
 extern const int dam_reach_windows[DAM_REACH_W];
 extern const int dam_reach_blocks[DAM_REACH_K];
 
-#define DAM_REACH_ROW_STEP 4   /* every 4th row of a tile is measured */
+#define DAM_REACH_ROW_STEP 4   /* rows at positions that are multiples of 4 are measured */
 
 struct dam_reach {
     int n_layers, n_heads;
@@ -126,8 +126,8 @@ void dam_reach_scratch_free(struct dam_reach_scratch *s);
 
 struct dam_reach *dam_reach_new(int n_layers, int n_heads, int min_row);
 void dam_reach_free(struct dam_reach *r);
-/* Adds a tile of rows i0 .. i0 + rows - 1 of one head (every
- * DAM_REACH_ROW_STEP-th row): p (rows, ld) its attention probabilities (row
+/* Adds a tile of rows i0 .. i0 + rows - 1 of one head (those at multiples
+ * of DAM_REACH_ROW_STEP): p (rows, ld) its attention probabilities (row
  * r over keys 0 .. i0 + r), bound[b] the selection score of block b for this
  * tile (b < i0 / 16), blocks the KV blocks 0 .. (i0 + rows - 1) / 16.
  * Not thread-safe for one head. */
@@ -169,6 +169,8 @@ struct dam_profile {
 struct dam_profile *dam_profile_new(int n_layers, int n_heads, int n_kv_heads, int head_dim,
                                     const struct dam_params *p);
 void dam_profile_free(struct dam_profile *p);
+/* A deep copy (NULL + dam_fail when out of memory). */
+struct dam_profile *dam_profile_clone(const struct dam_profile *p);
 /* Stages 1-3 for one layer of a capture, into prof->heads[layer * n_heads ..]. */
 int dam_profile_capture_layer(struct dam_profile *prof, const struct dam_capture *c, int layer);
 /* Stages 1-3 for every layer. */
@@ -223,12 +225,13 @@ int dam_mask_max_offset(const struct dam_mask *m);
  * The sparse attention engine (dam_engine.c): the state of the dam and
  * window modules.
  *
- * Keys are handled in blocks of KV_BLOCK (16) positions. Every (layer, head)
- * runs a plan: for a tile of query rows i0 .. i1 it attends to
+ * Keys are handled in blocks of KV_BLOCK (16) positions, and so are query
+ * rows: the rows of one block (those of a call) form a tile. Every (layer,
+ * head) runs a plan: for a tile of query rows it attends to
  *   - sinks:   blocks [0, sink_blocks);
- *   - window:  the blocks from the one holding max(0, i0 - window + 1) to
- *              the one holding i1 (causal inside), so each row sees at least
- *              `window` recent positions;
+ *   - window:  the rows' own block (causal inside) and the
+ *              dam_window_blocks(window) blocks before it, so each row sees
+ *              at least `window` recent positions;
  *   - columns: fixed blocks (DAM's column patterns);
  *   - selection: the `select` blocks of the rest with the highest bound on
  *              q . k for this tile's queries (query-aware, Quest's bound
@@ -236,6 +239,10 @@ int dam_mask_max_offset(const struct dam_mask *m);
  * A dense plan attends to every causal key. Per (layer, KV head) the cache
  * keeps every block when a head of the group is dense or selects; else only
  * what the plans will read again (sinks, columns, the recent window). */
+
+/* Blocks before a row's own block that a window of w positions takes, so
+ * that every row of the block sees at least w positions (own included). */
+static inline int dam_window_blocks(int w) { return w > 1 ? (w - 2) / KV_BLOCK + 1 : 0; }
 
 struct head_plan {
     int dense;             /* 1: every causal key (the fields below unused) */
@@ -331,8 +338,10 @@ struct dam_profile *dam_calibrate_texts(const struct model *m, const struct toke
  * from min_row on. */
 struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *seqs, const int *lens,
                                       int n_seqs, const struct attn_options *o, int min_row, int verbose);
-/* The same over a text: tokenized whole (with BOS), cut into sequences of
- * seq_len tokens (each starting with BOS), at most max_seqs (0 = all). */
+/* The same over a text of documents separated by lines holding one form
+ * feed: each tokenized with BOS and cut into sequences of seq_len tokens (a
+ * continuation starting with BOS again), at most max_seqs (0 = all);
+ * pieces too short to pass min_row are left out. */
 struct dam_reach *dam_calibrate_reach_text(const struct model *m, const struct tokenizer *tok,
                                            const char *text, int seq_len, int max_seqs,
                                            const struct attn_options *o, int min_row, int verbose);
@@ -341,10 +350,19 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
                                          const int *lens, int n_seqs,
                                          const struct attn_options *o, const char *what,
                                          int verbose);
-/* The automatic profile of a model: loaded from the cache
+/* dam_calibrate_texts with a second cap: at most per_text sequences from
+ * each text (0 = no cap), so that a long first text cannot crowd out the
+ * next one. */
+struct dam_profile *dam_calibrate_texts_capped(const struct model *m, const struct tokenizer *tok,
+                                               const char *const *texts, int n_texts,
+                                               const struct attn_options *o, const char *what,
+                                               int max_seqs, int per_text, int verbose);
+/* The automatic profile of model m (dam_auto.c): loaded from the cache
  * ($XDG_CACHE_HOME/dam/profiles or ~/.cache/dam/profiles/<key>.json), else
- * calibrated on prompts/calibration.txt plus prompts/calibration_retrieval.txt
- * ($DAM_CALIBRATION alone when set) and cached. */
-struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_out, size_t size);
+ * calibrated on the texts of prompts/ ($DAM_CALIBRATION replaces the
+ * patterns' texts) with tok (NULL: the model's tokenizer.json) and cached.
+ * path_out (may be NULL) gets the cache file's path. */
+struct dam_profile *dam_auto_profile(const struct model *m, const struct tokenizer *tok,
+                                     const struct attn_options *o, char *path_out, size_t size);
 
 #endif

@@ -147,6 +147,8 @@ struct niah_result {
     int prompt_tokens;
     double needle_depth;
     double prefill_ms, decode_ms;
+    double sparsity;         /* attention pairs skipped, prompt and answer (0 for exact modules) */
+    double kv_bytes;         /* KV cache held at the end of the answer */
 };
 
 struct niah_grid;

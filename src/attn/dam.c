@@ -57,7 +57,11 @@ static void *dam_create(const struct attn_setup *setup) {
         } else if (!strcmp(capture, "profile")) {
             dam_fail("--dam-capture profile needs a profile (--dam-profile FILE, made by dam calibrate)");
             goto fail;
-        } else if (!(prof = dam_auto_profile(setup, NULL, 0))) {
+        } else if (o->dam_prepared) {
+            if (!(prof = dam_profile_clone(o->dam_prepared))) goto fail;
+        } else {
+            dam_fail("attention 'dam': no automatic profile was prepared for this session "
+                     "(attn_prepare before session_new)");
             goto fail;
         }
         if (dam_state_adopt_profile(st, prof, &r)) goto fail;
@@ -71,10 +75,19 @@ fail:
     return NULL;
 }
 
+/* The automatic profile, with the caller's model and tokenizer: from the
+ * cache, or calibrated once (dam_auto.c). Only when no profile is named. */
+static int dam_prepare(struct attn_options *o, const struct model *m, const struct tokenizer *tok) {
+    if (o->dam_prepared || o->dam_profile[0] || strcmp(o->dam_capture, "auto")) return 0;
+    o->dam_prepared = dam_auto_profile(m, tok, o, NULL, 0);
+    return o->dam_prepared ? 0 : -1;
+}
+
 const struct attn_module attn_dam = {
     .name = "dam",
     .description = "Dynamic Attention Mask: per-head diagonal and column patterns captured from "
                    "full attention, sparse kernels, per-group KV eviction",
+    .prepare = dam_prepare,
     .create = dam_create,
     .prefill = dam_state_prefill,
     .decode = dam_state_decode,

@@ -1,12 +1,7 @@
-/* dam_calibrate.c — filling a capture by running the model, and the
- * automatic profile: calibrated once per model on the texts shipped in
- * prompts/calibration.txt (stories) and prompts/calibration_retrieval.txt
- * (short retrieval prompts, so that retrieval heads show how far back they
- * look: on stories alone they look local), AUTO_MAX_SEQUENCES of each, and
- * cached under
- * $XDG_CACHE_HOME/dam/profiles (else ~/.cache/dam/profiles) as <key>.json,
- * where key hashes the geometry, config.json, the weight files' names and
- * sizes, the DAM parameters and the calibration texts. */
+/* dam_calibrate.c — running the model to calibrate DAM: full attention
+ * over calibration sequences, filling the PCL capture (the patterns) and the
+ * reach capture (how far each head reaches). The automatic profile built
+ * from these is in dam_auto.c. */
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/model.h"
@@ -14,17 +9,13 @@
 #include "dam/session.h"
 #include "dam/tokenizer.h"
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 extern const struct attn_module attn_dam;
 
-#define AUTO_MAX_SEQUENCES 64      /* calibration sequences of each text of the automatic profile */
 #define MIN_SEQUENCE 8             /* shorter pieces of a document are not used */
 
 /* ---- running the model ---- */
@@ -122,32 +113,36 @@ struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *s
     return copy;
 }
 
+static int add_sequences(const int *tok, int n, int pcl, int bos, int ***seqs, int **lens,
+                         int *count, int *cap, int max_seqs);
+
 struct dam_reach *dam_calibrate_reach_text(const struct model *m, const struct tokenizer *tok,
                                            const char *text, int seq_len, int max_seqs,
                                            const struct attn_options *o, int min_row, int verbose) {
-    int *ids = NULL, n = 0;
-    if (tokenizer_encode(tok, text, strlen(text), 1, &ids, &n)) return NULL;
-    const int bos = n > 0 ? ids[0] : 0;
-    int count = (n - 1) / (seq_len - 1);
-    if (max_seqs > 0 && count > max_seqs) count = max_seqs;
-    if (count < 1) {
+    int **seqs = NULL, *lens = NULL, count = 0, cap = 0, rc = 0;
+    for (const char *doc = text; *doc && rc == 0 && (max_seqs <= 0 || count < max_seqs);) {
+        /* a document runs to the next line holding only a form feed */
+        const char *end = strstr(doc, "\n\f\n");
+        const size_t len = end ? (size_t)(end - doc) : strlen(doc);
+        int *ids = NULL, n = 0;
+        if ((rc = tokenizer_encode(tok, doc, len, 1, &ids, &n))) break;
+        /* sequences of seq_len tokens (a shorter last piece when it passes min_row) */
+        rc = add_sequences(ids, n, seq_len, n > 0 ? ids[0] : -1, &seqs, &lens, &count, &cap, max_seqs);
         free(ids);
-        dam_fail("dam calibrate: the reach text has %d tokens, fewer than one sequence of %d", n, seq_len);
-        return NULL;
+        doc = end ? end + 3 : doc + len;
     }
-    int **seqs = xcalloc((size_t)count, sizeof *seqs, "reach sequences"), *lens = xcalloc((size_t)count, sizeof *lens, "reach sequences");
+    int used = 0;
+    for (int i = 0; i < count; i++)                   /* pieces too short to reach min_row are no use */
+        if (lens[i] > min_row + KV_BLOCK) { seqs[used] = seqs[i]; lens[used++] = lens[i]; }
+        else free(seqs[i]);
     struct dam_reach *r = NULL;
-    int ok = seqs && lens;
-    for (int i = 0; ok && i < count; i++) {
-        /* BOS, then the next seq_len - 1 tokens of the text */
-        if (!(seqs[i] = xmalloc((size_t)seq_len * sizeof **seqs, "reach sequence"))) { ok = 0; break; }
-        seqs[i][0] = bos;
-        memcpy(seqs[i] + 1, ids + 1 + (size_t)i * (seq_len - 1), (size_t)(seq_len - 1) * sizeof **seqs);
-        lens[i] = seq_len;
-    }
-    if (ok) r = dam_calibrate_reach(m, (const int *const *)seqs, lens, count, o, min_row, verbose);
-    for (int i = 0; seqs && i < count; i++) free(seqs[i]);
-    free(seqs); free(lens); free(ids);
+    if (rc == 0 && used == 0)
+        dam_fail("dam calibrate: the reach text has no document longer than %d tokens", min_row + KV_BLOCK);
+    else if (rc == 0)
+        r = dam_calibrate_reach(m, (const int *const *)seqs, lens, used, o, min_row, verbose);
+    for (int i = 0; i < used; i++) free(seqs[i]);
+    free(seqs);
+    free(lens);
     return r;
 }
 
@@ -189,9 +184,7 @@ static int blank_line(const char *p) {
     return 1;
 }
 
-/* dam_calibrate_texts with a second cap: at most per_text sequences from each
- * text (0 = no cap), so that a long first text cannot crowd out the next one. */
-static struct dam_profile *calibrate_texts_capped(const struct model *m, const struct tokenizer *tok,
+struct dam_profile *dam_calibrate_texts_capped(const struct model *m, const struct tokenizer *tok,
                                                   const char *const *texts, int n_texts,
                                                   const struct attn_options *o, const char *what,
                                                   int max_seqs, int per_text, int verbose) {
@@ -227,187 +220,5 @@ struct dam_profile *dam_calibrate_texts(const struct model *m, const struct toke
                                         const char *const *texts, int n_texts,
                                         const struct attn_options *o, const char *what,
                                         int max_seqs, int verbose) {
-    return calibrate_texts_capped(m, tok, texts, n_texts, o, what, max_seqs, 0, verbose);
-}
-
-/* ---- the automatic profile ---- */
-
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ULL; }
-    return h;
-}
-static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
-static uint64_t fnv_int(uint64_t h, long long v) { return fnv(h, &v, sizeof v); }
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Hash of config.json and the weight files' names and sizes (the weights
- * themselves are too large to read at every start). */
-static int hash_model_dir(const char *dir, uint64_t *h) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t len;
-    char *cfg = read_file(path, &len);
-    if (!cfg) return -1;
-    *h = fnv(*h, cfg, len);
-    free(cfg);
-    DIR *d = opendir(dir);
-    if (!d) return dam_fail("cannot list %s: %s", dir, strerror(errno));
-    char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t l = strlen(e->d_name);
-        if (l > 12 && !strcmp(e->d_name + l - 12, ".safetensors")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
-        *h = fnv_str(*h, names[i] ? names[i] : "");
-        if (stat(path, &st) == 0) *h = fnv_int(*h, (long long)st.st_size);
-        free(names[i]);
-    }
-    return 0;
-}
-
-static uint64_t hash_params(uint64_t h, const struct dam_params *p) {
-    h = fnv_int(h, p->pcl);
-    h = fnv_int(h, (long long)(p->lambda * 1e6f));
-    h = fnv_int(h, (long long)(p->tau * 1e6f));
-    h = fnv_int(h, (long long)(p->mu * 1e6f));
-    h = fnv_int(h, p->min_support);
-    h = fnv_int(h, (long long)(p->min_coverage * 1e6f));
-    h = fnv_int(h, p->fallback);
-    h = fnv_int(h, p->fallback_window);
-    h = fnv_int(h, p->fallback_sinks);
-    return h;
-}
-
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
-static int cache_dir(char *out, size_t size) {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(out, size, "%s/dam/profiles", xdg);
-    else if (home && *home) snprintf(out, size, "%s/.cache/dam/profiles", home);
-    else return -1;
-    return 0;
-}
-
-struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_out, size_t size) {
-    const struct attn_options *o = setup->opts;
-    struct dam_params p;
-    if (dam_params_from_options(o, &p)) return NULL;
-    /* the calibration text */
-    char text_path[4096];
-    const char *env = getenv("DAM_CALIBRATION");
-    int found;
-    if (env && *env) {
-        snprintf(text_path, sizeof text_path, "%s", env);
-        found = is_file(env);
-    } else {
-        found = dam_find_data_file("prompts/calibration.txt", text_path, sizeof text_path) == 0;
-    }
-    if (!found) {
-        dam_fail("attention 'dam' has no capture source: no --dam-profile was given and the calibration "
-                 "text for the automatic profile was not found (%s); give --dam-profile FILE (made by "
-                 "dam calibrate) or --dam-capture prompt",
-                 env && *env ? "$DAM_CALIBRATION names no file"
-                             : "prompts/calibration.txt beside the dam executable's folder or in the "
-                               "working directory");
-        return NULL;
-    }
-    if (!setup->model_dir || !*setup->model_dir) {
-        dam_fail("attention 'dam': the automatic profile needs the model's folder; give --dam-profile FILE");
-        return NULL;
-    }
-    size_t text_len, retrieval_len = 0;
-    char *text = read_file(text_path, &text_len);
-    if (!text) return NULL;
-    /* the retrieval prompts beside it (optional; not with $DAM_CALIBRATION) */
-    char retrieval_path[4096];
-    char *retrieval = NULL;
-    if (!(env && *env) &&
-        dam_find_data_file("prompts/calibration_retrieval.txt", retrieval_path, sizeof retrieval_path) == 0) {
-        retrieval = read_file(retrieval_path, &retrieval_len);
-        if (!retrieval) { free(text); return NULL; }
-    }
-    /* the cache key */
-    uint64_t h = fnv_str(14695981039346656037ULL, "dam-auto-profile-v1");
-    h = fnv_int(h, setup->n_layers); h = fnv_int(h, setup->n_heads);
-    h = fnv_int(h, setup->n_kv_heads); h = fnv_int(h, setup->head_dim);
-    h = hash_params(h, &p);
-    h = fnv(h, text, text_len);
-    if (retrieval) h = fnv(h, retrieval, retrieval_len);
-    h = fnv_int(h, AUTO_MAX_SEQUENCES);
-    if (hash_model_dir(setup->model_dir, &h)) { free(text); free(retrieval); return NULL; }
-    char dir[4096], path[4200] = "";
-    int cacheable = cache_dir(dir, sizeof dir) == 0;
-    if (cacheable) {
-        snprintf(path, sizeof path, "%s/%016llx.json", dir, (unsigned long long)h);
-        if (path_out) snprintf(path_out, size, "%s", path);
-        if (is_file(path)) {
-            struct dam_profile *prof = dam_profile_load(path);
-            if (prof && dam_profile_check_geometry(prof, setup->n_layers, setup->n_heads,
-                                                   setup->n_kv_heads, setup->head_dim, path) == 0) {
-                free(text);
-                free(retrieval);
-                return prof;
-            }
-            dam_profile_free(prof);          /* unreadable: calibrate again and replace it */
-        }
-    }
-    /* calibrate: load the model and its tokenizer a second time (mapped, cheap) */
-    char tok_path[4200];
-    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", setup->model_dir);
-    if (!is_file(tok_path)) {
-        free(text);
-        free(retrieval);
-        dam_fail("attention 'dam': the automatic profile needs the model's tokenizer.json to read %s; "
-                 "give --dam-profile FILE (dam calibrate --ids-file) or --dam-capture prompt", text_path);
-        return NULL;
-    }
-    struct model *m = model_load(setup->model_dir);
-    struct tokenizer *tok = m ? tokenizer_load(setup->model_dir) : NULL;
-    struct dam_profile *prof = NULL;
-    if (m && tok) {
-        int verbose = isatty(STDERR_FILENO);
-        if (verbose)
-            fprintf(stderr, "dam: calibrating the dam masks of this model on %s%s (once; cached in %s)\n",
-                    text_path, retrieval ? " and the retrieval prompts beside it" : "",
-                    cacheable ? dir : "nowhere: no $HOME");
-        char what[8500];
-        if (retrieval) snprintf(what, sizeof what, "auto: %s + %s", text_path, retrieval_path);
-        else snprintf(what, sizeof what, "auto: %s", text_path);
-        const char *texts[2] = { text, retrieval };
-        prof = calibrate_texts_capped(m, tok, texts, retrieval ? 2 : 1, o, what, 0,
-                                      AUTO_MAX_SEQUENCES, verbose);
-    }
-    tokenizer_free(tok);
-    model_free(m);
-    free(text);
-    free(retrieval);
-    if (prof && cacheable && make_dirs(dir) == 0) {
-        /* a cache that cannot be written only costs the next run a calibration */
-        char saved_error[1024];
-        snprintf(saved_error, sizeof saved_error, "%s", dam_last_error());
-        if (dam_profile_save(prof, path) != 0) dam_fail("%s", saved_error);
-    }
-    return prof;
+    return dam_calibrate_texts_capped(m, tok, texts, n_texts, o, what, max_seqs, 0, verbose);
 }

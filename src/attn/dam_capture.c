@@ -270,6 +270,45 @@ void dam_profile_free(struct dam_profile *p) {
     free(p);
 }
 
+static void *dup_bytes(const void *src, size_t n) {
+    if (!src) return NULL;
+    void *d = xmalloc(n ? n : 1, "profile copy");
+    if (d) memcpy(d, src, n);
+    return d;
+}
+
+struct dam_profile *dam_profile_clone(const struct dam_profile *p) {
+    struct dam_profile *c = dam_profile_new(p->n_layers, p->n_heads, p->n_kv_heads, p->head_dim, &p->params);
+    if (!c) return NULL;
+    c->n_rows = p->n_rows;
+    c->n_sequences = p->n_sequences;
+    c->n_tokens = p->n_tokens;
+    memcpy(c->source, p->source, sizeof c->source);
+    const size_t tri = dam_tri_size(p->params.pcl);
+    for (int i = 0; i < p->n_layers * p->n_heads; i++) {
+        const struct dam_head *h = &p->heads[i];
+        struct dam_head *d = &c->heads[i];
+        *d = *h;
+        d->offsets = dup_bytes(h->offsets, (size_t)h->n_offsets * sizeof *h->offsets);
+        d->columns = dup_bytes(h->columns, (size_t)h->n_columns * sizeof *h->columns);
+        d->true_mask = dup_bytes(h->true_mask, tri);
+        if ((h->offsets && !d->offsets) || (h->columns && !d->columns) || (h->true_mask && !d->true_mask)) {
+            dam_profile_free(c);
+            return NULL;
+        }
+    }
+    if (p->reach) {
+        const struct dam_reach *r = p->reach;
+        const size_t cells = (size_t)r->n_layers * r->n_heads * DAM_REACH_W * DAM_REACH_K;
+        if (!(c->reach = dam_reach_new(r->n_layers, r->n_heads, r->min_row))) { dam_profile_free(c); return NULL; }
+        memcpy(c->reach->kept, r->kept, cells * sizeof *r->kept);
+        memcpy(c->reach->err, r->err, cells * sizeof *r->err);
+        memcpy(c->reach->rows, r->rows, (size_t)r->n_layers * sizeof *r->rows);
+        memcpy(c->reach->gain, r->gain, (size_t)r->n_layers * r->n_heads * sizeof *r->gain);
+    }
+    return c;
+}
+
 int dam_profile_capture_layer(struct dam_profile *prof, const struct dam_capture *c, int layer) {
     const struct dam_params *p = &prof->params;
     const size_t tri = dam_tri_size(c->pcl);

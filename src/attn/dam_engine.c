@@ -172,12 +172,11 @@ static int group_pins(const struct dam_state *st, int layer, int gi, int b) {
 }
 
 /* Drops the blocks of a windowed group that no row >= next will read:
- * those before the block holding next - window + 1, unless pinned. */
+ * those before its widest window from next's block, unless pinned. */
 static void evict_group(struct dam_state *st, int layer, int gi, int next) {
     const size_t i = (size_t)layer * st->setup.n_kv_heads + gi;
     if (st->keep_all[i]) return;
-    const int w = group_window(st, layer, gi);
-    const int first = next - w + 1 > 0 ? (next - w + 1) / KB : 0;
+    const int first = next / KB - dam_window_blocks(group_window(st, layer, gi));
     struct kv_store *s = &st->kv[i];
     for (int b = 0; b < first; b++)
         if (s->page[b] >= 0 && !group_pins(st, layer, gi, b)) kv_store_drop(s, b);
@@ -362,8 +361,9 @@ static int attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t
         const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
         struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
         float *P = st->reach_p + (size_t)omp_get_thread_num() * TILE * ld;
-        for (int ta = t0; ta < t1; ta += TILE) {
-            const int rows = t1 - ta < TILE ? t1 - ta : TILE, i0 = pos0 + ta;
+        for (int ta = t0, rows; ta < t1; ta += rows) {   /* tiles: blocks of positions, as attend_rows */
+            const int i0 = pos0 + ta, next = (i0 / TILE + 1) * TILE;
+            rows = (next < pos0 + t1 ? next : pos0 + t1) - i0;
             /* the output with the block kernel, every block */
             const int nb = (i0 + rows - 1) / KB + 1;
             int last[TILE];
@@ -373,7 +373,8 @@ static int attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t
                              (size_t)H * hd, rows, last, hd, sc->blocks, nb);
             if (i0 < st->reach->min_row) continue;
             /* the probabilities of the rows the reach measures */
-            for (int r = 0; r < rows; r += DAM_REACH_ROW_STEP) {
+            for (int r = (DAM_REACH_ROW_STEP - i0 % DAM_REACH_ROW_STEP) % DAM_REACH_ROW_STEP; r < rows;
+                 r += DAM_REACH_ROW_STEP) {
                 const int i = i0 + r;
                 const float *qr = q + ((size_t)(ta + r) * H + h) * hd;
                 float *p = P + (size_t)r * ld, mx = -INFINITY, sum = 0;
@@ -415,12 +416,16 @@ static int attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t
 
 static const struct head_plan dense_plan = { .dense = 1 };
 
-/* Rows t in [t0, t1) of a chunk at pos0: tasks of (head, tile). */
+/* Rows t in [t0, t1) of a chunk at pos0: tasks of (head, tile). Tiles are
+ * the blocks of TILE positions the rows fall in, counted from position 0
+ * (the first and last may be partial), so a row's keys never depend on how
+ * the prompt was cut into chunks: only rows of the same block share a
+ * selection. */
 static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1,
                        const float *q, float *out) {
     const struct attn_setup *s = &st->setup;
     const int H = s->n_heads, hd = s->head_dim;
-    const int tiles = (t1 - t0 + TILE - 1) / TILE;
+    const int first = (pos0 + t0) / TILE, tiles = (pos0 + t1 - 1) / TILE - first + 1;
     double kept = 0, causal = 0, selected = 0, candidates = 0;
     int missing = 0;
     /* small work runs on the calling thread: waking a team costs more */
@@ -428,18 +433,20 @@ static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1
     #pragma omp parallel for schedule(dynamic, 1) reduction(+:kept, causal, selected, candidates) \
         reduction(|:missing) if (work >= (1 << 17))
     for (int task = 0; task < tiles * H; task++) {
-        const int tile = tiles - 1 - task / H, h = task % H;      /* longest rows first */
-        const int ta = t0 + tile * TILE, tb = ta + TILE < t1 ? ta + TILE : t1, rows = tb - ta;
+        const int tile = first + tiles - 1 - task / H, h = task % H;      /* longest rows first */
+        const int i0 = tile * TILE > pos0 + t0 ? tile * TILE : pos0 + t0;
+        const int i1 = (tile + 1) * TILE < pos0 + t1 ? (tile + 1) * TILE : pos0 + t1;
+        const int ta = i0 - pos0, rows = i1 - i0;
         const struct head_plan *plan = st->planned[layer] ? &st->plans[(size_t)layer * H + h] : &dense_plan;
         const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
         struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
         const float *qt = q + ((size_t)ta * H + h) * hd;
         struct select_figures fig = { 0 };
-        const int nb = select_blocks(sc, plan, kv, qt, (size_t)H * hd, rows, pos0 + ta, &fig);
+        const int nb = select_blocks(sc, plan, kv, qt, (size_t)H * hd, rows, i0, &fig);
         if (nb < 0) { missing = 1; continue; }
         int last[TILE];
         for (int r = 0; r < rows; r++) {
-            last[r] = pos0 + ta + r;
+            last[r] = i0 + r;
             causal += last[r] + 1;
         }
         attention_blocks(out + ((size_t)ta * H + h) * hd, (size_t)H * hd, qt, (size_t)H * hd, rows,

@@ -496,11 +496,20 @@ int dam_options_load(const char *path, struct attn_options *o) {
         rc |= opt_string(d, "fallback", t.dam_fallback, sizeof t.dam_fallback, path);
         rc |= opt_int(d, "fallback_window", &t.dam_fallback_window, path);
         rc |= opt_string(d, "capture", t.dam_capture, sizeof t.dam_capture, path);
+        rc |= opt_int(d, "sinks", &t.dam_sinks, path);
+        rc |= opt_int(d, "recent", &t.dam_recent, path);
+        rc |= opt_int(d, "select", &t.dam_select, path);
+        rc |= opt_string(d, "select_heads", t.dam_select_heads, sizeof t.dam_select_heads, path);
+        rc |= opt_int(d, "columns", &t.dam_columns, path);
+        rc |= opt_int(d, "budget", &t.dam_budget, path);
+        rc |= opt_int(d, "min_select", &t.dam_min_select, path);
     }
     cJSON_Delete(root);
     if (rc) return -1;
     struct dam_params check;
-    if (dam_params_from_options(&t, &check)) return dam_fail("%s: %s", path, dam_last_error());
+    struct dam_run_params rcheck;
+    if (dam_params_from_options(&t, &check) || dam_run_params_from_options(&t, &rcheck))
+        return dam_fail("%s: %s", path, dam_last_error());
     *o = t;
     return 0;
 }

@@ -79,7 +79,8 @@ void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int ro
     const size_t cell = ((size_t)layer * r->n_heads + head) * DAM_REACH_W * DAM_REACH_K;
     double *kept = r->kept + cell, *err = r->err + cell;
     float *acc = sc->acc;
-    for (int row = 0; row < rows; row += DAM_REACH_ROW_STEP) {
+    for (int row = (DAM_REACH_ROW_STEP - i0 % DAM_REACH_ROW_STEP) % DAM_REACH_ROW_STEP; row < rows;
+         row += DAM_REACH_ROW_STEP) {                /* positions that are multiples of the step */
         const int i = i0 + row, nb = i / KV_BLOCK + 1;
         const float *pr = p + (size_t)row * ld;
         /* per block: mass bm[b] and p-weighted value sum bv[b]; then suffix sums */
@@ -103,7 +104,7 @@ void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int ro
         }
         const float *full = suf;                       /* every block */
         for (int w = 0; w < DAM_REACH_W; w++) {
-            int wb = i0 - dam_reach_windows[w] + 1 > 0 ? (i0 - dam_reach_windows[w] + 1) / KV_BLOCK : 0;
+            int wb = i0 / KV_BLOCK - dam_window_blocks(dam_reach_windows[w]);
             if (wb < 1) wb = 1;
             double mass = sc->bm[0] + (wb < nb ? sufm[wb] : 0);
             for (int d = 0; d < hd; d++) acc[d] = sc->bv[d] + (wb < nb ? suf[(size_t)wb * hd + d] : 0);
@@ -126,9 +127,10 @@ void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int ro
     }
 }
 
-/* Keys a row keeps under grid plan (w, k), sinks included. */
+/* Keys a row keeps under grid plan (w, k) on average: the sink block, the
+ * window's blocks, half its own block, the selected blocks. */
 static double plan_cost(int w, int k) {
-    return KV_BLOCK + dam_reach_windows[w] + (double)KV_BLOCK * dam_reach_blocks[k];
+    return KV_BLOCK * (1.5 + dam_window_blocks(dam_reach_windows[w]) + dam_reach_blocks[k]);
 }
 
 /* Each head's best plan at price lambda; returns the total cost. */

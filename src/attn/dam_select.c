@@ -2,10 +2,10 @@
  *
  * Why blocks: the KV store keeps keys in pages of 16 positions, and the
  * block kernel attends any list of pages at the dense kernel's speed, so a
- * mask made of whole blocks costs exactly the pairs it keeps. A tile of
- * TILE consecutive rows shares one list: its rows' windows differ by one
- * position per row, so a block-aligned window that covers the first row
- * covers them all.
+ * mask made of whole blocks costs exactly the pairs it keeps. The rows of
+ * a tile lie in one block of positions and share one list: a window of W
+ * positions is the dam_window_blocks(W) blocks before the rows' own block,
+ * plus that block up to each row (at least W positions for every row).
  *
  * Why the selection is per tile and not per row: Quest's bound of a block,
  * sum_d max(q_d kmax_d, q_d kmin_d) = q+ . kmax + q- . kmin, is linear in
@@ -101,7 +101,7 @@ int select_blocks(struct select_scratch *s, const struct head_plan *plan, const 
         return nb;
     }
     const int sb = plan->sink_blocks < last + 1 ? plan->sink_blocks : last + 1;
-    int wb = i0 - plan->window + 1 > 0 ? (i0 - plan->window + 1) / KB : 0;
+    int wb = i0 / KB - dam_window_blocks(plan->window);   /* the rows share one block */
     if (wb < sb) wb = sb;
     for (int b = 0; b < sb; b++) if (push(s, &nb, kv, b)) return -1;
     /* the blocks between the sinks and the window: columns, then candidates */

@@ -2,6 +2,7 @@
  * default options, the dense causal row kernel, and which module runs on
  * which model (Doge models: dma by default, full = its dense counterpart). */
 #include "dam/attn.h"
+#include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/kernels.h"
 #include "dam/model.h"
@@ -90,9 +91,19 @@ void attn_options_default(struct attn_options *o) {
     o->dam_recent = 256;
     o->dam_select = 256;
     snprintf(o->dam_select_heads, sizeof o->dam_select_heads, "all");
-    o->dam_columns = 1;
+    o->dam_columns = 0;
     o->dam_budget = 512;
     o->dam_min_select = 32;
+}
+
+int attn_prepare(const struct attn_module *mod, struct attn_options *o, const struct model *m,
+                 const struct tokenizer *tok) {
+    return mod && mod->prepare ? mod->prepare(o, m, tok) : 0;
+}
+
+void attn_options_release(struct attn_options *o) {
+    dam_profile_free(o->dam_prepared);
+    o->dam_prepared = NULL;
 }
 
 /* The kernel lives with the other attention kernels (src/kernels/attention.c),

@@ -222,7 +222,10 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
                                                    ? list_max(o->p, o->n_p) : list_max(o->n, o->n_n));
     if (ma->n_ctx && ma->n_ctx < n_ctx)
         return dam_fail("-c %d is too small: the largest test needs %d positions", ma->n_ctx, n_ctx);
-    struct session *s = session_new(m, attn_find(attn), &ma->attn_opts, ma->n_ctx ? ma->n_ctx : n_ctx);
+    struct attn_options opts = ma->attn_opts;
+    if (attn_prepare(attn_find(attn), &opts, m, NULL)) return -1;
+    struct session *s = session_new(m, attn_find(attn), &opts, ma->n_ctx ? ma->n_ctx : n_ctx);
+    attn_options_release(&opts);                     /* the session holds its own copy */
     if (!s) return -1;
     struct row_id id = *id_base;
     id.attn = attn;

@@ -543,7 +543,8 @@ int cmd_compare(int argc, char **argv) {
     if (n_gen > 0 && n_prompt + n_gen > n_ctx) n_prompt = n_ctx - n_gen;
     if (n_gen > 0 && n_prompt < 1) { dam_fail("-n %d leaves no room for a prompt in a context of %d", n_gen, n_ctx); goto fail; }
     for (int k = 0; k < nv; k++) {
-        if (!(vars[k].s = session_new(m, vars[k].mod, &vars[k].opts, n_ctx))) {
+        if (attn_prepare(vars[k].mod, &vars[k].opts, m, tok) ||
+            !(vars[k].s = session_new(m, vars[k].mod, &vars[k].opts, n_ctx))) {
             dam_fail("%s: %s", vars[k].label, dam_last_error());
             goto fail;
         }
@@ -565,7 +566,12 @@ int cmd_compare(int argc, char **argv) {
 fail:
     cli_error("%s", dam_last_error());
 done:
-    for (int k = 0; k < nv; k++) { session_free(vars[k].s); free(vars[k].logits); free(vars[k].gen); }
+    for (int k = 0; k < nv; k++) {
+        session_free(vars[k].s);
+        attn_options_release(&vars[k].opts);
+        free(vars[k].logits);
+        free(vars[k].gen);
+    }
     free(vars);
     free(doc);
     tokenizer_free(tok);

@@ -80,6 +80,7 @@ int cmd_logits(int argc, char **argv) {
     int n_ctx = ma.n_ctx ? ma.n_ctx : n;
     if (n > n_ctx) { dam_fail("%d tokens do not fit in a context of %d (-c)", n, n_ctx); goto fail; }
     if (!ma.attn) ma.attn = attn_default_for(m);
+    if (attn_prepare(attn_find(ma.attn), &ma.attn_opts, m, NULL)) goto fail;
     if (!(s = session_new(m, attn_find(ma.attn), &ma.attn_opts, n_ctx))) goto fail;
     const int vocab = m->cfg.vocab_size;
     if (!(logits = xmalloc((size_t)n * vocab * sizeof(float), "logits"))) goto fail;
@@ -94,6 +95,7 @@ fail:
 done:
     free(logits);
     session_free(s);
+    attn_options_release(&ma.attn_opts);
     model_free(m);
     free(ids);
     return rc;

@@ -192,10 +192,8 @@ int cmd_masks(int argc, char **argv) {
                                       files[0], 0, 0)))
             goto fail;
     } else {
-        struct attn_setup setup = { .n_layers = cfg.n_layers, .n_heads = cfg.n_heads,
-                                    .n_kv_heads = cfg.n_kv_heads, .head_dim = cfg.head_dim,
-                                    .max_seq_len = cfg.max_seq_len, .model_dir = dir, .opts = &ma.attn_opts };
-        if (!(p = dam_auto_profile(&setup, NULL, 0))) goto fail;
+        if (!(m = model_load(dir))) goto fail;
+        if (!(p = dam_auto_profile(m, NULL, &ma.attn_opts, NULL, 0))) goto fail;
     }
     if (!all && (layer >= p->n_layers || head >= p->n_heads)) {
         dam_fail("no head (%d, %d): the model has %d layers of %d heads", layer, head, p->n_layers, p->n_heads);

@@ -253,7 +253,7 @@ static char *answer_text(const struct tokenizer *tok, const int *ids, int n) {
     return text;
 }
 
-struct answer_stats { double prefill_ms, decode_ms; int n_tokens; };
+struct answer_stats { double prefill_ms, decode_ms, sparsity, kv_bytes; int n_tokens; };
 
 /* 0 done, 1 interrupted, -1 error. */
 static int answer(struct session *s, const struct tokenizer *tok, const struct niah_prompt *p, int n_predict,
@@ -268,7 +268,13 @@ static int answer(struct session *s, const struct tokenizer *tok, const struct n
     gp.sampling.top_k = 0; gp.sampling.top_p = 1; gp.sampling.min_p = 0; gp.sampling.repeat_penalty = 1;
     struct gen_result r = { 0 };
     session_rewind(s, 0);
+    struct attn_stats before, after;
+    s->attn->stats(s->attn_state, &before);
     int rc = generate(s, p->ids, p->n_ids, &gp, &r);
+    s->attn->stats(s->attn_state, &after);
+    const double causal = after.causal_pairs - before.causal_pairs;
+    t->sparsity = causal > 0 ? 1 - (after.kept_pairs - before.kept_pairs) / causal : 0;
+    t->kv_bytes = (double)after.kv_bytes;
     detokenizer_free(ans.detok);
     if (rc != 0) { gen_result_free(&r); return -1; }
     t->prefill_ms = r.prompt_ms;
@@ -427,6 +433,8 @@ static int run_prompt(const struct niah_args *a, struct context *c, struct niah_
         r.correct = niah_score(a->task, p->expected, r.output);
         r.prefill_ms = t.prefill_ms;
         r.decode_ms = t.decode_ms;
+        r.sparsity = t.sparsity;
+        r.kv_bytes = t.kv_bytes;
         r.output_tokens = t.n_tokens;
         rc = report(a, run, &r, pr);
         free(r.output);
@@ -584,7 +592,8 @@ int cmd_niah(int argc, char **argv) {
                     if (owns(&a, &run, k, l, d, s)) { n_cells++; used[k] = 1; }
     if (validate_prompts(&a, &c, &run, session_ctx) != 0) goto fail;
     for (int k = 0; k < a.n_attn; k++)
-        if (used[k] && !(c.sessions[k] = session_new(c.m, attn_find(a.attn[k]), &a.model.attn_opts, session_ctx)))
+        if (used[k] && (attn_prepare(attn_find(a.attn[k]), &a.model.attn_opts, c.m, c.tok) ||
+                        !(c.sessions[k] = session_new(c.m, attn_find(a.attn[k]), &a.model.attn_opts, session_ctx))))
             goto fail;
 
     struct sigaction sa = { .sa_handler = on_sigint }, old;
@@ -612,6 +621,7 @@ fail:
 done:
     niah_run_free_results(&run);
     free_context(&c);
+    attn_options_release(&a.model.attn_opts);
     free(a.lengths);
     free(a.depths);
     free(a.attn_list);

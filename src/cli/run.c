@@ -373,6 +373,7 @@ int cmd_run(int argc, char **argv) {
         goto fail;
     }
     if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
+    if (attn_prepare(attn_find(a.model.attn), &a.model.attn_opts, m, tok)) goto fail;
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
     /* load time includes the session: KV cache, and DAM's calibration when its
      * profile is not cached yet (as llama.cpp counts context creation) */
@@ -410,6 +411,7 @@ done:
     gen_result_free(&res);
     if (out.detok) detokenizer_free(out.detok);
     free(out.text);
+    attn_options_release(&a.model.attn_opts);
     session_free(s);
     tokenizer_free(tok);
     model_free(m);

@@ -239,6 +239,8 @@ static int take_line(struct merge *mg, cJSON *j, struct where at) {
         || integer(j, "prompt_tokens", 0, 1 << 30, &r.prompt_tokens, at)
         || integer(j, "output_tokens", 0, 1 << 30, &r.output_tokens, at)
         || number(j, "needle_depth", 0, 1, 0, &r.needle_depth, at)
+        || number(j, "sparsity", 0, 1, 0, &r.sparsity, at)
+        || number(j, "kv_bytes", 0, 1e18, 0, &r.kv_bytes, at)
         || number(j, "prefill_ms", 0, 1e15, 0, &r.prefill_ms, at)
         || number(j, "decode_ms", 0, 1e15, 0, &r.decode_ms, at))
         return -1;

@@ -97,6 +97,8 @@ char *niah_result_json(const struct niah_run *run, const struct niah_result *r) 
     cJSON_AddNumberToObject(j, "prompt_tokens", r->prompt_tokens);
     cJSON_AddNumberToObject(j, "output_tokens", r->output_tokens);
     cJSON_AddNumberToObject(j, "needle_depth", round(r->needle_depth * 1e4) / 1e4);
+    cJSON_AddNumberToObject(j, "sparsity", round(r->sparsity * 1e4) / 1e4);
+    cJSON_AddNumberToObject(j, "kv_bytes", r->kv_bytes);
     cJSON_AddNumberToObject(j, "prefill_ms", round_ms(r->prefill_ms));
     cJSON_AddNumberToObject(j, "decode_ms", round_ms(r->decode_ms));
     if (run->model) cJSON_AddStringToObject(j, "model", run->model);

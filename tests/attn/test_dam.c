@@ -7,6 +7,9 @@
 #include "dam/attn.h"
 #include "dam/common.h"
 #include "dam/dam.h"
+#include "dam/model.h"
+#include "../../src/attn/dam_kv.h"
+#include "../../src/attn/dam_select.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,7 +30,7 @@ static float *rand_array(size_t n, float scale) {
     return a;
 }
 
-/* A head's mask as sets, the reference's view of it. */
+/* A head's DAM mask as sets (for the masks-as-runs test). */
 struct ref_head {
     int full;
     int n_off, n_col;
@@ -40,32 +43,6 @@ static int ref_keeps(const struct ref_head *h, int i, int j) {
     for (int t = 0; t < h->n_off; t++) if (i - j == h->off[t]) return 1;
     for (int t = 0; t < h->n_col; t++) if (j == h->col[t]) return 1;
     return 0;
-}
-
-/* Dense masked attention of row i of one head: q (hd), K/V (n, kv_dim) with
- * the head's KV at offset kvh * hd. Returns the kept count. */
-static long ref_row(const struct ref_head *h, int i, const float *q, const float *K, const float *V,
-                    int kv_dim, int kvh, int hd, float *out) {
-    double scores[4096], max = -INFINITY, sum = 0;
-    long kept = 0;
-    for (int j = 0; j <= i; j++) {
-        if (!ref_keeps(h, i, j)) { scores[j] = -INFINITY; continue; }
-        double s = 0;
-        for (int d = 0; d < hd; d++) s += (double)q[d] * K[(size_t)j * kv_dim + kvh * hd + d];
-        scores[j] = s / sqrt((double)hd);
-        if (scores[j] > max) max = scores[j];
-        kept++;
-    }
-    for (int d = 0; d < hd; d++) out[d] = 0;
-    double acc[512] = {0};
-    for (int j = 0; j <= i; j++) {
-        if (scores[j] == -INFINITY) continue;
-        double p = exp(scores[j] - max);
-        sum += p;
-        for (int d = 0; d < hd; d++) acc[d] += p * V[(size_t)j * kv_dim + kvh * hd + d];
-    }
-    for (int d = 0; d < hd; d++) out[d] = (float)(acc[d] / sum);
-    return kept;
 }
 
 static void random_head(struct ref_head *h, int n, int allow_full) {
@@ -87,6 +64,64 @@ static void random_head(struct ref_head *h, int n, int allow_full) {
 static void mask_of(struct dam_mask *m, const struct ref_head *h) {
     if (h->full) dam_mask_full(m);
     else ck_assert_int_eq(dam_mask_build(m, h->off, h->n_off, h->col, h->n_col), 0);
+}
+
+/* A plan without selection, the reference's view of it: row i keeps key
+ * j <= i when j's block is a sink, a column, or within the window's blocks
+ * before i's own block (dam.h). */
+struct ref_plan {
+    int dense, sink_blocks, window, n_cols;
+    int cols[16];
+};
+
+static int plan_keeps(const struct ref_plan *p, int i, int j) {
+    if (j > i) return 0;
+    if (p->dense) return 1;
+    const int b = j / 16;
+    if (b < p->sink_blocks || b >= i / 16 - dam_window_blocks(p->window)) return 1;
+    for (int c = 0; c < p->n_cols; c++) if (p->cols[c] == b) return 1;
+    return 0;
+}
+
+static struct head_plan plan_of(const struct ref_plan *r) {
+    struct head_plan p = { .dense = r->dense, .sink_blocks = r->sink_blocks, .window = r->window,
+                           .n_cols = r->n_cols, .cols = (int *)r->cols };
+    return p;
+}
+
+static void random_plan(struct ref_plan *p, int n, int allow_dense) {
+    memset(p, 0, sizeof *p);
+    if (allow_dense && irand(5) == 0) { p->dense = 1; return; }
+    p->sink_blocks = irand(3);
+    p->window = 1 + irand(40);
+    const int nb = (n + 15) / 16;
+    for (int b = p->sink_blocks; b < nb && p->n_cols < 16; b++)
+        if (irand(4) == 0) p->cols[p->n_cols++] = b;
+}
+
+/* Dense masked attention of row i of one head: q (hd), K/V (n, kv_dim) with
+ * the head's KV at offset kvh * hd. Returns the kept count. */
+static long ref_row(const struct ref_plan *h, int i, const float *q, const float *K, const float *V,
+                    int kv_dim, int kvh, int hd, float *out) {
+    double scores[4096], max = -INFINITY, sum = 0;
+    long kept = 0;
+    for (int j = 0; j <= i; j++) {
+        if (!plan_keeps(h, i, j)) { scores[j] = -INFINITY; continue; }
+        double s = 0;
+        for (int d = 0; d < hd; d++) s += (double)q[d] * K[(size_t)j * kv_dim + kvh * hd + d];
+        scores[j] = s / sqrt((double)hd);
+        if (scores[j] > max) max = scores[j];
+        kept++;
+    }
+    double acc[512] = {0};
+    for (int j = 0; j <= i; j++) {
+        if (scores[j] == -INFINITY) continue;
+        double p = exp(scores[j] - max);
+        sum += p;
+        for (int d = 0; d < hd; d++) acc[d] += p * V[(size_t)j * kv_dim + kvh * hd + d];
+    }
+    for (int d = 0; d < hd; d++) out[d] = (float)(acc[d] / sum);
+    return kept;
 }
 
 static struct attn_setup setup_of(int L, int H, int KV, int hd, int max_seq, const struct attn_options *o) {
@@ -142,7 +177,7 @@ static float *run_module(const struct attn_module *mod, void *state, const struc
 }
 
 /* Max |a - ref| over rows [from, n) of every layer and head, ref from the dense reference. */
-static double compare_dense(const struct seq_data *d, const float *out, struct ref_head *heads /* (L, H) */,
+static double compare_dense(const struct seq_data *d, const float *out, struct ref_plan *heads /* (L, H) */,
                             int from, long *kept_total) {
     const int H = d->H, KV = d->KV, hd = d->hd, group = H / KV;
     double worst = 0;
@@ -326,26 +361,24 @@ START_TEST(test_mask_runs) {
 }
 END_TEST
 
-/* ------------------------------------------------------------ sparse kernels */
+/* ------------------------------------------------------------ the engine */
 
-/* A dam state with random masks per (layer, head) against the dense reference,
- * for one geometry and one chunking. */
-static void check_random_masks(int L, int H, int KV, int hd, int n, const int *chunks, int allow_full,
-                               int narrow) {
+/* A dam state with random plans per (layer, head) against the dense
+ * reference, for one geometry and one chunking. */
+static void check_random_plans(int L, int H, int KV, int hd, int n, const int *chunks, int allow_dense) {
     struct attn_options o;
     attn_options_default(&o);
     struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
     struct dam_state *st = dam_state_new(&s);
     ck_assert_ptr_nonnull(st);
-    struct ref_head *heads = calloc((size_t)L * H, sizeof *heads);
-    struct dam_mask *masks = calloc((size_t)H, sizeof *masks);
+    struct ref_plan *heads = calloc((size_t)L * H, sizeof *heads);
+    struct head_plan *plans = calloc((size_t)H, sizeof *plans);
     for (int l = 0; l < L; l++) {
         for (int h = 0; h < H; h++) {
-            random_head(&heads[l * H + h], narrow ? 12 : n, allow_full);
-            mask_of(&masks[h], &heads[l * H + h]);
+            random_plan(&heads[l * H + h], n, allow_dense);
+            plans[h] = plan_of(&heads[l * H + h]);
         }
-        ck_assert_int_eq(dam_state_set_masks(st, l, masks), 0);
-        for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
+        ck_assert_int_eq(dam_state_set_plans(st, l, plans), 0);
     }
     struct seq_data d = make_seq(L, H, KV, hd, n);
     extern const struct attn_module attn_dam;
@@ -364,62 +397,59 @@ static void check_random_masks(int L, int H, int KV, int hd, int n, const int *c
     free(out);
     free_seq(&d);
     free(heads);
-    free(masks);
+    free(plans);
     dam_state_free(st);
 }
 
 START_TEST(test_kernels_vs_dense) {
     static const int one[] = { 4096, 0 };
-    static const int sevens[] = { 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0 };
+    static const int sevens[] = { 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0 };
     static const int decode[] = { 20, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 };
-    check_random_masks(2, 4, 2, 8, 60, one, 1, 0);       /* GQA 2:1 */
-    check_random_masks(1, 8, 1, 16, 77, sevens, 1, 0);   /* one KV head for 8 query heads */
-    check_random_masks(2, 3, 3, 5, 50, decode, 0, 0);    /* MHA, odd head_dim, decode */
-    check_random_masks(1, 6, 2, 8, 90, sevens, 0, 1);    /* narrow masks: ring KV groups wrap */
-    check_random_masks(1, 4, 4, 4, 61, decode, 0, 1);
-    check_random_masks(1, 4, 2, 64, 70, sevens, 1, 1);   /* whole key blocks and value slices */
-    check_random_masks(1, 4, 2, 64, 70, one, 1, 0);
-    check_random_masks(1, 2, 1, 300, 24, sevens, 1, 0);  /* head_dim above the tile buffer */
+    check_random_plans(2, 4, 2, 8, 160, one, 1);        /* GQA 2:1 */
+    check_random_plans(1, 8, 1, 16, 150, sevens, 1);    /* one KV head for 8 query heads */
+    check_random_plans(2, 3, 3, 5, 100, decode, 0);     /* MHA, odd head_dim, decode */
+    check_random_plans(1, 6, 2, 8, 190, sevens, 0);     /* windowed stores drop and reuse pages */
+    check_random_plans(1, 4, 4, 4, 61, decode, 0);
+    check_random_plans(1, 4, 2, 64, 170, sevens, 1);    /* whole key blocks and value slices */
+    check_random_plans(1, 4, 2, 64, 170, one, 1);
+    check_random_plans(1, 2, 1, 300, 40, sevens, 1);    /* head_dim above the tile buffer */
 }
 END_TEST
 
-/* Narrow masks shrink every KV group to a ring plus columns; the bytes
- * reported are exactly the distinct positions kept. */
-START_TEST(test_kv_ring_bytes) {
+/* Windowed plans let a KV store drop what no later row reads; the bytes
+ * reported are exactly the positions held. */
+START_TEST(test_kv_window_bytes) {
     struct attn_options o;
     attn_options_default(&o);
     const int L = 1, H = 4, KV = 2, hd = 8, n = 100;
     struct attn_setup s = setup_of(L, H, KV, hd, 512, &o);
     struct dam_state *st = dam_state_new(&s);
-    struct dam_mask masks[4];
-    int off_a[] = { 0, 1, 2 }, off_b[] = { 0, 5 }, col_a[] = { 0, 50 }, col_b[] = { 1 };
-    dam_mask_build(&masks[0], off_a, 3, col_a, 2);    /* group 0: heads 0, 1 */
-    dam_mask_build(&masks[1], off_b, 2, col_b, 1);
-    dam_mask_build(&masks[2], off_a, 3, NULL, 0);     /* group 1: heads 2, 3 */
-    dam_mask_full(&masks[3]);                         /* a full head keeps its group whole */
-    ck_assert_int_eq(dam_state_set_masks(st, 0, masks), 0);
+    struct ref_plan ref[4] = {
+        { .sink_blocks = 1, .window = 3, .n_cols = 1, .cols = { 3 } },   /* group 0: heads 0, 1 */
+        { .window = 20 },
+        { .window = 3 },                                                  /* group 1: heads 2, 3 */
+        { .dense = 1 },                                                   /* keeps its group whole */
+    };
+    struct head_plan plans[4];
+    for (int h = 0; h < 4; h++) plans[h] = plan_of(&ref[h]);
+    ck_assert_int_eq(dam_state_set_plans(st, 0, plans), 0);
     struct seq_data d = make_seq(L, H, KV, hd, n);
     static const int chunks[] = { 30, 30, 1, 1, 1, 37, 0 };
     extern const struct attn_module attn_dam;
     float *out = run_module(&attn_dam, st, &d, 0, chunks);
     struct attn_stats stats;
     dam_state_stats(st, &stats);
-    /* group 0: a ring for offset 5 (6 positions, rounded up to a key block
-     * of 16) + columns {0, 1, 50} below it; group 1: all 100 */
+    /* group 0 after 100 positions: the sink block 0, the column block 3
+     * (48..63), and for the next row (100, block 6) the window of 20 =
+     * 2 blocks before its own: blocks 4, 5 and 6 (64..99) -> 16 + 16 + 36;
+     * group 1: all 100 */
     size_t per = 2 * hd * sizeof(float);
-    ck_assert_uint_eq(stats.kv_bytes, (16 + 3 + 100) * per);
+    ck_assert_uint_eq(stats.kv_bytes, (16 + 16 + 36 + 100) * per);
     ck_assert_uint_eq(stats.kv_bytes_full, 200 * per);
-    struct ref_head ref[4] = {
-        { .n_off = 3, .off = { 0, 1, 2 }, .n_col = 2, .col = { 0, 50 } },
-        { .n_off = 2, .off = { 0, 5 }, .n_col = 1, .col = { 1 } },
-        { .n_off = 3, .off = { 0, 1, 2 } },
-        { .full = 1 },
-    };
     ck_assert(compare_dense(&d, out, ref, 0, NULL) < 2e-5);
     free(out);
-    for (int h = 0; h < 4; h++) dam_mask_free(&masks[h]);
-    /* rewinding a ring that wrapped: a clear error on the next call, 0 is fine */
+    /* a rewind past dropped positions: a clear error on the next call, 0 is fine */
     {
         dam_state_truncate(st, 50);
         float o1[4 * 8];
@@ -435,39 +465,95 @@ START_TEST(test_kv_ring_bytes) {
 }
 END_TEST
 
-/* A mask that keeps every pair (as offsets, not the full flag) equals full. */
-START_TEST(test_all_pairs_equals_full) {
-    const int L = 2, H = 4, KV = 2, hd = 16, n = 70;
+/* Selection whose budget covers every block, and a window covering the
+ * context, both equal full attention (kernel, stores and the selection's
+ * bookkeeping); and the rows' keys do not depend on the chunking. */
+START_TEST(test_covering_budget_equals_full) {
+    const int L = 2, H = 4, KV = 2, hd = 16, n = 150;
     const struct attn_module *full = attn_find("full");
-    ck_assert_ptr_nonnull(full);
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
     struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
-    void *fs = full->create(&s);
-    struct dam_state *st = dam_state_new(&s);
-    int offs[70];
-    for (int r = 0; r < n; r++) offs[r] = r;
-    struct dam_mask masks[4];
-    for (int h = 0; h < H; h++) dam_mask_build(&masks[h], offs, n, NULL, 0);
-    for (int l = 0; l < L; l++) ck_assert_int_eq(dam_state_set_masks(st, l, masks), 0);
-    for (int h = 0; h < H; h++) dam_mask_free(&masks[h]);
     struct seq_data d = make_seq(L, H, KV, hd, n);
     static const int chunks[] = { 33, 1, 1, 35, 0 };
+    void *fs = full->create(&s);
     float *a = run_module(full, fs, &d, 0, chunks);
-    float *b = run_module(&attn_dam, st, &d, 0, chunks);
-    double worst = 0;
-    for (size_t i = 0; i < (size_t)L * n * H * hd; i++) worst = fmax(worst, fabs(a[i] - b[i]));
-    ck_assert_msg(worst < 1e-5, "dam with every pair differs from full by %g", worst);
-    struct attn_stats sa, sb;
-    full->stats(fs, &sa);
-    dam_state_stats(st, &sb);
-    ck_assert_double_eq_tol(sb.sparsity, 0, 1e-12);
-    ck_assert_double_eq_tol(sa.kept_pairs, sb.kept_pairs, 0.5);
-    free(a); free(b);
-    free_seq(&d);
+    for (int variant = 0; variant < 2; variant++) {
+        struct dam_state *st = dam_state_new(&s);
+        struct head_plan plans[4];
+        for (int h = 0; h < H; h++)
+            plans[h] = variant == 0 ? (struct head_plan){ .sink_blocks = 1, .window = 16, .select = 10 }
+                                    : (struct head_plan){ .window = n };
+        for (int l = 0; l < L; l++) ck_assert_int_eq(dam_state_set_plans(st, l, plans), 0);
+        float *b = run_module(&attn_dam, st, &d, 0, chunks);
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)L * n * H * hd; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+        ck_assert_msg(worst < 1e-5, "variant %d differs from full by %g", variant, worst);
+        struct attn_stats sa, sb;
+        full->stats(fs, &sa);
+        dam_state_stats(st, &sb);
+        ck_assert_double_eq_tol(sb.sparsity, 0, 1e-12);
+        ck_assert_double_eq_tol(sa.kept_pairs, sb.kept_pairs, 0.5);
+        free(b);
+        dam_state_free(st);
+    }
     full->destroy(fs);
-    dam_state_free(st);
+    /* a budget smaller than the context: the same outputs whatever the chunks
+     * (multiples of 16: rows of one block always go together) */
+    static const int c1[] = { 150, 0 }, c2[] = { 16, 48, 32, 16, 38, 0 };
+    float *outs[2];
+    for (int c = 0; c < 2; c++) {
+        struct dam_state *st = dam_state_new(&s);
+        struct head_plan plans[4];
+        for (int h = 0; h < H; h++) plans[h] = (struct head_plan){ .sink_blocks = 1, .window = 17, .select = 2 };
+        for (int l = 0; l < L; l++) ck_assert_int_eq(dam_state_set_plans(st, l, plans), 0);
+        outs[c] = run_module(&attn_dam, st, &d, 0, c ? c2 : c1);
+        struct attn_stats sb;
+        dam_state_stats(st, &sb);
+        ck_assert(sb.sparsity > 0.2 && sb.selected_share > 0 && sb.selected_share < 1);
+        dam_state_free(st);
+    }
+    ck_assert_mem_eq(outs[0], outs[1], (size_t)L * n * H * hd * sizeof(float));
+    free(outs[0]); free(outs[1]); free(a);
+    free_seq(&d);
+}
+END_TEST
+
+/* The selection picks the block holding a planted key: one key far back is
+ * aligned with every query of a tile, the others are noise; with a budget
+ * of one block, that block is chosen. */
+START_TEST(test_selection_finds_planted_key) {
+    const int hd = 32, n = 400, needle = 137;
+    struct kv_store kv;
+    ck_assert_int_eq(kv_store_init(&kv, hd, n, 1), 0);
+    float *k = rand_array((size_t)n * hd, 0.3f), *v = rand_array((size_t)n * hd, 1.0f);
+    float q[16 * 32];
+    for (int d = 0; d < hd; d++) k[(size_t)needle * hd + d] = d % 3 == 0 ? 2.0f : d % 3 == 1 ? -2.0f : 0.0f;
+    for (int r = 0; r < 16; r++)
+        for (int d = 0; d < hd; d++) q[r * hd + d] = k[(size_t)needle * hd + d] + 0.2f * frand();
+    ck_assert_int_eq(kv_store_append(&kv, 0, n, k, v, hd), 0);
+    struct select_scratch sc;
+    ck_assert_int_eq(select_scratch_init(&sc, (n + 15) / 16, hd), 0);
+    struct head_plan plan = { .sink_blocks = 1, .window = 32, .select = 1 };
+    struct select_figures fig;
+    const int i0 = 384;                       /* rows 384 .. 399: block 24 */
+    int nb = select_blocks(&sc, &plan, &kv, q, hd, 16, i0, &fig);
+    ck_assert_int_gt(nb, 0);
+    int found = 0;
+    for (int b = 0; b < nb; b++) found |= sc.blocks[b].pos == needle / 16 * 16;
+    ck_assert_msg(found, "the block of key %d was not selected", needle);
+    /* sink block 0, the chosen one, window blocks 22, 23 and the rows' own 24 */
+    ck_assert_int_eq(nb, 5);
+    ck_assert(fig.selected == 16 && fig.candidates == 16 * 21);
+    /* top-k on its own: the highest scores, ids ascending */
+    int ids[6] = { 3, 5, 8, 9, 12, 20 }, order[6];
+    float scores[6] = { 0.5f, 9, -1, 7, 7.5f, 0 };
+    ck_assert_int_eq(select_top(ids, scores, 6, 3, order), 3);
+    ck_assert_int_eq(ids[0], 5); ck_assert_int_eq(ids[1], 9); ck_assert_int_eq(ids[2], 12);
+    select_scratch_free(&sc);
+    kv_store_free(&kv);
+    free(k); free(v);
 }
 END_TEST
 
@@ -477,24 +563,22 @@ START_TEST(test_window_module) {
     struct attn_options o;
     attn_options_default(&o);
     o.window_sinks = 2; o.window_size = 5;
-    const int L = 2, H = 4, KV = 1, hd = 8, n = 40;
+    const int L = 2, H = 4, KV = 1, hd = 8, n = 90;
     struct attn_setup s = setup_of(L, H, KV, hd, 256, &o);
     void *st = w->create(&s);
     ck_assert_ptr_nonnull(st);
     struct seq_data d = make_seq(L, H, KV, hd, n);
     static const int chunks[] = { 9, 1, 1, 13, 1, 1, 1, 100, 0 };
     float *out = run_module(w, st, &d, 0, chunks);
-    struct ref_head ref[8];
-    for (int i = 0; i < L * H; i++) {
-        ref[i] = (struct ref_head){ .n_off = 5, .off = { 0, 1, 2, 3, 4 }, .n_col = 2, .col = { 0, 1 } };
-    }
+    struct ref_plan ref[8];
+    for (int i = 0; i < L * H; i++) ref[i] = (struct ref_plan){ .sink_blocks = 1, .window = 5 };
     long kept;
     ck_assert(compare_dense(&d, out, ref, 0, &kept) < 2e-5);
     struct attn_stats stats;
     w->stats(st, &stats);
     ck_assert_double_eq_tol(stats.kept_pairs, kept, 0.5);
-    /* a ring of 5 rounded up to a key block of 16, plus the 2 sinks */
-    ck_assert_uint_eq(stats.kv_bytes, (size_t)L * KV * (16 + 2) * hd * 2 * sizeof(float));
+    /* the sink block, and for row 90 (block 5): block 4 and its own (64..89) */
+    ck_assert_uint_eq(stats.kv_bytes, (size_t)L * KV * (16 + 26) * hd * 2 * sizeof(float));
     free(out);
     free_seq(&d);
     w->destroy(st);
@@ -510,6 +594,7 @@ START_TEST(test_prompt_capture) {
     struct attn_options o;
     attn_options_default(&o);
     o.dam_pcl = 16; o.dam_tau = 0.6f; o.dam_mu = 0.5f; o.dam_min_support = 4;
+    o.dam_select = 0; o.dam_recent = 1; o.dam_sinks = 0; o.dam_columns = 1;
     snprintf(o.dam_fallback, sizeof o.dam_fallback, "none");
     snprintf(o.dam_capture, sizeof o.dam_capture, "prompt");
     const int L = 2, H = 4, KV = 2, hd = 8, n = 50;
@@ -528,22 +613,27 @@ START_TEST(test_prompt_capture) {
         float *out = run_module(&attn_dam, st, &d, 0, chunk_sets[cs]);
         const struct dam_profile *p = dam_state_profile(dam_state_of(&attn_dam, st));
         ck_assert_ptr_nonnull(p);
-        struct ref_head ref[8];
+        /* the plans the capture derived: what head_plan_from_profile makes of each head */
+        struct dam_run_params rp;
+        ck_assert_int_eq(dam_run_params_from_options(&o, &rp), 0);
+        struct ref_plan ref[8];
         for (int i = 0; i < L * H; i++) {
-            const struct dam_head *hh = &p->heads[i];
-            ck_assert_ptr_nonnull(hh->offsets);
-            ref[i] = (struct ref_head){ .n_off = hh->n_offsets, .n_col = hh->n_columns };
-            ck_assert_int_le(hh->n_offsets, 64); ck_assert_int_le(hh->n_columns, 64);
-            memcpy(ref[i].off, hh->offsets, hh->n_offsets * sizeof(int));
-            memcpy(ref[i].col, hh->columns, hh->n_columns * sizeof(int));
+            struct head_plan hp;
+            ck_assert_int_eq(head_plan_from_profile(&hp, &p->heads[i], &p->params, &rp), 0);
+            ck_assert_int_eq(hp.select, 0);
+            ck_assert_int_le(hp.n_cols, 16);
+            ref[i] = (struct ref_plan){ .dense = hp.dense, .sink_blocks = hp.sink_blocks, .window = hp.window,
+                                        .n_cols = hp.n_cols };
+            if (hp.n_cols) memcpy(ref[i].cols, hp.cols, hp.n_cols * sizeof(int));
+            head_plan_free(&hp);
         }
-        /* rows >= PCL: the derived masks */
+        /* rows >= PCL: the derived plans */
         ck_assert(compare_dense(&d, out, ref, 16, NULL) < 2e-5);
         /* rows < PCL: full attention */
         struct seq_data head = d;
         head.n = 16;
-        struct ref_head fulls[8];
-        for (int i = 0; i < 8; i++) fulls[i] = (struct ref_head){ .full = 1 };
+        struct ref_plan fulls[8];
+        for (int i = 0; i < 8; i++) fulls[i] = (struct ref_plan){ .dense = 1 };
         float *out16 = malloc((size_t)L * 16 * H * hd * sizeof(float));
         for (int l = 0; l < L; l++)
             memcpy(out16 + (size_t)l * 16 * H * hd, out + (size_t)l * n * H * hd, (size_t)16 * H * hd * sizeof(float));
@@ -593,10 +683,86 @@ START_TEST(test_calibration_capture) {
                 ck_assert_double_eq_tol(sum, c->rows[l * 12 + i], 1e-5);
             }
         }
-    struct ref_head fulls[4];
-    for (int i = 0; i < 4; i++) fulls[i] = (struct ref_head){ .full = 1 };
+    struct ref_plan fulls[4];
+    for (int i = 0; i < 4; i++) fulls[i] = (struct ref_plan){ .dense = 1 };
     ck_assert(compare_dense(&d, o1, fulls, 0, NULL) < 2e-5);
     free(o1); free(o2);
+    free_seq(&d);
+    attn_dam.destroy(st);
+}
+END_TEST
+
+/* The reach capture on a random sequence: a plan keeping everything keeps
+ * all the mass with no error, wider windows keep more, the budget split
+ * respects the budget, and the figures survive a profile's JSON. */
+START_TEST(test_reach_capture) {
+    extern const struct attn_module attn_dam;
+    struct attn_options o;
+    attn_options_default(&o);
+    snprintf(o.dam_capture, sizeof o.dam_capture, "reach");
+    o.dam_reach_min_row = 64;
+    const int L = 2, H = 2, KV = 1, hd = 16, n = 200;
+    struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
+    void *st = attn_dam.create(&s);
+    ck_assert_msg(st != NULL, "%s", dam_last_error());
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    static const int chunks[] = { 100, 37, 63, 0 };
+    float *out = run_module(&attn_dam, st, &d, 0, chunks);
+    struct ref_plan fulls[4];
+    for (int i = 0; i < 4; i++) fulls[i] = (struct ref_plan){ .dense = 1 };
+    ck_assert(compare_dense(&d, out, fulls, 0, NULL) < 2e-5);    /* the reach runs full attention */
+    const struct dam_reach *r = dam_state_reach(dam_state_of(&attn_dam, st));
+    ck_assert_ptr_nonnull(r);
+    ck_assert_double_eq_tol(r->rows[0], (n - 64) / DAM_REACH_ROW_STEP, 0.5);
+    for (int h = 0; h < L * H; h++) {
+        const double *kept = r->kept + (size_t)h * DAM_REACH_W * DAM_REACH_K;
+        const double *err = r->err + (size_t)h * DAM_REACH_W * DAM_REACH_K;
+        const double rows = r->rows[h / H];
+        ck_assert_double_eq_tol(kept[(DAM_REACH_W - 1) * DAM_REACH_K] / rows, 1.0, 1e-4);
+        ck_assert_double_eq_tol(err[(DAM_REACH_W - 1) * DAM_REACH_K] / rows, 0.0, 1e-8);
+        for (int w = 1; w < DAM_REACH_W; w++) {
+            ck_assert(kept[w * DAM_REACH_K] >= kept[(w - 1) * DAM_REACH_K] - 1e-6);
+            for (int k = 1; k < DAM_REACH_K; k++)
+                ck_assert(kept[w * DAM_REACH_K + k] >= kept[w * DAM_REACH_K + k - 1] - 1e-6);
+        }
+    }
+    /* the split: each head's cost from the grid, their mean within the budget */
+    int win[4], sel[4];
+    ck_assert_int_eq(dam_reach_allocate(r, 96, 1, win, sel), 0);
+    double cost = 0;
+    for (int h = 0; h < 4; h++) {
+        ck_assert_int_ge(sel[h], 1);
+        cost += 16 * (1.5 + dam_window_blocks(win[h]) + sel[h]);
+    }
+    ck_assert_msg(cost / 4 <= 96 + 1e-9, "mean cost %g over the budget", cost / 4);
+    /* through a profile's JSON */
+    struct dam_params p = hand_params();
+    struct dam_profile *prof = dam_profile_new(L, H, KV, hd, &p);
+    prof->reach = dam_reach_new(L, H, r->min_row);
+    const size_t cells = (size_t)L * H * DAM_REACH_W * DAM_REACH_K;
+    memcpy(prof->reach->kept, r->kept, cells * sizeof(double));
+    memcpy(prof->reach->err, r->err, cells * sizeof(double));
+    memcpy(prof->reach->rows, r->rows, L * sizeof(double));
+    for (int h = 0; h < L * H; h++) prof->reach->gain[h] = 0.5 + h;
+    ck_assert_int_eq(dam_reach_allocate(prof->reach, 96, 1, win, sel), 0);
+    char *json = dam_profile_to_json(prof);
+    struct dam_profile *back = dam_profile_parse(json, strlen(json), "reach.json");
+    ck_assert_msg(back != NULL, "%s", dam_last_error());
+    ck_assert_ptr_nonnull(back->reach);
+    for (size_t c = 0; c < cells; c++) {
+        const double rows = r->rows[c / (H * DAM_REACH_W * DAM_REACH_K)];
+        ck_assert_double_eq_tol(back->reach->err[c], r->err[c] / rows, 1e-9 + 1e-9 * r->err[c] / rows);
+        ck_assert_double_eq_tol(back->reach->kept[c], r->kept[c] / rows, 1e-4);
+    }
+    ck_assert_double_eq_tol(back->reach->gain[3], 3.5, 1e-12);
+    int win2[4], sel2[4];
+    ck_assert_int_eq(dam_reach_allocate(back->reach, 96, 1, win2, sel2), 0);
+    ck_assert_mem_eq(win, win2, sizeof win);
+    ck_assert_mem_eq(sel, sel2, sizeof sel);
+    free(json);
+    dam_profile_free(back);
+    dam_profile_free(prof);
+    free(out);
     free_seq(&d);
     attn_dam.destroy(st);
 }
@@ -652,7 +818,9 @@ START_TEST(test_profile_roundtrip) {
     attn_options_default(&o);
     struct attn_setup s = setup_of(2, 2, 1, 8, 64, &o);
     struct dam_state *st = dam_state_new(&s);
-    ck_assert_int_eq(dam_state_use_profile(st, b), 0);
+    struct dam_run_params rp;
+    ck_assert_int_eq(dam_run_params_from_options(&o, &rp), 0);
+    ck_assert_int_eq(dam_state_use_profile(st, b, &rp), 0);
     dam_state_free(st);
     dam_profile_free(a);
     dam_profile_free(b);
@@ -667,7 +835,7 @@ START_TEST(test_profile_errors) {
     struct { const char *find, *replace, *expect; } cases[] = {
         { "\"heads\"", "\"heads\" x", "not valid JSON" },
         { "\"dam-profile\"", "\"other\"", "not a dam profile" },
-        { "\"version\":\t1", "\"version\":\t7", "version 7" },
+        { "\"version\":\t2", "\"version\":\t7", "version 7" },
         { "\"n_heads\":\t2", "\"n_heads\":\t3", "heads listed" },
         { "\"fallback\":\t\"full\"", "\"fallback\":\t\"maybe\"", "fallback" },
         { "\"offsets\":\t[0]", "\"offsets\":\t[-3]", "offsets" },
@@ -727,11 +895,15 @@ START_TEST(test_no_capture_source) {
     snprintf(o.dam_capture, sizeof o.dam_capture, "auto");
     o.dam_profile[0] = 0;
     setenv("DAM_CALIBRATION", "/nonexistent/calibration.txt", 1);
-    struct attn_setup s = setup_of(1, 2, 1, 8, 64, &o);
-    s.model_dir = "/nonexistent";
-    ck_assert_ptr_null(attn_dam.create(&s));
+    struct model m = { 0 };
+    m.dir = "/nonexistent";
+    ck_assert_int_eq(attn_prepare(&attn_dam, &o, &m, NULL), -1);
     ck_assert_msg(strstr(dam_last_error(), "no capture source"), "%s", dam_last_error());
     unsetenv("DAM_CALIBRATION");
+    /* create without the prepared profile: a clear error too */
+    struct attn_setup s = setup_of(1, 2, 1, 8, 64, &o);
+    ck_assert_ptr_null(attn_dam.create(&s));
+    ck_assert_msg(strstr(dam_last_error(), "prepared"), "%s", dam_last_error());
     snprintf(o.dam_capture, sizeof o.dam_capture, "profile");
     ck_assert_ptr_null(attn_dam.create(&s));
     ck_assert_msg(strstr(dam_last_error(), "--dam-profile"), "%s", dam_last_error());
@@ -772,11 +944,13 @@ Suite *test_suite(void) {
     tcase_add_test(t, test_params_from_options);
     tcase_add_test(t, test_mask_runs);
     tcase_add_test(t, test_kernels_vs_dense);
-    tcase_add_test(t, test_kv_ring_bytes);
-    tcase_add_test(t, test_all_pairs_equals_full);
+    tcase_add_test(t, test_kv_window_bytes);
+    tcase_add_test(t, test_covering_budget_equals_full);
+    tcase_add_test(t, test_selection_finds_planted_key);
     tcase_add_test(t, test_window_module);
     tcase_add_test(t, test_prompt_capture);
     tcase_add_test(t, test_calibration_capture);
+    tcase_add_test(t, test_reach_capture);
     tcase_add_test(t, test_profile_roundtrip);
     tcase_add_test(t, test_profile_errors);
     tcase_add_test(t, test_no_capture_source);

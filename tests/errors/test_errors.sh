@@ -101,7 +101,7 @@ no_leftovers out_logits_disk_full_no_file "$TMP/full.safetensors"
 if "$DAM" calibrate $S -f prompts/calibration.txt --dam-pcl 16 --max-seqs 2 -q -t 1 -o "$TMP/prof.json" >/dev/null 2>"$TMP/err"; then
   expect_error profile_other_model 1 "profile $TMP/prof.json was made for a model with 5 layers, 8 heads, 4 KV heads, head_dim 8; this model has 3 layers" -- \
     run -m third_party/models/tiny-llama3 --attn dam --dam-profile "$TMP/prof.json" --ids 1,2 -n 1
-  printf '{"format": "dam-profile", "version": 1, "geometry": 7}' >"$TMP/badprof.json"
+  printf '{"format": "dam-profile", "version": 2, "geometry": 7}' >"$TMP/badprof.json"
   expect_error profile_malformed 1 "missing object 'geometry'" -- run $S --attn dam --dam-profile "$TMP/badprof.json" -p hi -n 1
   expect_error out_masks 1 "cannot write $X/m.svg" -- masks $S --dam-profile "$TMP/prof.json" --layer 0 --head 0 -o "$X/m.svg"
   expect_error profile_missing 1 "cannot open $TMP/none.json" -- run $S --attn dam --dam-profile "$TMP/none.json" -p hi -n 1
