@@ -69,8 +69,9 @@ struct attn_stats {
     double sparsity;       /* 1 - kept / causal, 0..1 */
     size_t kv_bytes;       /* bytes of K and V held now */
     size_t kv_bytes_full;  /* bytes full attention would hold now */
-    int fallback_heads;    /* heads running a fallback policy (dam) */
-    double selected_share; /* selected keys / keys selection chose from (dam), 0 if none */
+    int dense_heads;       /* (layer, head)s attending to every key (dam, window) */
+    int selecting_heads;   /* (layer, head)s choosing blocks by query (dam) */
+    double selected_share; /* keys chosen by selection / keys it chose from (dam), 0 if none */
 };
 
 struct attn_module {

@@ -589,10 +589,10 @@ void dam_state_stats(void *state, struct attn_stats *out) {
             out->kv_bytes += (size_t)kv_store_positions(&st->kv[(size_t)l * s->n_kv_heads + gi]) * per_pos;
             out->kv_bytes_full += (size_t)st->n_pos[l] * per_pos;
         }
-    if (st->profile) {
-        /* heads whose layer has not derived its plans yet do not count */
-        for (int l = 0; l < s->n_layers; l++)
-            for (int h = 0; h < s->n_heads && st->planned[l]; h++)
-                out->fallback_heads += st->profile->heads[(size_t)l * s->n_heads + h].fallback != DAM_FALLBACK_NONE;
+    for (int i = 0; i < s->n_layers * s->n_heads; i++) {
+        const struct head_plan *p = &st->plans[i];
+        const int dense = !st->planned[i / s->n_heads] || p->dense;
+        out->dense_heads += dense;
+        out->selecting_heads += !dense && p->select > 0;
     }
 }

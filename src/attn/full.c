@@ -76,7 +76,8 @@ static void full_stats(void *state, struct attn_stats *st) {
     st->sparsity = 0;
     st->kv_bytes = 2 * (size_t)g->n_layers * s->len * g->n_kv_heads * g->head_dim * sizeof(float);
     st->kv_bytes_full = st->kv_bytes;
-    st->fallback_heads = 0;
+    st->dense_heads = g->n_layers * g->n_heads;
+    st->selecting_heads = 0;
 }
 
 static void full_destroy(void *state) {

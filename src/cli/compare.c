@@ -280,13 +280,13 @@ static double kv_sparsity(const struct attn_stats *st) {
 static void print_table(const struct variant *v, int nv, const char *doc_name, int n, int n_prompt, int n_gen) {
     printf("document: %s, %d tokens; reference: %s", doc_name, n, v[0].label);
     if (n_gen) printf("; greedy continuation: %d tokens after %d", n_gen, n_prompt);
-    printf("\n%-34s %6s %8s %7s %8s %8s %9s %4s %9s %8s %6s\n", "attn", "top1", "KL", "ppl", "sparsity",
-           "kv_sprs", "KV KiB", "fb", "prefillms", "tok/s", "common");
+    printf("\n%-34s %6s %8s %7s %8s %8s %9s %5s %9s %8s %6s\n", "attn", "top1", "KL", "ppl", "sparsity",
+           "kv_sprs", "KV KiB", "dense", "prefillms", "tok/s", "common");
     for (int k = 0; k < nv; k++) {
         const struct variant *x = &v[k];
-        printf("%-34s %6.3f %8.4f %7.3f %8.3f %8.3f %9.1f %4d %9.1f %8.0f %6d\n", x->label,
+        printf("%-34s %6.3f %8.4f %7.3f %8.3f %8.3f %9.1f %5d %9.1f %8.0f %6d\n", x->label,
                x->agree / x->n_pos, x->kl / x->n_pos, exp(x->nll / (x->n_nll ? x->n_nll : 1)),
-               x->st.sparsity, kv_sparsity(&x->st), x->st.kv_bytes / 1024.0, x->st.fallback_heads,
+               x->st.sparsity, kv_sparsity(&x->st), x->st.kv_bytes / 1024.0, x->st.dense_heads,
                x->prefill_ms, x->prefill_ms > 0 ? 1e3 * n / x->prefill_ms : 0, x->common);
     }
 }
@@ -316,7 +316,9 @@ static void print_json(const struct variant *v, int nv, const char *model_dir, c
         cJSON_AddNumberToObject(o, "kv_bytes", (double)x->st.kv_bytes);
         cJSON_AddNumberToObject(o, "kv_bytes_full", (double)x->st.kv_bytes_full);
         cJSON_AddNumberToObject(o, "kv_sparsity", kv_sparsity(&x->st));
-        cJSON_AddNumberToObject(o, "fallback_heads", x->st.fallback_heads);
+        cJSON_AddNumberToObject(o, "dense_heads", x->st.dense_heads);
+        cJSON_AddNumberToObject(o, "selecting_heads", x->st.selecting_heads);
+        cJSON_AddNumberToObject(o, "selected_share", x->st.selected_share);
         cJSON_AddNumberToObject(o, "prefill_ms", x->prefill_ms);
         cJSON_AddNumberToObject(o, "tokens_per_s", x->prefill_ms > 0 ? 1e3 * n / x->prefill_ms : 0);
         cJSON_AddNumberToObject(o, "greedy_common_prefix", x->common);

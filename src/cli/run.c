@@ -289,7 +289,9 @@ static void print_timings(double load_ms, const struct gen_result *r, double tot
     fprintf(stderr, "total time       = %10.2f ms / %5d tokens\n", total_ms, r->n_prompt + r->n_generated);
     fprintf(stderr, "attention        = %s: sparsity %.3f, KV cache %.2f MiB (full attention: %.2f MiB)",
             attn, st->sparsity, st->kv_bytes / 1048576.0, st->kv_bytes_full / 1048576.0);
-    if (st->fallback_heads) fprintf(stderr, ", %d heads on fallback", st->fallback_heads);
+    if (st->selecting_heads)
+        fprintf(stderr, ", %d heads select %.1f%% of the keys beyond their windows", st->selecting_heads,
+                100 * st->selected_share);
     fprintf(stderr, "\nstop             = %s\n", stop_reason_name(r->stop));
 }
 
@@ -320,7 +322,9 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     cJSON_AddNumberToObject(s, "causal_pairs", st->causal_pairs);
     cJSON_AddNumberToObject(s, "kv_bytes", (double)st->kv_bytes);
     cJSON_AddNumberToObject(s, "kv_bytes_full", (double)st->kv_bytes_full);
-    cJSON_AddNumberToObject(s, "fallback_heads", st->fallback_heads);
+    cJSON_AddNumberToObject(s, "dense_heads", st->dense_heads);
+    cJSON_AddNumberToObject(s, "selecting_heads", st->selecting_heads);
+    cJSON_AddNumberToObject(s, "selected_share", st->selected_share);
     char *text = cJSON_Print(j);
     printf("%s\n", text);
     free(text);

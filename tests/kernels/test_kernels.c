@@ -185,6 +185,92 @@ START_TEST(attention_decode_matches_reference) {
 }
 END_TEST
 
+/* ---- attention over a list of key blocks (the sparse modules) ----
+ * Random blocks at scattered addresses and positions, some rows seeing only
+ * part of a block (causal), against the same naive softmax over the keys the
+ * rows see; and the Quest bound against its definition. */
+
+static void check_bounds(const float *q, int hd, int nb);
+
+static void check_attention_blocks(int rows, int hd, int nb) {
+    float *pages = rand_vec((size_t)nb * 2 * KV_BLOCK * hd, 1);
+    float *q = rand_vec((size_t)rows * hd, 1.5f);
+    struct kv_block *blk = malloc((size_t)nb * sizeof *blk);
+    int last[32];
+    /* blocks in a shuffled memory order, positions ascending with gaps */
+    for (int b = 0, pos = 0; b < nb; b++) {
+        const int page = (b * 7 + 3) % nb;
+        blk[b] = (struct kv_block){ pages + (size_t)page * 2 * KV_BLOCK * hd,
+                                    pages + (size_t)page * 2 * KV_BLOCK * hd + KV_BLOCK * hd, pos };
+        pos += KV_BLOCK * (1 + b % 3);
+    }
+    const int top = blk[nb - 1].pos;                   /* rows end inside the last block */
+    for (int r = 0; r < rows; r++) last[r] = top + (r * 5) % KV_BLOCK;
+    double *ref = calloc((size_t)rows * hd, sizeof(double));
+    const double scale = 1 / sqrt((double)hd);
+    for (int r = 0; r < rows; r++) {
+        double mx = -INFINITY, sum = 0, p[64 * KV_BLOCK];
+        int n = 0;
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++) {
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)q[(size_t)r * hd + d] * blk[b].k[(size_t)d * KV_BLOCK + j];
+                p[n] = s * scale;
+                if (p[n] > mx) mx = p[n];
+            }
+        for (int i = 0; i < n; i++) { p[i] = exp(p[i] - mx); sum += p[i]; }
+        n = 0;
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++)
+                for (int d = 0; d < hd; d++) ref[(size_t)r * hd + d] += p[n] / sum * blk[b].v[(size_t)j * hd + d];
+    }
+    float *out = malloc((size_t)rows * hd * sizeof(float));
+    FOR_EACH_ISA(isa) {
+        memset(out, 0xff, (size_t)rows * hd * sizeof(float));
+        attention_blocks(out, hd, q, hd, rows, last, hd, blk, nb);
+        double e = rel_err(out, ref, (size_t)rows * hd);
+        ck_assert_msg(e < 2e-6, "%s blocks rows=%d hd=%d nb=%d: error %g", isa, rows, hd, nb, e);
+    }
+    restore_isa(saved_isa_);
+    check_bounds(q, hd, nb);
+    free(pages); free(q); free(blk); free(ref); free(out);
+}
+
+/* Quest's bound: sum_d max(q_d kmax_d, q_d kmin_d), from (q+, q-) and (kmax, kmin). */
+static void check_bounds(const float *q, int hd, int nb) {
+    float *qpm = malloc(2 * (size_t)hd * sizeof(float)), *sums = rand_vec((size_t)nb * 2 * hd, 1);
+    int *ids = malloc((size_t)nb * sizeof(int));
+    float *bound = malloc((size_t)nb * sizeof(float));
+    for (int d = 0; d < hd; d++) { qpm[d] = q[d] > 0 ? q[d] : 0; qpm[hd + d] = q[d] < 0 ? q[d] : 0; }
+    for (int b = 0; b < nb; b++)                      /* a summary has kmax >= kmin */
+        for (int d = 0; d < hd; d++) {
+            float *mx = sums + (size_t)b * 2 * hd + d, *mn = mx + hd;
+            if (*mx < *mn) { float t = *mx; *mx = *mn; *mn = t; }
+        }
+    for (int b = 0; b < nb; b++) ids[b] = nb - 1 - b;
+    FOR_EACH_ISA(isa2) {
+        block_bounds(bound, qpm, hd, sums, ids, nb);
+        for (int i = 0; i < nb; i++) {
+            const float *mxv = sums + (size_t)ids[i] * 2 * hd, *mnv = mxv + hd;
+            double want = 0;
+            for (int d = 0; d < hd; d++) want += fmax((double)q[d] * mxv[d], (double)q[d] * mnv[d]);
+            ck_assert_msg(fabs(bound[i] - want) < 1e-4 * (1 + fabs(want)), "%s bound %d: %g vs %g", isa2, i, bound[i], want);
+        }
+    }
+    restore_isa(saved_isa_);
+    free(qpm); free(sums); free(ids); free(bound);
+}
+
+START_TEST(attention_blocks_match_reference) {
+    check_attention_blocks(1, 64, 1);         /* decode: one row, one block */
+    check_attention_blocks(16, 64, 9);        /* a tile of rows, tiles of 4 blocks and a ragged one */
+    check_attention_blocks(7, 64, 30);
+    check_attention_blocks(32, 128, 5);
+    check_attention_blocks(3, 8, 6);          /* stories260k head size: portable path */
+    check_attention_blocks(5, 80, 11);        /* head_dim not a multiple of 64 */
+}
+END_TEST
+
 /* ---- vector helpers ---- */
 
 START_TEST(vector_helpers_match_reference) {
@@ -282,6 +368,7 @@ Suite *test_suite(void) {
     tcase_add_test(tc, matmul_blocked_columns);
     tcase_add_test(tc, attention_prefill_matches_reference);
     tcase_add_test(tc, attention_decode_matches_reference);
+    tcase_add_test(tc, attention_blocks_match_reference);
     tcase_add_test(tc, vector_helpers_match_reference);
     tcase_add_test(tc, rope_table_equals_rope_apply);
     tcase_add_test(tc, golden_forward_every_isa);
