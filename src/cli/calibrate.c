@@ -25,6 +25,13 @@ static void help(FILE *out) {
         "  --ids-file FILE        calibration token ids instead: one sequence per line, ids\n"
         "                         separated by commas or spaces (for models without tokenizer)\n"
         "  --max-seqs N           use at most N sequences (default: all)\n"
+        "  --reach FILE           long documents (separated by lines holding one form feed) on\n"
+        "                         which to measure how far each head reaches: what a recent\n"
+        "                         window and a query-aware selection of each size keep of its\n"
+        "                         attention; --dam-budget is split across heads from this\n"
+        "  --reach-len N          tokens per reach sequence (default 4096, at most the context)\n"
+        "  --reach-seqs N         reach sequences at most (default 4)\n"
+        "  --reach-min-row N      rows from this position on are measured (default 512)\n"
         "  -o, --output FILE      profile to write (required)\n"
         "  -q, --quiet            no progress and no per-head table\n");
     model_args_help(out);
@@ -75,6 +82,22 @@ static int read_ids_file(const char *path, int pcl, int ***seqs, int **lens, int
     return rc;
 }
 
+/* With reach figures: what each head gets from the budget, window + selected. */
+static void print_split(FILE *out, const struct dam_profile *p, int budget, int min_select) {
+    const int n = p->n_layers * p->n_heads;
+    int *win = malloc((size_t)n * sizeof *win), *sel = malloc((size_t)n * sizeof *sel);
+    if (!win || !sel || dam_reach_allocate(p->reach, budget, min_select, win, sel)) { free(win); free(sel); return; }
+    fprintf(out, "budget %d keys per row per head, split by reach (measured from row %d): "
+            "recent window + selected blocks of 16\n", budget, p->reach->min_row);
+    for (int l = 0; l < p->n_layers; l++) {
+        fprintf(out, "  layer %2d:", l);
+        for (int h = 0; h < p->n_heads; h++) fprintf(out, " %4d+%-2d", win[l * p->n_heads + h], sel[l * p->n_heads + h]);
+        fprintf(out, "\n");
+    }
+    free(win);
+    free(sel);
+}
+
 /* A short line per layer: each head as offsets/columns (f = fallback). */
 static void print_summary(FILE *out, const struct dam_profile *p) {
     double cov = 0;
@@ -103,7 +126,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (model_args_default(&ma, "dam")) return EXIT_ERROR;
     const char *files[MAX_FILES], *ids_file = NULL, *out_path = NULL, *v;
     const char *reach_file = NULL;
-    int n_files = 0, max_seqs = 0, quiet = 0, rc = EXIT_USAGE, reach_len = 4096, reach_seqs = 4, budget = 512;
+    int n_files = 0, max_seqs = 0, quiet = 0, rc = EXIT_USAGE, reach_len = 4096, reach_seqs = 4, reach_min_row = 512;
     for (int i = 1; i < argc; i++) {
         int r = model_args_parse(&ma, argc, argv, &i);
         if (r < 0) return EXIT_USAGE;
@@ -114,14 +137,14 @@ int cmd_calibrate(int argc, char **argv) {
             if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
             if (n_files == MAX_FILES) { cli_error("at most %d calibration files", MAX_FILES); return EXIT_USAGE; }
             files[n_files++] = v;
-        } else if (arg_is(f, "--reach-file")) {
+        } else if (arg_is(f, "--reach")) {
             if (!(reach_file = arg_value(argc, argv, &i))) return EXIT_USAGE;
         } else if (arg_is(f, "--reach-len")) {
             if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 64, 1 << 20, &reach_len)) return EXIT_USAGE;
         } else if (arg_is(f, "--reach-seqs")) {
             if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 1, 1 << 20, &reach_seqs)) return EXIT_USAGE;
-        } else if (arg_is(f, "--budget")) {
-            if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 16, 1 << 20, &budget)) return EXIT_USAGE;
+        } else if (arg_is(f, "--reach-min-row")) {
+            if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 0, 1 << 20, &reach_min_row)) return EXIT_USAGE;
         } else if (arg_is(f, "--ids-file")) {
             if (!(ids_file = arg_value(argc, argv, &i))) return EXIT_USAGE;
         } else if (arg_is(f, "--max-seqs")) {
@@ -137,6 +160,11 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (!n_files && !ids_file) { cli_error("dam calibrate needs calibration text (-f FILE) or --ids-file"); return EXIT_USAGE; }
     if (n_files && ids_file) { cli_error("give either -f or --ids-file, not both"); return EXIT_USAGE; }
+    if (reach_file && ids_file) { cli_error("--reach needs a tokenizer: give -f, not --ids-file"); return EXIT_USAGE; }
+    if (reach_file && reach_len <= reach_min_row + 16) {
+        cli_error("--reach-len %d must exceed --reach-min-row %d by more than 16", reach_len, reach_min_row);
+        return EXIT_USAGE;
+    }
     if (!out_path) { cli_error("dam calibrate needs -o PROFILE.json"); return EXIT_USAGE; }
     if (check_output_path("-o", out_path)) return EXIT_ERROR;
     struct dam_params check;
@@ -179,27 +207,15 @@ int cmd_calibrate(int argc, char **argv) {
     if (reach_file) {
         char *rt = read_file(reach_file, NULL);
         if (!rt) goto fail;
-        struct dam_reach *r = dam_calibrate_reach_text(m, tok, rt, reach_len, reach_seqs, &ma.attn_opts, 512, verbose);
+        int len = reach_len < m->cfg.max_seq_len ? reach_len : m->cfg.max_seq_len;
+        prof->reach = dam_calibrate_reach_text(m, tok, rt, len, reach_seqs, &ma.attn_opts, reach_min_row, verbose);
         free(rt);
-        if (!r) goto fail;
-        const int n = r->n_layers * r->n_heads;
-        int *win = malloc((size_t)n * sizeof *win), *sel = malloc((size_t)n * sizeof *sel);
-        dam_reach_allocate(r, budget, 2, win, sel);
-        for (int h = 0; h < n; h++) {
-            const double rows = r->rows[h / r->n_heads];
-            const double g = r->gain[h];
-            printf("L%2d H%d g=%.3f alloc W=%4d k=%2d | err", h / r->n_heads, h % r->n_heads, g, win[h], sel[h]);
-            for (int w = 0; w < DAM_REACH_W; w++) printf(" %.4f", g * r->err[((size_t)h * DAM_REACH_W + w) * DAM_REACH_K] / rows);
-            printf(" | sel@W128:");
-            for (int k = 0; k < DAM_REACH_K; k++) printf(" %.4f", g * r->err[((size_t)h * DAM_REACH_W + 3) * DAM_REACH_K + k] / rows);
-            printf("\n");
-        }
-        free(win); free(sel);
-        prof->reach = r;
+        if (!prof->reach) goto fail;
     }
     if (dam_profile_save(prof, out_path)) goto fail;
     if (!quiet) {
         print_summary(stdout, prof);
+        if (prof->reach) print_split(stdout, prof, ma.attn_opts.dam_budget, (ma.attn_opts.dam_min_select + 15) / 16);
         printf("wrote %s (%.1f s)\n", out_path, (now_ms() - t0) / 1e3);
     }
     rc = EXIT_OK;
