@@ -56,6 +56,9 @@ struct attn_options {
     int dam_reach_min_row; /* reach capture: rows counted from this position (internal) */
     int dam_budget;        /* keys per row per head, split across heads by the profile's reach */
     int dam_min_select;    /* positions every head selects at least (with a budget) */
+    int dam_evict;         /* > 0: at the end of each prompt every KV head keeps this many
+                              positions beyond its sinks and windows, the blocks the prompt's
+                              last rows attend to most, and drops the rest (SnapKV-style) */
     struct dam_profile *dam_prepared; /* owned: the automatic profile attn_prepare obtained
                                        (attn_options_release frees it); NULL = none */
     /* dma */

@@ -266,6 +266,8 @@ struct dam_run_params {
     int budget;            /* keys per row per head, split across heads by the profile's
                               reach figures; 0 = every head gets recent + select */
     int min_select;        /* blocks every head selects at least (with a budget) */
+    int evict;             /* > 0: blocks each KV head keeps at the end of a prompt beyond its
+                              sinks, columns and windows; the others are dropped */
 };
 enum { DAM_SELECT_NONE, DAM_SELECT_WEAK, DAM_SELECT_ALL };
 

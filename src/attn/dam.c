@@ -26,6 +26,8 @@ int dam_run_params_from_options(const struct attn_options *o, struct dam_run_par
     if (o->dam_min_select < 0) return dam_fail("dam: --dam-min-select must be >= 0 (got %d)", o->dam_min_select);
     r->budget = o->dam_budget;
     r->min_select = (o->dam_min_select + KV_BLOCK - 1) / KV_BLOCK;
+    if (o->dam_evict < 0) return dam_fail("dam: --dam-evict must be >= 0 (got %d)", o->dam_evict);
+    r->evict = (o->dam_evict + KV_BLOCK - 1) / KV_BLOCK;
     if (!strcmp(o->dam_select_heads, "all")) r->select_heads = DAM_SELECT_ALL;
     else if (!strcmp(o->dam_select_heads, "weak")) r->select_heads = DAM_SELECT_WEAK;
     else if (!strcmp(o->dam_select_heads, "none")) r->select_heads = DAM_SELECT_NONE;

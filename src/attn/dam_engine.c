@@ -50,6 +50,10 @@ struct dam_state {
     /* per-thread scratch */
     struct select_scratch *scratch;/* (n_threads) */
     int n_threads;
+    /* eviction at the end of a prompt (--dam-evict) */
+    float *last_q;                 /* (n_layers, TILE, n_heads, head_dim) the last rows of the last prompt */
+    int *last_rows;                /* (n_layers) rows held there; 0 after the eviction used them */
+    int *last_pos;                 /* (n_layers) position of the first of them */
     /* figures */
     double kept_pairs, causal_pairs, selected_keys, candidate_keys;
 };
@@ -117,7 +121,12 @@ struct dam_state *dam_state_new(const struct attn_setup *setup) {
     st->kv = xcalloc(LG, sizeof *st->kv, "KV cache");
     st->keep_all = xcalloc(LG, sizeof *st->keep_all, "KV cache");
     st->n_pos = xcalloc(L, sizeof *st->n_pos, "KV cache");
-    if (!st->plans || !st->planned || !st->kv || !st->keep_all || !st->n_pos) { dam_state_free(st); return NULL; }
+    st->last_rows = xcalloc(L, sizeof *st->last_rows, "attention state");
+    st->last_pos = xcalloc(L, sizeof *st->last_pos, "attention state");
+    if (!st->plans || !st->planned || !st->kv || !st->keep_all || !st->n_pos || !st->last_rows || !st->last_pos) {
+        dam_state_free(st);
+        return NULL;
+    }
     for (size_t i = 0; i < LH; i++) st->plans[i].dense = 1;
     for (size_t i = 0; i < LG; i++) {
         st->keep_all[i] = 1;
@@ -137,6 +146,7 @@ void dam_state_free(void *state) {
     for (int t = 0; t < st->n_threads; t++) select_scratch_free(&st->scratch[t]);
     free(st->scratch);
     free(st->plans); free(st->planned); free(st->kv); free(st->keep_all); free(st->n_pos);
+    free(st->last_q); free(st->last_rows); free(st->last_pos);
     dam_capture_free(st->cap);
     dam_profile_free(st->profile);
     dam_reach_free(st->reach);
@@ -464,6 +474,103 @@ static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1
 }
 
 /* ---------------------------------------------------------------------------
+ * Eviction (--dam-evict): when a prompt is done (the first decoded token
+ * after a multi-token call), each KV head that keeps every block keeps only
+ * its sinks, columns, the widest window of its heads, and the `evict` blocks
+ * the prompt's last rows attended to most (their attention mass summed over
+ * the group's heads: SnapKV's vote, per block); the rest is dropped for
+ * good. Positions added later are kept until the next prompt ends. */
+
+/* The last rows of a multi-token call, for the eviction's vote. */
+static int keep_last_rows(struct dam_state *st, int layer, int pos0, int n, const float *q) {
+    const struct attn_setup *s = &st->setup;
+    const size_t per = (size_t)TILE * s->n_heads * s->head_dim;
+    if (!st->last_q && !(st->last_q = xmalloc((size_t)s->n_layers * per * sizeof(float), "eviction rows")))
+        return -1;
+    const int rows = n < TILE ? n : TILE;
+    memcpy(st->last_q + (size_t)layer * per, q + (size_t)(n - rows) * s->n_heads * s->head_dim,
+           (size_t)rows * s->n_heads * s->head_dim * sizeof(float));
+    st->last_rows[layer] = rows;
+    st->last_pos[layer] = pos0 + n - rows;
+    return 0;
+}
+
+/* Attention mass of the kept rows over every held block of group gi, into
+ * votes (n_blocks). */
+static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes, float *p) {
+    const struct attn_setup *s = &st->setup;
+    const int H = s->n_heads, hd = s->head_dim, rows = st->last_rows[layer];
+    const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + gi];
+    const int nb = (kv->n_pos + KB - 1) / KB;
+    const float scale = 1.0f / sqrtf((float)hd);
+    memset(votes, 0, (size_t)nb * sizeof *votes);
+    for (int h = gi * st->group; h < (gi + 1) * st->group; h++)
+        for (int r = 0; r < rows; r++) {
+            const int i = st->last_pos[layer] + r;
+            const float *qr = st->last_q + (((size_t)layer * TILE + r) * H + h) * hd;
+            float mx = -INFINITY, sum = 0;
+            for (int b = 0; b * KB <= i; b++) {
+                if (kv->page[b] < 0) continue;
+                const struct kv_block blk = kv_store_block(kv, b);
+                float acc[KB] = { 0 };
+                for (int d = 0; d < hd; d++)              /* 16 keys a dimension: vectorised */
+                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
+                for (int j = 0; j < KB; j++) {
+                    const float x = b * KB + j <= i ? acc[j] * scale : -INFINITY;
+                    p[b * KB + j] = x;
+                    mx = x > mx ? x : mx;
+                }
+            }
+            for (int b = 0; b * KB <= i; b++)
+                if (kv->page[b] >= 0)
+                    for (int j = 0; j < KB; j++) { p[b * KB + j] = expf(p[b * KB + j] - mx); sum += p[b * KB + j]; }
+            for (int b = 0; b * KB <= i; b++)
+                if (kv->page[b] >= 0)
+                    for (int j = 0; j < KB; j++) votes[b] += p[b * KB + j] / sum;
+        }
+}
+
+static int evict_layer(struct dam_state *st, int layer) {
+    const struct attn_setup *s = &st->setup;
+    const int H = s->n_heads;
+    int failed = 0;
+    #pragma omp parallel for schedule(dynamic, 1) reduction(|:failed)
+    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+        const size_t i = (size_t)layer * s->n_kv_heads + gi;
+        struct kv_store *kv = &st->kv[i];
+        if (!st->keep_all[i] || kv->n_pos == 0) continue;
+        /* what the group's plans keep anyway: sinks, columns, the widest window */
+        int sinks = 0, wb = 0, dense = 0;
+        for (int h = gi * st->group; h < (gi + 1) * st->group; h++) {
+            const struct head_plan *p = &st->plans[(size_t)layer * H + h];
+            dense |= p->dense;
+            if (p->sink_blocks > sinks) sinks = p->sink_blocks;
+            if (dam_window_blocks(p->window) > wb) wb = dam_window_blocks(p->window);
+        }
+        if (dense) continue;                      /* a dense head reads every block */
+        const int first = kv->n_pos / KB - wb;    /* the next row's window */
+        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
+        float *votes = xmalloc((size_t)kv->max_blocks * sizeof *votes, "eviction votes");
+        if (!votes) { failed = 1; continue; }
+        eviction_votes(st, layer, gi, votes, sc->scores);
+        int n = 0;
+        for (int b = sinks; b < first; b++)
+            if (kv->page[b] >= 0 && !group_pins(st, layer, gi, b)) sc->ids[n++] = b;
+        const int keep = select_top(sc->ids, votes, n, st->run.evict, sc->order);
+        /* drop the candidates not among the kept (both lists ascend) */
+        for (int b = sinks, k = 0; b < first; b++) {
+            while (k < keep && sc->ids[k] < b) k++;
+            if (kv->page[b] >= 0 && !group_pins(st, layer, gi, b) && !(k < keep && sc->ids[k] == b))
+                kv_store_drop(kv, b);
+        }
+        free(votes);
+        kv->evicted = 1;
+    }
+    st->last_rows[layer] = 0;
+    return failed ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Module entry points */
 
 int dam_state_prefill(void *state, int layer, int pos0, int n,
@@ -481,6 +588,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         return dam_fail("attention: layer %d holds %d positions, asked to continue at %d", layer,
                         st->n_pos[layer], pos0);
     if (grow_scratch(st)) return -1;
+    if (st->run.evict > 0 && n == 1 && st->last_rows[layer] > 0 && evict_layer(st, layer)) return -1;
     for (int gi = 0; gi < s->n_kv_heads; gi++)
         if (kv_store_append(&st->kv[(size_t)layer * s->n_kv_heads + gi], pos0, n,
                             k + (size_t)gi * hd, v + (size_t)gi * hd, kv_dim))
@@ -520,6 +628,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
     }
     st->n_pos[layer] = pos0 + n;
     for (int gi = 0; gi < s->n_kv_heads; gi++) evict_group(st, layer, gi, pos0 + n);
+    if (st->run.evict > 0 && n > 1 && keep_last_rows(st, layer, pos0, n, q)) return -1;
     return 0;
 }
 
@@ -568,6 +677,7 @@ void dam_state_truncate(void *state, int pos) {
         }
     }
     for (int l = 0; l < s->n_layers; l++) {
+        if (pos < st->last_pos[l] + st->last_rows[l]) st->last_rows[l] = 0;
         if (pos >= st->n_pos[l]) continue;
         for (int gi = 0; gi < s->n_kv_heads; gi++)
             if (kv_store_truncate(&st->kv[(size_t)l * s->n_kv_heads + gi], pos) && pos > 0) st->broken = 1;

@@ -121,6 +121,7 @@ int kv_store_truncate(struct kv_store *s, int pos) {
     for (int b = keep; b * KB < s->n_pos; b++) kv_store_drop(s, b);
     if (ok && pos % KB && s->summaries) summarise(s, pos / KB, pos % KB);
     s->n_pos = pos;
+    if (pos == 0) s->evicted = 0;
     return ok ? 0 : -1;
 }
 

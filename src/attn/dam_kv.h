@@ -31,6 +31,7 @@ struct kv_store {
     int *free_pages;       /* (cap_pages) pages ready for reuse */
     int n_free;
     int held;              /* blocks with a page */
+    int evicted;           /* 1: blocks were dropped for good (--dam-evict): readers skip them */
     int summaries;         /* 1: keep a summary per block */
     float *sums;           /* (sums_cap, 2 * hd) (kmax, kmin) of each block's keys */
     int sums_cap;          /* blocks sums has room for (grows with the positions) */

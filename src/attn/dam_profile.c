@@ -503,6 +503,7 @@ int dam_options_load(const char *path, struct attn_options *o) {
         rc |= opt_int(d, "columns", &t.dam_columns, path);
         rc |= opt_int(d, "budget", &t.dam_budget, path);
         rc |= opt_int(d, "min_select", &t.dam_min_select, path);
+        rc |= opt_int(d, "evict", &t.dam_evict, path);
     }
     cJSON_Delete(root);
     if (rc) return -1;

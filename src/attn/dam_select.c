@@ -96,7 +96,8 @@ int select_blocks(struct select_scratch *s, const struct head_plan *plan, const 
     int nb = 0;
     memset(fig, 0, sizeof *fig);
     if (plan->dense) {
-        for (int b = 0; b <= last; b++) if (push(s, &nb, kv, b)) return -1;
+        for (int b = 0; b <= last; b++)
+            if (!(kv->evicted && kv->page[b] < 0) && push(s, &nb, kv, b)) return -1;
         fig->kept = kept_pairs(s->blocks, nb, i0, i1);
         return nb;
     }
@@ -114,7 +115,7 @@ int select_blocks(struct select_scratch *s, const struct head_plan *plan, const 
             s->order[n_mid++] = b;                       /* columns, kept apart for now */
             continue;
         }
-        if (plan->select > 0) cand[n_cand++] = b;
+        if (plan->select > 0 && !(kv->evicted && kv->page[b] < 0)) cand[n_cand++] = b;
     }
     int chosen = n_cand;
     if (plan->select > 0 && n_cand > plan->select) {

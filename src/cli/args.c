@@ -190,6 +190,7 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
     if (arg_is(f, "--dam-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_select) ? -1 : 1; }
     if (arg_is(f, "--dam-budget")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_budget) ? -1 : 1; }
     if (arg_is(f, "--dam-min-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_min_select) ? -1 : 1; }
+    if (arg_is(f, "--dam-evict")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_evict) ? -1 : 1; }
     if (arg_is(f, "--dam-columns")) { VALUE(); return arg_int(f, v, 0, 1, &o->dam_columns) ? -1 : 1; }
     if (arg_is(f, "--dam-select-heads")) {
         VALUE();

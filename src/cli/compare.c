@@ -100,6 +100,7 @@ static int set_option(struct attn_options *o, const char *key, const char *val, 
     INT("columns", dam_columns, 0, 1)
     INT("budget", dam_budget, 0, 1 << 24)
     INT("minsel", dam_min_select, 0, 1 << 24)
+    INT("evict", dam_evict, 0, 1 << 24)
     STR("heads", dam_select_heads)
     if (!strcmp(key, "profile")) {
         if (strlen(val) >= sizeof o->dam_profile) { cli_error("%s: path too long", flag); return -1; }

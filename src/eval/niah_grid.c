@@ -91,12 +91,13 @@ static void window_options(struct sbuf *b, const struct attn_options *o) {
 }
 static void dam_options(struct sbuf *b, const struct attn_options *o) {
     sbuf_printf(b, "pcl=%d,lambda=%g,tau=%g,mu=%g,support=%d,coverage=%g,fallback=%s,fwindow=%d,sinks=%d,"
-                "capture=%s,profile=%s,dsinks=%d,recent=%d,select=%d,heads=%s,columns=%d,budget=%d,minsel=%d",
+                "capture=%s,profile=%s,dsinks=%d,recent=%d,select=%d,heads=%s,columns=%d,budget=%d,minsel=%d,"
+                "evict=%d",
                 o->dam_pcl, (double)o->dam_lambda, (double)o->dam_tau,
                 (double)o->dam_mu, o->dam_min_support, (double)o->dam_min_coverage, o->dam_fallback,
                 o->dam_fallback_window, o->window_sinks, o->dam_capture, o->dam_profile, o->dam_sinks,
                 o->dam_recent, o->dam_select, o->dam_select_heads, o->dam_columns, o->dam_budget,
-                o->dam_min_select);
+                o->dam_min_select, o->dam_evict);
 }
 static void dma_options(struct sbuf *b, const struct attn_options *o) {
     sbuf_printf(b, "window=%d", o->dma_window);
