@@ -88,6 +88,12 @@ const char *detokenizer_flush(struct detokenizer *d);
 /* With the byte length (the text may contain NUL bytes; see tokenizer_decode_n). */
 const char *detokenizer_push_n(struct detokenizer *d, int id, size_t *len);
 const char *detokenizer_flush_n(struct detokenizer *d, size_t *len);
+/* The generation boundary: after pushing a prompt's ids (and discarding their
+ * text), drops whatever text of theirs is still held back (a byte-fallback
+ * run such as the bytes of a CJK character, an unfinished UTF-8 sequence), so
+ * none of it comes out with the next ids; the stream stays a continuation
+ * (no first-token treatment for the next id). */
+void detokenizer_cut(struct detokenizer *d);
 void detokenizer_free(struct detokenizer *d);
 
 /* Chat templates. The Jinja template of tokenizer_config.json is recognised

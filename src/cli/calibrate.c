@@ -33,7 +33,7 @@ static void help(FILE *out) {
 /* One sequence per non-empty line. */
 static int read_ids_file(const char *path, int pcl, int ***seqs, int **lens, int *count) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = read_input(path, &len);
     if (!text) return -1;
     int cap = 0, rc = 0;
     *count = 0;
@@ -162,7 +162,7 @@ int cmd_calibrate(int argc, char **argv) {
     } else {
         if (!(tok = tokenizer_load(dir))) goto fail;
         for (int i = 0; i < n_files; i++)
-            if (!(texts[i] = read_file(files[i], NULL))) goto fail;
+            if (!(texts[i] = read_input(files[i], NULL))) goto fail;
         prof = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts, what,
                                    max_seqs, verbose);
     }

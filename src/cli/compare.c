@@ -151,7 +151,7 @@ static int parse_variants(const char *list, const struct attn_options *base, str
 
 static int read_ids_json(const char *path, int **ids, int *n) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = read_input(path, &len);
     if (!text) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
@@ -520,7 +520,7 @@ int cmd_compare(int argc, char **argv) {
         if (read_ids_json(ids_json, &doc, &n)) goto fail;
     } else {
         size_t len;
-        char *text = read_file(doc_file, &len);
+        char *text = read_input(doc_file, &len);
         if (!text) goto fail;
         if (!(tok = tokenizer_load(dir))) { free(text); goto fail; }
         int r = tokenizer_encode(tok, text, len, 1, &doc, &n);

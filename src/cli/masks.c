@@ -187,7 +187,7 @@ int cmd_masks(int argc, char **argv) {
     } else if (n_files) {
         if (!(m = model_load(dir)) || !(tok = tokenizer_load(dir))) goto fail;
         for (int i = 0; i < n_files; i++)
-            if (!(texts[i] = read_file(files[i], NULL))) goto fail;
+            if (!(texts[i] = read_input(files[i], NULL))) goto fail;
         if (!(p = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts,
                                       files[0], 0, 0)))
             goto fail;

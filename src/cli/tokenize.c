@@ -104,7 +104,7 @@ static void print_ids(const struct tokenizer *t, const int *ids, int n, int piec
 
 /* The text to encode: the prompt or file, wrapped in the chat template. */
 static char *build_text(const struct tokenizer *t, const struct tokenize_args *a, size_t *len) {
-    char *text = a->file ? read_file(a->file, len) : strdup(a->prompt);
+    char *text = a->file ? read_input(a->file, len) : strdup(a->prompt);
     if (!text) { if (!a->file) dam_fail("out of memory"); return NULL; }
     if (!a->file) *len = strlen(text);
     if (!a->chat) return text;
