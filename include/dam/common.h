@@ -59,6 +59,16 @@ void *xcalloc(size_t count, size_t size, const char *what);
  * third_party/); writes into buf, returns 0/-1. */
 int exe_dir(char *buf, size_t size);
 
+/* Finds a file (want_dir 0) or folder (1) shipped with dam by its name in
+ * the source tree ("prompts/calibration.txt", "third_party/models/testbed"):
+ * beside the build tree, in an installed tree (PREFIX/share/dam, also as
+ * compiled in), beside the program, in the working directory. The path
+ * found is canonical (no "build/.."). -1 + dam_fail listing every place
+ * looked at. */
+int data_find(const char *rel, int want_dir, char *out, size_t size);
+/* The PREFIX/share/dam this binary was built for. */
+const char *data_dir_compiled(void);
+
 /* True when path names an existing directory / regular file. */
 int is_dir(const char *path);
 int is_file(const char *path);

@@ -65,6 +65,11 @@ int tokenizer_token_id(const struct tokenizer *t, const char *piece);
 /* 1 for added tokens marked special (BOS, EOS, <|im_start|>, ...). */
 int tokenizer_is_special(const struct tokenizer *t, int id);
 
+/* Checks that a text read from a file is text: valid UTF-8 without NUL
+ * bytes. -1 + "WHAT: invalid UTF-8 at byte N (0xXX) ..." otherwise, so the
+ * message names the file rather than "the input text". */
+int text_check(const char *what, const char *text, size_t len);
+
 /* Streaming decode: feed generated ids one at a time and get back the text
  * that became final, never half a UTF-8 character. Concatenating every
  * push() and the closing flush() gives exactly tokenizer_decode() of the same

@@ -5,15 +5,15 @@
  * look: on stories alone they look local), AUTO_MAX_SEQUENCES of each, and
  * cached under
  * $XDG_CACHE_HOME/dam/profiles (else ~/.cache/dam/profiles) as <key>.json,
- * where key hashes the geometry, config.json, the weight files' names and
- * sizes, the DAM parameters and the calibration texts. */
+ * where key hashes the geometry, the model's content (model_content_key:
+ * config.json, safetensors headers, sampled weight bytes), the DAM
+ * parameters and the calibration texts. */
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/model.h"
 #include "dam/session.h"
 #include "dam/tokenizer.h"
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
                                          int verbose) {
     struct dam_params p;
     if (dam_params_from_options(o, &p)) return NULL;
-    if (n_seqs <= 0) { dam_fail("dam calibrate: no calibration sequences (texts too short?)"); return NULL; }
+    if (n_seqs <= 0) { dam_fail("no calibration sequences (the texts are empty or too short)"); return NULL; }
     int n_ctx = 0;
     for (int i = 0; i < n_seqs; i++) if (lens[i] > n_ctx) n_ctx = lens[i];
     if (n_ctx > m->cfg.max_seq_len) n_ctx = m->cfg.max_seq_len;
@@ -151,41 +151,6 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n) {
 static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
 static uint64_t fnv_int(uint64_t h, long long v) { return fnv(h, &v, sizeof v); }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Hash of config.json and the weight files' names and sizes (the weights
- * themselves are too large to read at every start). */
-static int hash_model_dir(const char *dir, uint64_t *h) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t len;
-    char *cfg = read_file(path, &len);
-    if (!cfg) return -1;
-    *h = fnv(*h, cfg, len);
-    free(cfg);
-    DIR *d = opendir(dir);
-    if (!d) return dam_fail("cannot list %s: %s", dir, strerror(errno));
-    char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t l = strlen(e->d_name);
-        if (l > 12 && !strcmp(e->d_name + l - 12, ".safetensors")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
-        *h = fnv_str(*h, names[i] ? names[i] : "");
-        if (stat(path, &st) == 0) *h = fnv_int(*h, (long long)st.st_size);
-        free(names[i]);
-    }
-    return 0;
-}
-
 static uint64_t hash_params(uint64_t h, const struct dam_params *p) {
     h = fnv_int(h, p->pcl);
     h = fnv_int(h, (long long)(p->lambda * 1e6f));
@@ -213,12 +178,22 @@ static int make_dirs(const char *path) {
     return 0;
 }
 
+/* $XDG_CACHE_HOME (created when missing, as the XDG spec says) or an
+ * existing $HOME: dam does not create a home folder that is not there. */
 static int cache_dir(char *out, size_t size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && *xdg) snprintf(out, size, "%s/dam/profiles", xdg);
-    else if (home && *home) snprintf(out, size, "%s/.cache/dam/profiles", home);
-    else return -1;
+    else if (home && *home && is_dir(home)) snprintf(out, size, "%s/.cache/dam/profiles", home);
+    else if (home && *home) return dam_fail("$HOME (%s) is not a folder", home);
+    else return dam_fail("neither $XDG_CACHE_HOME nor $HOME is set");
     return 0;
+}
+
+/* Library code does not print, but a cache that silently never works costs
+ * a calibration at every start: this one line says why. */
+static void warn_no_cache(const char *why) {
+    fprintf(stderr, "dam: warning: the automatic DAM profile is not cached (%s): it is calibrated "
+            "again at every start\n", why);
 }
 
 struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_out, size_t size) {
@@ -236,12 +211,11 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
         found = dam_find_data_file("prompts/calibration.txt", text_path, sizeof text_path) == 0;
     }
     if (!found) {
+        char where[1100];
+        snprintf(where, sizeof where, "%s", env && *env ? "$DAM_CALIBRATION names no file" : dam_last_error());
         dam_fail("attention 'dam' has no capture source: no --dam-profile was given and the calibration "
                  "text for the automatic profile was not found (%s); give --dam-profile FILE (made by "
-                 "dam calibrate) or --dam-capture prompt",
-                 env && *env ? "$DAM_CALIBRATION names no file"
-                             : "prompts/calibration.txt beside the dam executable's folder or in the "
-                               "working directory");
+                 "dam calibrate) or --dam-capture prompt", where);
         return NULL;
     }
     if (!setup->model_dir || !*setup->model_dir) {
@@ -251,6 +225,9 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
     size_t text_len, retrieval_len = 0;
     char *text = read_file(text_path, &text_len);
     if (!text) return NULL;
+    char text_name[4200];                 /* errors name the file the text came from */
+    snprintf(text_name, sizeof text_name, "%s%s", env && *env ? "$DAM_CALIBRATION " : "", text_path);
+    if (text_check(text_name, text, text_len) != 0) { free(text); return NULL; }
     /* the retrieval prompts beside it (optional; not with $DAM_CALIBRATION) */
     char retrieval_path[4096];
     char *retrieval = NULL;
@@ -267,9 +244,15 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
     h = fnv(h, text, text_len);
     if (retrieval) h = fnv(h, retrieval, retrieval_len);
     h = fnv_int(h, AUTO_MAX_SEQUENCES);
-    if (hash_model_dir(setup->model_dir, &h)) { free(text); free(retrieval); return NULL; }
+    /* the model's content, not its file names: a fine-tune of the same
+     * shape must not get its base model's masks (mapped, cheap) */
+    struct model *m = model_load(setup->model_dir);
+    char content[65];
+    if (!m || model_content_key(m, content) != 0) { model_free(m); free(text); free(retrieval); return NULL; }
+    h = fnv_str(h, content);
     char dir[4096], path[4200] = "";
     int cacheable = cache_dir(dir, sizeof dir) == 0;
+    if (!cacheable) warn_no_cache(dam_last_error());
     if (cacheable) {
         snprintf(path, sizeof path, "%s/%016llx.json", dir, (unsigned long long)h);
         if (path_out) snprintf(path_out, size, "%s", path);
@@ -279,6 +262,7 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
                                                    setup->n_kv_heads, setup->head_dim, path) == 0) {
                 free(text);
                 free(retrieval);
+                model_free(m);
                 return prof;
             }
             dam_profile_free(prof);          /* unreadable: calibrate again and replace it */
@@ -290,12 +274,12 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
     if (!is_file(tok_path)) {
         free(text);
         free(retrieval);
+        model_free(m);
         dam_fail("attention 'dam': the automatic profile needs the model's tokenizer.json to read %s; "
                  "give --dam-profile FILE (dam calibrate --ids-file) or --dam-capture prompt", text_path);
         return NULL;
     }
-    struct model *m = model_load(setup->model_dir);
-    struct tokenizer *tok = m ? tokenizer_load(setup->model_dir) : NULL;
+    struct tokenizer *tok = tokenizer_load(setup->model_dir);
     struct dam_profile *prof = NULL;
     if (m && tok) {
         int verbose = isatty(STDERR_FILENO);
@@ -309,16 +293,23 @@ struct dam_profile *dam_auto_profile(const struct attn_setup *setup, char *path_
         const char *texts[2] = { text, retrieval };
         prof = calibrate_texts_capped(m, tok, texts, retrieval ? 2 : 1, o, what, 0,
                                       AUTO_MAX_SEQUENCES, verbose);
+        if (!prof) dam_fail("the automatic DAM profile from %s: %s", text_name, dam_last_error());
     }
     tokenizer_free(tok);
     model_free(m);
     free(text);
     free(retrieval);
-    if (prof && cacheable && make_dirs(dir) == 0) {
+    if (prof && cacheable) {
         /* a cache that cannot be written only costs the next run a calibration */
-        char saved_error[1024];
+        char saved_error[1024], why[4400];
         snprintf(saved_error, sizeof saved_error, "%s", dam_last_error());
-        if (dam_profile_save(prof, path) != 0) dam_fail("%s", saved_error);
+        if (make_dirs(dir) != 0) {
+            snprintf(why, sizeof why, "cannot create %s: %s", dir, strerror(errno));
+            warn_no_cache(why);
+        } else if (dam_profile_save(prof, path) != 0) {
+            warn_no_cache(dam_last_error());
+        }
+        dam_fail("%s", saved_error);
     }
     return prof;
 }

@@ -317,8 +317,8 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
         char hay[PATH_MAX];
         if (a->haystack) snprintf(hay, sizeof hay, "%s", a->haystack);
         else {
-            if (niah_default_haystack_path(hay, sizeof hay) != 0) return -1;
-            if (!is_file(hay)) return dam_fail("the default haystack %s is missing (give one with --haystack FILE)", hay);
+            if (niah_default_haystack_path(hay, sizeof hay) != 0)
+                return dam_fail("the default haystack is missing (give one with --haystack FILE): %s", dam_last_error());
         }
         if (!(c->hay = niah_haystack_load(hay))) return -1;
     }
