@@ -24,7 +24,8 @@ static void help(FILE *out) {
         "environment:\n"
         "  HF_ENDPOINT          hub address (default https://huggingface.co)\n"
         "  HF_TOKEN             access token for gated or private repos (else $HF_HOME/token)\n"
-        "  HF_HOME              default ~/.cache/huggingface; HF_HUB_CACHE default $HF_HOME/hub\n"
+        "  HF_HOME              default $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface;\n"
+        "                       HF_HUB_CACHE default $HF_HOME/hub\n"
         "  HF_HUB_OFFLINE=1     use only the cache; say what is missing\n"
         "  HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT   seconds (default 10 each)\n"
         "  DAM_HUB_RETRY_BASE_MS, DAM_HUB_RETRY_MAX_MS    backoff (default 1000, 30000)\n");
