@@ -113,7 +113,7 @@ static void md_row(const struct row_id *id, const struct bench_result *r, double
     printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.3f | %s | %.1f %s | %.1f%% |\n", id->model,
            size, params, id->attn, id->threads, test, r->ts_mean, r->ts_std, r->sparsity, kv,
            r->achieved, r->kind == BENCH_PP ? "GFLOP/s" : "GB/s", 100 * r->achieved / peak);
-    fflush(stdout);
+    out_flush();                 /* remembers a write error: main reports it */
 }
 
 static const char *csv_columns =
@@ -132,7 +132,7 @@ static void csv_row(const struct row_id *id, const struct bench_result *r, const
            r->sparsity, r->kv_bytes, r->kv_bytes_full, r->bytes_per_token, r->flops_per_token,
            r->flops_attn_per_token, r->achieved, pp ? "GFLOP/s" : "GB/s", peak,
            r->achieved / peak, mc->read_gbs, mc->fma_gflops, mc->load_avg, mc->idle, peak_bytes);
-    fflush(stdout);
+    out_flush();                 /* remembers a write error: main reports it */
 }
 
 static cJSON *json_row(const struct row_id *id, const struct bench_result *r, double peak, size_t peak_bytes) {
@@ -351,7 +351,7 @@ static void print_report(const struct bench_opts *o, const struct bench_machine 
         free(text);
         cJSON_Delete(root);
     }
-    fflush(stdout);
+    out_flush();                 /* remembers a write error: main reports it */
 }
 
 /* Each row's ceiling. tg: the read bandwidth of a buffer as large as what a
