@@ -57,10 +57,11 @@ $(BUILD)/dam: $(BUILD)/src/cli/main.o $(BUILD)/libdam.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The data folder of an installed dam (src/common/datadir.c looks there
-# after the build tree): compiled in, so a copied binary still finds it.
+# after the build tree): compiled into the binary `make install` links, so a
+# copy of it still finds its data. $(BUILD)/dam keeps the default
+# (/usr/local/share/dam): installing never changes the build tree's objects.
 PREFIX  ?= /usr/local
 DATADIR  = $(PREFIX)/share/dam
-$(BUILD)/src/common/datadir.o: CFLAGS += -DDAM_DATADIR='"$(DATADIR)"'
 
 $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libdam.a
 	@mkdir -p $(dir $@)
