@@ -44,7 +44,7 @@ int cmd_fetch(int argc, char **argv) {
             if (!(revision = arg_value(argc, argv, &i))) goto done;
             after_include = 0;
         } else if (arg_is(a, "--include")) {
-            const char *v = arg_value(argc, argv, &i);
+            const char *v = arg_value_repeatable(argc, argv, &i);
             if (!v) goto done;
             include[n_include++] = v;
             after_include = 1;

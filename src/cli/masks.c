@@ -44,7 +44,7 @@ static void help(FILE *out) {
         "grey = extended mask beyond PCL. Without --dam-profile or -f, the automatic profile.\n"
         "  --layer L, --head H    the head to draw\n"
         "  --all                  every head, a grid of layers x heads\n"
-        "  -f, --file FILE        calibrate on this text first (repeatable)\n"
+        "  -f, --file FILE        calibrate on this text first (repeatable; - = stdin)\n"
         "  --len N                positions drawn (default 2 x PCL, at most the context; past 640\n"
         "                         positions (160 with --all) a cell is a block of positions)\n"
         "  -o, --output FILE      SVG to write (required; - = stdout); its size is said on stderr\n");

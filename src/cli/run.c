@@ -167,13 +167,13 @@ static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok
  * context is full, and a warning says so). */
 static void truncate_prompt(int *ids, int *n, int n_ctx, int n_predict, const char *how, int bos) {
     int reserve = n_predict > 0 ? n_predict : n_ctx / 4;
-    if (reserve > n_ctx / 2) {
-        cli_warn("-n %d does not fit beside a prompt in the context of %d: the prompt keeps %d tokens and "
-                 "generation stops when the context is full", n_predict, n_ctx, n_ctx - n_ctx / 2);
-        reserve = n_ctx / 2;
-    }
+    const int capped = reserve > n_ctx / 2;
+    if (capped) reserve = n_ctx / 2;
     int target = n_ctx - reserve < 1 ? 1 : n_ctx - reserve;
     if (*n <= target) return;
+    if (capped)
+        cli_warn("-n %d does not fit beside a prompt in the context of %d: the prompt keeps %d tokens and "
+                 "generation stops when the context is full", n_predict, n_ctx, target);
     int keep_bos = bos >= 0 && ids[0] == bos && target > 1;
     if (!strcmp(how, "left")) {
         int tail = target - keep_bos;
