@@ -10,6 +10,7 @@ unset DAM_MODEL DAM_CALIBRATION DAM_ISA
 # at every barrier make the small calibrations below take seconds. Runs that
 # do not test dam use full attention (no automatic profile to calibrate).
 export OMP_NUM_THREADS=1
+case "$DAM" in /*) DAM_ABS=$DAM ;; *) DAM_ABS=$PWD/$DAM ;; esac
 
 # has_line NAME FILE PATTERN : FILE has a line matching PATTERN
 has_line() { if grep -q -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 400 "$2")"; fi; }
@@ -54,7 +55,9 @@ n = struct.unpack("<Q", raw[:8])[0]
 h = json.loads(raw[8:8 + n])
 assert h["logits"]["shape"] == [3, 512], h
 EOF
-"$DAM" calibrate $S -f prompts/calibration.txt --dam-pcl 16 --max-seqs 2 -o - >"$TMP/prof.json" 2>"$TMP/err"; rc=$?
+# (from $TMP: a dam that took "-" for a file name would leave it there, not in the tree)
+(cd "$TMP" && "$DAM_ABS" calibrate -m "$OLDPWD/$STORIES" -f "$OLDPWD/prompts/calibration.txt" --dam-pcl 16 --max-seqs 2 -o - \
+  >"$TMP/prof.json" 2>"$TMP/err"); rc=$?
 [ $rc = 0 ] && json_get "$TMP/prof.json" "j['format']" >/dev/null 2>&1 && ok 1_calibrate_dash_is_stdout \
   || fail 1_calibrate_dash_is_stdout "rc $rc: $(head -c 200 "$TMP/prof.json") $(cat "$TMP/err")"
 "$DAM" niah $S --lengths 200 --depths 0.5 -q --csv - >"$TMP/csv" 2>"$TMP/err"; rc=$?
