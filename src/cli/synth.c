@@ -325,6 +325,7 @@ int cmd_synth(int argc, char **argv) {
         }
     }
     if (!config_path || !out_dir) { cli_error("dam synth needs --config FILE and -o DIR"); return EXIT_USAGE; }
+    if (output_is_stdout(out_dir)) { cli_error("dam synth writes a folder: -o - (stdout) cannot hold one"); return EXIT_USAGE; }
 
     size_t len;
     char *json = read_file(config_path, &len);

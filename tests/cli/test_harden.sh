@@ -64,6 +64,7 @@ EOF
 [ $rc = 0 ] && head -1 "$TMP/csv" | grep -q '^task,attn,length' && grep -q 'niah passkey' "$TMP/err" \
   && ok 1_niah_csv_dash || fail 1_niah_csv_dash "rc $rc: $(cat "$TMP/csv" "$TMP/err")"
 expect_error 1_niah_two_dashes 2 "only one of --jsonl, --csv and --svg" -- niah $S --jsonl - --svg -
+expect_error 1_synth_dash 2 "dam synth writes a folder: -o - (stdout) cannot hold one" -- synth --config "$STORIES/config.json" -o -
 
 # ---- 2. write errors on standard output: exit 1, one reason
 if [ -c /dev/full ]; then
