@@ -261,9 +261,11 @@ static size_t safe_length(const struct output *o) {
     return safe;
 }
 
-/* Ids whose text ends at or before byte `at`. */
+/* Ids whose text ends at or before byte `at`. The safe length never goes
+ * back (a stop prefix starting inside printed text would have held that text
+ * back already), so the count starts from the ids already printed. */
 static int ids_before(const struct output *o, size_t at) {
-    int n = 0;
+    int n = o->ids_printed;
     while (n < o->n_ids && o->ends[n] <= at) n++;
     return n;
 }
