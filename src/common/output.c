@@ -98,8 +98,16 @@ static int classify(const char *path, char *real, size_t size, enum out_kind *ki
     if (output_is_stdout(path)) { *kind = OUT_STDOUT; return 0; }
     if (!*path || path[strlen(path) - 1] == '/')
         return dam_fail("cannot write %s: it is a folder, not a file name", path);
-    if (follow_links(path, real, size) != 0) return -1;
     struct stat st;
+    /* what the path leads to, links followed by the kernel: /dev/stdout
+     * or /proc/self/fd/1 of a pipe lead to a FIFO that only opening the
+     * path itself reaches (their link text, "pipe:[N]", is no path) */
+    if (stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+        if ((size_t)snprintf(real, size, "%s", path) >= size) return dam_fail("path too long: %s", path);
+        *kind = OUT_THROUGH;
+        return 0;
+    }
+    if (follow_links(path, real, size) != 0) return -1;
     if (stat(real, &st) != 0) {
         if (errno != ENOENT) return dam_fail("cannot write %s: %s", path, strerror(errno));
         *kind = OUT_REPLACE;

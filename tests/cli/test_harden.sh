@@ -55,6 +55,8 @@ n = struct.unpack("<Q", raw[:8])[0]
 h = json.loads(raw[8:8 + n])
 assert h["logits"]["shape"] == [3, 512], h
 EOF
+"$DAM" logits $S --ids 1,2,3 --top 0 --out /dev/stdout 2>"$TMP/err" | cat >"$TMP/st2"
+cmp -s "$TMP/st" "$TMP/st2" && ok 1_out_dev_stdout_pipe || fail 1_out_dev_stdout_pipe "$(wc -c <"$TMP/st2") bytes: $(cat "$TMP/err")"
 # (from $TMP: a dam that took "-" for a file name would leave it there, not in the tree)
 (cd "$TMP" && "$DAM_ABS" calibrate -m "$OLDPWD/$STORIES" -f "$OLDPWD/prompts/calibration.txt" --dam-pcl 16 --max-seqs 2 -o - \
   >"$TMP/prof.json" 2>"$TMP/err"); rc=$?
