@@ -7,6 +7,8 @@
 #   make bench    speed tables (see README)
 #   make test-asan  the whole suite again under AddressSanitizer + UBSan (in $(BUILD)-asan)
 #   make fuzz     libFuzzer targets of tests/fuzz/ (clang), FUZZ_SECONDS each
+#   make install PREFIX=/usr/local   dam in PREFIX/bin; the embedded model, prompts/ and
+#                 configs/ in PREFIX/share/dam (DESTDIR=dir stages it elsewhere)
 # BUILD=dir puts objects and binaries elsewhere (default build/).
 
 BUILD    ?= build
@@ -40,7 +42,7 @@ TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 HARNESS  := $(BUILD)/tests/harness.o
 
-.PHONY: all deps run test bench clean test-asan fuzz fuzz-deps fuzz-build
+.PHONY: all deps run test bench clean test-asan fuzz fuzz-deps fuzz-build install
 all: $(BUILD)/dam
 
 $(BUILD)/%.o: %.c
@@ -53,6 +55,13 @@ $(BUILD)/libdam.a: $(LIB_OBJ)
 
 $(BUILD)/dam: $(BUILD)/src/cli/main.o $(BUILD)/libdam.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The data folder of an installed dam (src/common/datadir.c looks there
+# after the build tree): compiled into the binary `make install` links, so a
+# copy of it still finds its data. $(BUILD)/dam keeps the default
+# (/usr/local/share/dam): installing never changes the build tree's objects.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/dam
 
 $(BUILD)/tests/%: tests/%.c $(HARNESS) $(BUILD)/libdam.a
 	@mkdir -p $(dir $@)
@@ -140,6 +149,22 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# ---- install: the binary, relinked with PREFIX's data folder compiled in
+# (the objects of $(BUILD) as they are), and the data it looks for, in the
+# source tree's layout under PREFIX/share/dam ----
+INSTALL_DIR   := $(BUILD)/install
+TESTBED_FILES := $(filter-out %/golden.safetensors,$(wildcard third_party/models/testbed/*))
+install: $(BUILD)/src/cli/main.o $(BUILD)/libdam.a
+	@mkdir -p $(INSTALL_DIR)
+	$(CC) $(CFLAGS) -DDAM_DATADIR='"$(DATADIR)"' -c src/common/datadir.c -o $(INSTALL_DIR)/datadir.o
+	$(CC) $(CFLAGS) -o $(INSTALL_DIR)/dam $(BUILD)/src/cli/main.o $(INSTALL_DIR)/datadir.o $(BUILD)/libdam.a $(LDLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)/prompts $(DESTDIR)$(DATADIR)/configs \
+	           $(DESTDIR)$(DATADIR)/third_party/models/testbed
+	install -m 755 $(INSTALL_DIR)/dam $(DESTDIR)$(PREFIX)/bin/dam
+	install -m 644 prompts/*.txt $(DESTDIR)$(DATADIR)/prompts/
+	install -m 644 configs/dam.json $(DESTDIR)$(DATADIR)/configs/
+	install -m 644 $(TESTBED_FILES) $(DESTDIR)$(DATADIR)/third_party/models/testbed/
 
 clean:
 	rm -rf $(BUILD)

@@ -24,6 +24,12 @@ struct bench_machine {
  * independent register FMAs on every thread; best of several rounds. */
 int bench_machine_measure(struct bench_machine *mc);
 
+/* The read bandwidth (1e9 bytes/s) of a buffer of `bytes` read over and over,
+ * as generation reads its weights once per token: the ceiling of a tg test
+ * whose working set is that size (from the caches, in part, when it fits
+ * them). bench_machine_measure's read_gbs is this at 256 MiB. */
+double bench_read_bandwidth(size_t bytes);
+
 enum bench_kind { BENCH_PP, BENCH_TG };
 
 struct bench_result {

@@ -184,7 +184,7 @@ int dam_profile_fallback_heads(const struct dam_profile *p);
 /* JSON (cJSON). Errors name the file and what is wrong. */
 char *dam_profile_to_json(const struct dam_profile *p);        /* heap string */
 struct dam_profile *dam_profile_parse(const char *json, size_t len, const char *what);
-int dam_profile_save(const struct dam_profile *p, const char *path);   /* atomic */
+int dam_profile_save(const struct dam_profile *p, const char *path);   /* output_write: atomic, or "-" */
 struct dam_profile *dam_profile_load(const char *path);
 /* -1 + "profile WHAT was made for ...; this model has ..." on a mismatch. */
 int dam_profile_check_geometry(const struct dam_profile *p, int n_layers, int n_heads,
@@ -193,8 +193,8 @@ int dam_profile_check_geometry(const struct dam_profile *p, int n_layers, int n_
 /* Loads the option values of a configs/dam.json-style file over o (keys
  * absent in the file keep their value). */
 int dam_options_load(const char *path, struct attn_options *o);
-/* Finds a file shipped with dam (e.g. "prompts/calibration.txt"):
- * beside the executable's parent folder, then the working directory. */
+/* Finds a file shipped with dam (e.g. "prompts/calibration.txt"): data_find
+ * of common.h (the build tree, an installed PREFIX/share/dam, ...). */
 int dam_find_data_file(const char *rel, char *out, size_t size);
 
 /* ---------------------------------------------------------------------------

@@ -51,6 +51,8 @@ int hub_valid_repo_id(const char *s);
 int hub_fetch(const char *repo_id, const struct hub_fetch_options *opts,
               char *out_dir, size_t size);
 
+/* True when the last hub_fetch stopped because of Ctrl-C (or SIGTERM). */
+int hub_interrupted(void);
 /* hub_fetch with the default files and progress; revision may be NULL. */
 int hub_resolve_model(const char *repo_id, const char *revision, char *out_dir, size_t size);
 

@@ -99,6 +99,14 @@ struct model {
 struct model *model_load(const char *dir);
 void model_free(struct model *m);
 
+/* A key for the content of a loaded model, for caches of what is derived
+ * from its weights: 64 hex digits of SHA-256 over config.json, every
+ * safetensors header and samples of every tensor's bytes (first, middle and
+ * last 4 KiB, 256 points in between), so two checkpoints with the same names
+ * and sizes get different keys. Milliseconds, even for large models
+ * (src/model/content_key.c). -1 + dam_fail on error. */
+int model_content_key(const struct model *m, char hex[65]);
+
 /* Where to find a model given -m (may be NULL): the argument itself, else
  * $DAM_MODEL, else the model embedded under third_party/. A repo id
  * ("org/name") is resolved through the hub cache when the hub client is

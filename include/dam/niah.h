@@ -63,7 +63,8 @@ struct niah_haystack {
 struct niah_haystack *niah_haystack_parse(const char *text, size_t len, const char *what);
 struct niah_haystack *niah_haystack_load(const char *path);
 void niah_haystack_free(struct niah_haystack *h);
-/* The default haystack: <exe_dir>/../prompts/haystack.txt; writes its path. */
+/* The default haystack, prompts/haystack.txt (data_find: the build tree or an
+ * installed PREFIX/share/dam); writes its path, -1 saying where it looked. */
 int niah_default_haystack_path(char *buf, size_t size);
 
 /* ---- prompts ---- */

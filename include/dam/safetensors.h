@@ -56,7 +56,8 @@ void st_close(struct st_file *f);
 struct st_file *st_parse(const char *name, const void *buf, size_t size);
 const struct st_tensor *st_find(const struct st_file *f, const char *name);
 
-/* Writer: collects tensors, then writes the file atomically (temp + rename).
+/* Writer: collects tensors, then writes the file with output_write (a file
+ * atomically, temp + rename; "-" to stdout; a FIFO or device through).
  * Data is copied at st_writer_add time. */
 struct st_writer;
 struct st_writer *st_writer_new(void);

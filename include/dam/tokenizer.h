@@ -65,6 +65,11 @@ int tokenizer_token_id(const struct tokenizer *t, const char *piece);
 /* 1 for added tokens marked special (BOS, EOS, <|im_start|>, ...). */
 int tokenizer_is_special(const struct tokenizer *t, int id);
 
+/* Checks that a text read from a file is text: valid UTF-8 without NUL
+ * bytes. -1 + "WHAT: invalid UTF-8 at byte N (0xXX) ..." otherwise, so the
+ * message names the file rather than "the input text". */
+int text_check(const char *what, const char *text, size_t len);
+
 /* Streaming decode: feed generated ids one at a time and get back the text
  * that became final, never half a UTF-8 character. Concatenating every
  * push() and the closing flush() gives exactly tokenizer_decode() of the same
@@ -88,6 +93,12 @@ const char *detokenizer_flush(struct detokenizer *d);
 /* With the byte length (the text may contain NUL bytes; see tokenizer_decode_n). */
 const char *detokenizer_push_n(struct detokenizer *d, int id, size_t *len);
 const char *detokenizer_flush_n(struct detokenizer *d, size_t *len);
+/* The generation boundary: after pushing a prompt's ids (and discarding their
+ * text), drops whatever text of theirs is still held back (a byte-fallback
+ * run such as the bytes of a CJK character, an unfinished UTF-8 sequence), so
+ * none of it comes out with the next ids; the stream stays a continuation
+ * (no first-token treatment for the next id). */
+void detokenizer_cut(struct detokenizer *d);
 void detokenizer_free(struct detokenizer *d);
 
 /* Chat templates. The Jinja template of tokenizer_config.json is recognised

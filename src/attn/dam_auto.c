@@ -7,15 +7,14 @@
  *   - prompts/calibration_long.txt (long retrieval documents): the reach of
  *     every head, from which a budget is split across heads.
  * The profile is cached under $XDG_CACHE_HOME/dam/profiles (else
- * ~/.cache/dam/profiles) as <key>.json, key hashing the geometry,
- * config.json, the weight files' names and sizes, the DAM parameters and the
- * calibration texts. The caller hands in the model and tokenizer it holds:
+ * ~/.cache/dam/profiles) as <key>.json, key hashing the geometry, the
+ * model's content (model_content_key: config.json, safetensors headers,
+ * sampled weight bytes), the DAM parameters and the calibration texts. The caller hands in the model and tokenizer it holds:
  * nothing is loaded twice. */
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/model.h"
 #include "dam/tokenizer.h"
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,41 +35,6 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n) {
 }
 static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
 static uint64_t fnv_int(uint64_t h, long long v) { return fnv(h, &v, sizeof v); }
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Hash of config.json and the weight files' names and sizes (the weights
- * themselves are too large to read at every start). */
-static int hash_model_dir(const char *dir, uint64_t *h) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t len;
-    char *cfg = read_file(path, &len);
-    if (!cfg) return -1;
-    *h = fnv(*h, cfg, len);
-    free(cfg);
-    DIR *d = opendir(dir);
-    if (!d) return dam_fail("cannot list %s: %s", dir, strerror(errno));
-    char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t l = strlen(e->d_name);
-        if (l > 12 && !strcmp(e->d_name + l - 12, ".safetensors")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
-        *h = fnv_str(*h, names[i] ? names[i] : "");
-        if (stat(path, &st) == 0) *h = fnv_int(*h, (long long)st.st_size);
-        free(names[i]);
-    }
-    return 0;
-}
 
 static uint64_t hash_params(uint64_t h, const struct dam_params *p) {
     h = fnv_int(h, p->pcl);
@@ -99,12 +63,22 @@ static int make_dirs(const char *path) {
     return 0;
 }
 
+/* $XDG_CACHE_HOME (created when missing, as the XDG spec says) or an
+ * existing $HOME: dam does not create a home folder that is not there. */
 static int cache_dir(char *out, size_t size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && *xdg) snprintf(out, size, "%s/dam/profiles", xdg);
-    else if (home && *home) snprintf(out, size, "%s/.cache/dam/profiles", home);
-    else return -1;
+    else if (home && *home && is_dir(home)) snprintf(out, size, "%s/.cache/dam/profiles", home);
+    else if (home && *home) return dam_fail("$HOME (%s) is not a folder", home);
+    else return dam_fail("neither $XDG_CACHE_HOME nor $HOME is set");
     return 0;
+}
+
+/* Library code does not print, but a cache that silently never works costs
+ * a calibration at every start: this one line says why. */
+static void warn_no_cache(const char *why) {
+    fprintf(stderr, "dam: warning: the automatic DAM profile is not cached (%s): it is calibrated "
+            "again at every start\n", why);
 }
 
 struct dam_profile *dam_auto_profile(const struct model *m, const struct tokenizer *tok,
@@ -122,17 +96,19 @@ struct dam_profile *dam_auto_profile(const struct model *m, const struct tokeniz
         found = dam_find_data_file("prompts/calibration.txt", text_path, sizeof text_path) == 0;
     }
     if (!found) {
+        char where[1100];
+        snprintf(where, sizeof where, "%s", env && *env ? "$DAM_CALIBRATION names no file" : dam_last_error());
         dam_fail("attention 'dam' has no capture source: no --dam-profile was given and the calibration "
                  "text for the automatic profile was not found (%s); give --dam-profile FILE (made by "
-                 "dam calibrate) or --dam-capture prompt",
-                 env && *env ? "$DAM_CALIBRATION names no file"
-                             : "prompts/calibration.txt beside the dam executable's folder or in the "
-                               "working directory");
+                 "dam calibrate) or --dam-capture prompt", where);
         return NULL;
     }
     size_t text_len, retrieval_len = 0, long_len = 0;
     char *text = read_file(text_path, &text_len), *retrieval = NULL, *longtext = NULL;
     if (!text) return NULL;
+    char text_name[4200];                 /* errors name the file the text came from */
+    snprintf(text_name, sizeof text_name, "%s%s", env && *env ? "$DAM_CALIBRATION " : "", text_path);
+    if (text_check(text_name, text, text_len) != 0) { free(text); return NULL; }
     /* the retrieval prompts beside it (optional; not with $DAM_CALIBRATION) */
     if (!(env && *env) &&
         dam_find_data_file("prompts/calibration_retrieval.txt", retrieval_path, sizeof retrieval_path) == 0 &&
@@ -159,8 +135,13 @@ struct dam_profile *dam_auto_profile(const struct model *m, const struct tokeniz
     struct tokenizer *own_tok = NULL;
     char dir[4096], path[4200] = "";
     int cacheable = 0;
-    if (hash_model_dir(m->dir, &h)) goto done;
+    /* the model's content, not its file names: a fine-tune of the same
+     * shape must not get its base model's masks */
+    char content[65];
+    if (model_content_key(m, content) != 0) goto done;
+    h = fnv_str(h, content);
     cacheable = cache_dir(dir, sizeof dir) == 0;
+    if (!cacheable) warn_no_cache(dam_last_error());
     if (cacheable) {
         snprintf(path, sizeof path, "%s/%016llx.json", dir, (unsigned long long)h);
         if (path_out) snprintf(path_out, size, "%s", path);
@@ -194,16 +175,23 @@ struct dam_profile *dam_auto_profile(const struct model *m, const struct tokeniz
              retrieval ? retrieval_path : "", longtext ? " + reach: " : "", longtext ? long_path : "");
     const char *texts[2] = { text, retrieval };
     prof = dam_calibrate_texts_capped(m, tok, texts, retrieval ? 2 : 1, o, what, 0, AUTO_MAX_SEQUENCES, verbose);
+    if (!prof) dam_fail("the automatic DAM profile from %s: %s", text_name, dam_last_error());
     if (prof && longtext && m->cfg.max_seq_len > REACH_MIN_ROW + 2 * KV_BLOCK) {
         const int len = m->cfg.max_seq_len < REACH_LEN ? m->cfg.max_seq_len : REACH_LEN;
         prof->reach = dam_calibrate_reach_text(m, tok, longtext, len, REACH_MAX_SEQUENCES, o, REACH_MIN_ROW, verbose);
         if (!prof->reach) { dam_profile_free(prof); prof = NULL; }
     }
-    if (prof && cacheable && make_dirs(dir) == 0) {
+    if (prof && cacheable) {
         /* a cache that cannot be written only costs the next run a calibration */
-        char saved_error[1024];
+        char saved_error[1024], why[4400];
         snprintf(saved_error, sizeof saved_error, "%s", dam_last_error());
-        if (dam_profile_save(prof, path) != 0) dam_fail("%s", saved_error);
+        if (make_dirs(dir) != 0) {
+            snprintf(why, sizeof why, "cannot create %s: %s", dir, strerror(errno));
+            warn_no_cache(why);
+        } else if (dam_profile_save(prof, path) != 0) {
+            warn_no_cache(dam_last_error());
+        }
+        dam_fail("%s", saved_error);
     }
 done:
     tokenizer_free(own_tok);

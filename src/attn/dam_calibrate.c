@@ -26,7 +26,7 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
                                          int verbose) {
     struct dam_params p;
     if (dam_params_from_options(o, &p)) return NULL;
-    if (n_seqs <= 0) { dam_fail("dam calibrate: no calibration sequences (texts too short?)"); return NULL; }
+    if (n_seqs <= 0) { dam_fail("no calibration sequences (the texts are empty or too short)"); return NULL; }
     int n_ctx = 0;
     for (int i = 0; i < n_seqs; i++) if (lens[i] > n_ctx) n_ctx = lens[i];
     if (n_ctx > m->cfg.max_seq_len) n_ctx = m->cfg.max_seq_len;
@@ -77,12 +77,12 @@ static int reach_gains(const struct model *m, struct dam_reach *r) {
 
 struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *seqs, const int *lens,
                                       int n_seqs, const struct attn_options *o, int min_row, int verbose) {
-    if (n_seqs <= 0) { dam_fail("dam calibrate: no reach sequences"); return NULL; }
+    if (n_seqs <= 0) { dam_fail("no reach sequences"); return NULL; }
     int n_ctx = 0;
     for (int i = 0; i < n_seqs; i++) if (lens[i] > n_ctx) n_ctx = lens[i];
     if (n_ctx > m->cfg.max_seq_len) n_ctx = m->cfg.max_seq_len;
     if (n_ctx <= min_row) {
-        dam_fail("dam calibrate: reach sequences of %d tokens are too short (they must pass position %d)", n_ctx, min_row);
+        dam_fail("reach sequences of %d tokens are too short (they must pass position %d)", n_ctx, min_row);
         return NULL;
     }
     struct attn_options co = *o;
@@ -137,7 +137,7 @@ struct dam_reach *dam_calibrate_reach_text(const struct model *m, const struct t
         else free(seqs[i]);
     struct dam_reach *r = NULL;
     if (rc == 0 && used == 0)
-        dam_fail("dam calibrate: the reach text has no document longer than %d tokens", min_row + KV_BLOCK);
+        dam_fail("the reach text has no document longer than %d tokens", min_row + KV_BLOCK);
     else if (rc == 0)
         r = dam_calibrate_reach(m, (const int *const *)seqs, lens, used, o, min_row, verbose);
     for (int i = 0; i < used; i++) free(seqs[i]);

@@ -184,7 +184,7 @@ int dam_profile_save(const struct dam_profile *p, const char *path) {
     if (!text) return -1;
     size_t len = strlen(text);
     text[len] = '\n';                         /* cJSON_Print leaves room: replace NUL */
-    int rc = write_file_atomic(path, text, len + 1);
+    int rc = output_write(path, text, len + 1);   /* a file atomically; "-", a FIFO, a device through */
     free(text);
     return rc;
 }
@@ -516,17 +516,5 @@ int dam_options_load(const char *path, struct attn_options *o) {
 }
 
 int dam_find_data_file(const char *rel, char *out, size_t size) {
-    char dir[4096];
-    if (exe_dir(dir, sizeof dir) == 0) {
-        /* build/dam -> ../rel; an installed bin/dam -> ../share/dam/rel */
-        snprintf(out, size, "%s/../%s", dir, rel);
-        if (is_file(out)) return 0;
-        snprintf(out, size, "%s/../share/dam/%s", dir, rel);
-        if (is_file(out)) return 0;
-        snprintf(out, size, "%s/%s", dir, rel);
-        if (is_file(out)) return 0;
-    }
-    snprintf(out, size, "%s", rel);
-    if (is_file(out)) return 0;
-    return dam_fail("cannot find %s (looked beside the dam executable and in the working directory)", rel);
+    return data_find(rel, 0, out, size);   /* src/common/datadir.c: build tree, PREFIX/share/dam, ... */
 }

@@ -3,6 +3,8 @@
 #include "cli.h"
 #include "dam/common.h"
 #include "dam/dam.h"
+#include "dam/model.h"
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -22,14 +24,30 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* "--temp=hot" names the flag --temp in messages */
-#define FLAG(f) (int)strcspn(f, "="), f
+void cli_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dam: warning: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+/* "--temp=hot" names the flag --temp in messages; a name that is not a flag
+ * ("tau in 'dam:tau=abc'") is kept whole */
+#define FLAG(f) (int)(f[0] == '-' ? strcspn(f, "=") : strlen(f)), f
+
+/* strtol and strtod skip leading white space; the end of a value is never
+ * skipped, so neither is its start: " 5" is as wrong as "5 ". */
+static int starts_clean(const char *val) {
+    return *val && !isspace((unsigned char)*val);
+}
 
 int arg_long(const char *flag, const char *val, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = strtol(val, &end, 10);
-    if (!*val || *end || errno) {
+    if (!starts_clean(val) || *end || errno) {
         cli_error("bad value for %.*s: '%s' (expected an integer)", FLAG(flag), val);
         return -1;
     }
@@ -52,7 +70,7 @@ int arg_float(const char *flag, const char *val, double min, double max, float *
     char *end;
     errno = 0;
     double v = strtod(val, &end);
-    if (!*val || *end || errno || !isfinite(v)) {
+    if (!starts_clean(val) || *end || errno || !isfinite(v)) {
         cli_error("bad value for %.*s: '%s' (expected a number)", FLAG(flag), val);
         return -1;
     }
@@ -73,7 +91,9 @@ int arg_ids(const char *flag, const char *val, int **ids, int *n) {
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT_MAX || (*end && *end != ',')) {
+        /* "1,,2", "1,2," and " 1" are all malformed lists */
+        if (!starts_clean(p) || end == p || errno || v < 0 || v > INT_MAX || (*end && *end != ',') ||
+            (*end == ',' && !end[1])) {
             cli_error("bad value for %.*s: '%s' (expected comma-separated token ids)", FLAG(flag), val);
             free(out);
             return -1;
@@ -92,22 +112,23 @@ int arg_ids(const char *flag, const char *val, int **ids, int *n) {
     return 0;
 }
 
-int check_output_path(const char *flag, const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
-    if (!*path || path[strlen(path) - 1] == '/' || is_dir(path)) {
-        cli_error("cannot write %s: it is a folder, not a file name (%s)", path, flag);
+int arg_u64(const char *flag, const char *val, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!starts_clean(val) || *val == '-' || *val == '+' || *end || errno) {
+        cli_error("bad value for %.*s: '%s' (expected an integer 0 to %llu)", FLAG(flag), val,
+                  (unsigned long long)UINT64_MAX);
         return -1;
     }
-    if (!is_dir(dir) || access(dir, W_OK) != 0) {
-        cli_error("cannot write %s: folder %s is missing or not writable", path, dir);
-        return -1;
-    }
+    *out = (uint64_t)v;
     return 0;
+}
+
+int check_output_path(const char *flag, const char *path) {
+    if (output_check(path) == 0) return 0;
+    cli_error("%s (%s)", dam_last_error(), flag);
+    return -1;
 }
 
 int arg_is(const char *arg, const char *flag) {
@@ -115,7 +136,7 @@ int arg_is(const char *arg, const char *flag) {
     return !strncmp(arg, flag, n) && (arg[n] == 0 || (arg[n] == '=' && flag[1] == '-'));
 }
 
-const char *arg_value(int argc, char **argv, int *i) {
+const char *arg_value_repeatable(int argc, char **argv, int *i) {
     const char *arg = argv[*i];
     const char *eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
     if (eq) return eq + 1;
@@ -124,6 +145,37 @@ const char *arg_value(int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+/* A flag given twice: the last value wins, as in llama.cpp, but not
+ * silently. A long name and its short one are the same flag. */
+static const char *const aliases[][2] = {
+    { "--prompt", "-p" }, { "--n-prompt", "-p" }, { "--file", "-f" }, { "--model", "-m" },
+    { "--threads", "-t" }, { "--ctx-size", "-c" }, { "--n-predict", "-n" }, { "--n-gen", "-n" },
+    { "--output", "-o" }, { "--repetitions", "-r" }, { "--depth", "-d" },
+};
+#define MAX_SEEN 64
+static char seen[MAX_SEEN][48];
+static int n_seen;
+
+static void note_flag(const char *arg, const char *value) {
+    char name[48];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+    for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
+        if (!strcmp(name, aliases[k][0])) snprintf(name, sizeof name, "%s", aliases[k][1]);
+    for (int i = 0; i < n_seen; i++)
+        if (!strcmp(seen[i], name)) {
+            cli_warn("%s is given more than once: the last value ('%s') is used", name, value);
+            return;
+        }
+    if (n_seen < MAX_SEEN) memcpy(seen[n_seen++], name, sizeof name);
+}
+
+const char *arg_value(int argc, char **argv, int *i) {
+    const char *arg = argv[*i];
+    const char *v = arg_value_repeatable(argc, argv, i);
+    if (v) note_flag(arg, v);
+    return v;
 }
 
 /* ---- flags of every command that runs a model ---- */
@@ -153,6 +205,10 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
 #define VALUE() do { if (!(v = arg_value(argc, argv, i))) return -1; } while (0)
     if (arg_is(f, "-m") || arg_is(f, "--model")) { VALUE(); a->model = v; return 1; }
     if (arg_is(f, "-t") || arg_is(f, "--threads")) { VALUE(); return arg_int("-t", v, 1, 1024, &a->threads) ? -1 : 1; }
+    if (!strcmp(f, "--oversubscribe")) { a->oversubscribe = 1; return 1; }
+    /* which module a flag is for: "has no effect" warnings (model_args_warn_unused) */
+    if (!strncmp(f, "--window-", 9) && !a->window_flag) a->window_flag = f;
+    if (!strncmp(f, "--dam-", 6) && !a->dam_flag) a->dam_flag = f;
     if (arg_is(f, "-c") || arg_is(f, "--ctx-size")) { VALUE(); return arg_int("-c", v, 1, 1 << 24, &a->n_ctx) ? -1 : 1; }
     if (arg_is(f, "--attn")) {
         VALUE();
@@ -216,7 +272,8 @@ void model_args_help(FILE *out) {
     fprintf(out,
         "model and attention:\n"
         "  -m, --model DIR        model folder (default: $DAM_MODEL, else the embedded model)\n"
-        "  -t, --threads N        threads (default: all cores)\n"
+        "  -t, --threads N        threads (default: all cores; at most the CPUs online)\n"
+        "  --oversubscribe        keep a -t above the CPUs online (slower: threads wait on each other)\n"
         "  -c, --ctx-size N       context size in tokens (default: the model's maximum)\n"
         "  --attn NAME            attention module: %s\n"
         "                         (default: dam run uses dam, or dma on Doge models; dam logits\n"
@@ -239,4 +296,61 @@ void model_args_help(FILE *out) {
 
 void model_args_apply_threads(const struct model_args *a) {
     if (a->threads > 0) omp_set_num_threads(a->threads);
+}
+
+/* More threads than CPUs only makes OpenMP's threads wait for each other at
+ * every barrier (-t 16 on 2 cores decodes 4x slower than -t 1): -t is
+ * capped at the CPUs this process may run on, with a warning, unless
+ * --oversubscribe asks for it. */
+static void cap_threads(struct model_args *a) {
+    int cpus = omp_get_num_procs();
+    if (a->threads <= cpus || a->oversubscribe || cpus < 1) return;
+    cli_warn("-t %d is more than the %d CPUs online: using %d (--oversubscribe keeps %d)",
+             a->threads, cpus, cpus, a->threads);
+    a->threads = cpus;
+}
+
+int model_args_finish(struct model_args *a) {
+    const struct attn_options *o = &a->attn_opts;
+    if (!strcmp(o->dam_capture, "profile") && !o->dam_profile[0]) {
+        cli_error("--dam-capture profile needs --dam-profile FILE (a profile made by dam calibrate)");
+        return -1;
+    }
+    cap_threads(a);
+    model_args_apply_threads(a);
+    return 0;
+}
+
+/* True when the comma-separated list of modules (each maybe with
+ * ":key=value" options) names module. */
+static int list_names(const char *list, const char *module) {
+    size_t n = strlen(module);
+    for (const char *p = list; p && *p; ) {
+        size_t len = strcspn(p, ",:");
+        if (len == n && !strncmp(p, module, n)) return 1;
+        p += strcspn(p, ",");
+        if (*p) p++;
+    }
+    return 0;
+}
+
+void model_args_warn_unused(const struct model_args *a, const char *modules) {
+    if (a->dam_flag && !list_names(modules, "dam"))
+        cli_warn("%.*s has no effect: no dam attention runs (attention: %s)", FLAG(a->dam_flag), modules);
+    if (a->window_flag && !list_names(modules, "window"))
+        cli_warn("%.*s has no effect: no window attention runs (attention: %s)", FLAG(a->window_flag), modules);
+}
+
+void warn_past_trained(int positions, const struct model_config *cfg, const char *what) {
+    if (positions > cfg->max_seq_len)
+        cli_warn("%s: %d positions, more than the model's max_position_embeddings (%d); positions past %d "
+                 "were never trained and the output may degrade", what, positions, cfg->max_seq_len,
+                 cfg->max_seq_len);
+}
+
+int check_pcl(int pcl, const struct model_config *cfg) {
+    if (pcl <= cfg->max_seq_len) return 0;
+    return dam_fail("--dam-pcl %d is larger than the model's context (max_position_embeddings %d): "
+                    "dam captures patterns over the first PCL positions (use at most %d)",
+                    pcl, cfg->max_seq_len, cfg->max_seq_len);
 }

@@ -21,7 +21,7 @@ static void help(FILE *out) {
         "Captures each head's attention pattern with full attention and writes a DAM profile\n"
         "(load it with --dam-profile). Documents in a file are separated by blank lines; each is\n"
         "cut into sequences of PCL tokens (a continuation starts with BOS again).\n"
-        "  -f, --file FILE        calibration text (repeatable)\n"
+        "  -f, --file FILE        calibration text (repeatable; - = stdin)\n"
         "  --ids-file FILE        calibration token ids instead: one sequence per line, ids\n"
         "                         separated by commas or spaces (for models without tokenizer)\n"
         "  --max-seqs N           use at most N sequences (default: all)\n"
@@ -32,7 +32,8 @@ static void help(FILE *out) {
         "  --reach-len N          tokens per reach sequence (default 4096, at most the context)\n"
         "  --reach-seqs N         reach sequences at most (default 4)\n"
         "  --reach-min-row N      rows from this position on are measured (default 512)\n"
-        "  -o, --output FILE      profile to write (required)\n"
+        "  -o, --output FILE      profile to write (required; - = stdout, the summary then goes\n"
+        "                         to stderr)\n"
         "  -q, --quiet            no progress and no per-head table\n");
     model_args_help(out);
 }
@@ -40,7 +41,7 @@ static void help(FILE *out) {
 /* One sequence per non-empty line. */
 static int read_ids_file(const char *path, int pcl, int ***seqs, int **lens, int *count) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = read_input(path, &len);
     if (!text) return -1;
     int cap = 0, rc = 0;
     *count = 0;
@@ -134,7 +135,7 @@ int cmd_calibrate(int argc, char **argv) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return EXIT_OK; }
         if (arg_is(f, "-f") || arg_is(f, "--file")) {
-            if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
+            if (!(v = arg_value_repeatable(argc, argv, &i))) return EXIT_USAGE;
             if (n_files == MAX_FILES) { cli_error("at most %d calibration files", MAX_FILES); return EXIT_USAGE; }
             files[n_files++] = v;
         } else if (arg_is(f, "--reach")) {
@@ -166,10 +167,11 @@ int cmd_calibrate(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (!out_path) { cli_error("dam calibrate needs -o PROFILE.json"); return EXIT_USAGE; }
+    if (model_args_finish(&ma)) return EXIT_USAGE;
     if (check_output_path("-o", out_path)) return EXIT_ERROR;
     struct dam_params check;
     if (dam_params_from_options(&ma.attn_opts, &check)) { cli_error("%s", dam_last_error()); return EXIT_USAGE; }
-    model_args_apply_threads(&ma);
+    model_args_warn_unused(&ma, "dam");
 
     rc = EXIT_ERROR;
     struct model *m = NULL;
@@ -179,6 +181,7 @@ int cmd_calibrate(int argc, char **argv) {
     int **seqs = NULL, *lens = NULL, n_seqs = 0, n_read = 0;
     char dir[PATH_MAX], what[2048];
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    if (check_pcl(ma.attn_opts.dam_pcl, &m->cfg)) goto fail;
     size_t w = 0;
     what[0] = 0;
     for (int i = 0; i < n_files; i++)
@@ -198,8 +201,11 @@ int cmd_calibrate(int argc, char **argv) {
         prof = dam_calibrate_tokens(m, (const int *const *)seqs, lens, n_seqs, &ma.attn_opts, what, verbose);
     } else {
         if (!(tok = tokenizer_load(dir))) goto fail;
-        for (int i = 0; i < n_files; i++)
-            if (!(texts[i] = read_file(files[i], NULL))) goto fail;
+        for (int i = 0; i < n_files; i++) {
+            size_t len;
+            if (!(texts[i] = read_input(files[i], &len))) goto fail;
+            if (text_check(files[i], texts[i], len)) goto fail;
+        }
         prof = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts, what,
                                    max_seqs, verbose);
     }
@@ -214,9 +220,10 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (dam_profile_save(prof, out_path)) goto fail;
     if (!quiet) {
-        print_summary(stdout, prof);
-        if (prof->reach) print_split(stdout, prof, ma.attn_opts.dam_budget, (ma.attn_opts.dam_min_select + 15) / 16);
-        printf("wrote %s (%.1f s)\n", out_path, (now_ms() - t0) / 1e3);
+        FILE *out = output_is_stdout(out_path) ? stderr : stdout;
+        print_summary(out, prof);
+        if (prof->reach) print_split(out, prof, ma.attn_opts.dam_budget, (ma.attn_opts.dam_min_select + 15) / 16);
+        fprintf(out, "wrote %s (%.1f s)\n", out_path, (now_ms() - t0) / 1e3);
     }
     rc = EXIT_OK;
     goto done;

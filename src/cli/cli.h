@@ -4,6 +4,7 @@
 #ifndef DAM_CLI_H
 #define DAM_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "dam/attn.h"
 
@@ -26,20 +27,28 @@ int cmd_bench(int argc, char **argv);
 
 /* Prints "dam: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "dam: warning: <message>" on stderr (the command goes on). */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Flag values. Each returns 0, or -1 after printing a one-line error that
  * names the flag, the value and what was expected. */
 int arg_long(const char *flag, const char *val, long min, long max, long *out);
 int arg_int(const char *flag, const char *val, int min, int max, int *out);
 int arg_float(const char *flag, const char *val, double min, double max, float *out);
+/* 0 .. 2^64-1 (a seed). */
+int arg_u64(const char *flag, const char *val, uint64_t *out);
 /* "1,5,9" -> ids (heap). */
 int arg_ids(const char *flag, const char *val, int **ids, int *n);
 /* Fetches the value of a flag that takes one: supports "--flag value" and
  * "--flag=value". Returns the value or NULL (and prints an error) when
  * missing. *i is advanced past what was consumed. */
 const char *arg_value(int argc, char **argv, int *i);
-/* Checks, before any work is done, that an output file can be created:
- * its folder exists and is writable. -1 (printed) otherwise. */
+/* arg_value for a flag that may be given several times (--stop, -f, ...):
+ * arg_value warns when any other flag comes twice (the last value wins). */
+const char *arg_value_repeatable(int argc, char **argv, int *i);
+/* Checks, before any work is done, that an output can be written (see
+ * output_check: "-" is stdout, a FIFO or device is written through, a file
+ * is replaced atomically). -1 (printed) otherwise. */
 int check_output_path(const char *flag, const char *path);
 /* True when argv[i] is flag, or flag=... */
 int arg_is(const char *arg, const char *flag);
@@ -48,6 +57,9 @@ int arg_is(const char *arg, const char *flag);
 struct model_args {
     const char *model;        /* -m */
     int threads;              /* -t, 0 = all cores */
+    int oversubscribe;        /* --oversubscribe: keep a -t above the CPUs online */
+    const char *dam_flag;     /* the first --dam-* flag given (NULL: none) */
+    const char *window_flag;  /* the first --window-* flag given */
     int n_ctx;                /* -c, 0 = model's maximum */
     const char *attn;         /* --attn */
     struct attn_options attn_opts;   /* --window-*, --dam-* */
@@ -64,5 +76,20 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i);
 void model_args_help(FILE *out);
 /* Applies -t (omp_set_num_threads). */
 void model_args_apply_threads(const struct model_args *a);
+/* After the flags: checks their combinations (-1, printed: a usage error)
+ * and applies -t, capped at the CPUs online (warned) unless --oversubscribe. */
+int model_args_finish(struct model_args *a);
+/* Warns when --dam-* or --window-* flags were given but no module of that
+ * kind runs; modules: one name or a comma-separated list ("full,dam:tau=0.2"). */
+void model_args_warn_unused(const struct model_args *a, const char *modules);
+
+struct model_config;
+/* The context rule, the same in every command: an input longer than the
+ * context (-c, else max_position_embeddings) is an error unless the command
+ * was asked to cut it (--truncate); a context above max_position_embeddings
+ * is allowed, with this warning (what: "-c 1024", ...). */
+void warn_past_trained(int positions, const struct model_config *cfg, const char *what);
+/* dam's PCL longer than the model's context: -1 + dam_fail. */
+int check_pcl(int pcl, const struct model_config *cfg);
 
 #endif

@@ -38,7 +38,7 @@ static void help(FILE *out) {
         "agreement, mean KL of the next-token distributions, perplexity, attention sparsity (causal\n"
         "pairs skipped), KV-cache bytes, prefill time and tokens/s; then a greedy continuation of\n"
         "-n tokens from the same prompt with each module and the length of the common prefix.\n"
-        "  -f, --file DOC         document text (tokenized with BOS)\n"
+        "  -f, --file DOC         document text (tokenized with BOS; - = stdin)\n"
         "  --ids LIST             document as comma-separated token ids\n"
         "  --ids-json FILE        document as the \"tokens\" (or \"input_ids\") array of a JSON file\n"
         "  --attn LIST            modules, comma-separated; the first is the reference. A module may\n"
@@ -47,6 +47,8 @@ static void help(FILE *out) {
         "                         fwindow capture profile)\n"
         "  -n N                   greedy continuation length (default 64; 0 = none)\n"
         "  --gen-prompt N         continue after the first N document tokens (default: all that fit)\n"
+        "  --truncate left|right  a document longer than the context: keep its last (left: cut on the\n"
+        "                         left, BOS kept) or first (right) tokens (default: error)\n"
         "  --json                 one JSON object\n"
         "bench mode (attention time only, random q/k/v):\n"
         "  --bench                time prefill attention of full, window and dam (synthetic masks)\n"
@@ -76,8 +78,8 @@ struct variant {
 static int set_option(struct attn_options *o, const char *key, const char *val, const char *spec) {
     float f;
     int i;
-    char flag[64];
-    snprintf(flag, sizeof flag, "%s in '%s'", key, spec);
+    char flag[sizeof ((struct variant *)0)->label + 64];
+    snprintf(flag, sizeof flag, "%s in --attn '%s'", key, spec);
 #define INT(k, field, lo, hi) if (!strcmp(key, k)) { if (arg_int(flag, val, lo, hi, &i)) return -1; o->field = i; return 0; }
 #define FLT(k, field, lo, hi) if (!strcmp(key, k)) { if (arg_float(flag, val, lo, hi, &f)) return -1; o->field = f; return 0; }
 #define STR(k, field) if (!strcmp(key, k)) { \
@@ -160,7 +162,7 @@ static int parse_variants(const char *list, const struct attn_options *base, str
 
 static int read_ids_json(const char *path, int **ids, int *n) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = read_input(path, &len);
     if (!text) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
@@ -278,8 +280,11 @@ static double kv_sparsity(const struct attn_stats *st) {
     return st->kv_bytes_full ? 1.0 - (double)st->kv_bytes / (double)st->kv_bytes_full : 0;
 }
 
-static void print_table(const struct variant *v, int nv, const char *doc_name, int n, int n_prompt, int n_gen) {
-    printf("document: %s, %d tokens; reference: %s", doc_name, n, v[0].label);
+static void print_table(const struct variant *v, int nv, const char *doc_name, int n, int n_doc, int n_prompt,
+                        int n_gen) {
+    printf("document: %s, %d tokens", doc_name, n);
+    if (n_doc > n) printf(" (the first %d of %d)", n, n_doc);
+    printf("; reference: %s", v[0].label);
     if (n_gen) printf("; greedy continuation: %d tokens after %d", n_gen, n_prompt);
     printf("\n%-34s %6s %8s %7s %8s %8s %9s %5s %9s %8s %6s\n", "attn", "top1", "KL", "ppl", "sparsity",
            "kv_sprs", "KV KiB", "dense", "prefillms", "tok/s", "common");
@@ -293,11 +298,12 @@ static void print_table(const struct variant *v, int nv, const char *doc_name, i
 }
 
 static void print_json(const struct variant *v, int nv, const char *model_dir, const char *doc_name, int n,
-                       int n_prompt, int n_gen) {
+                       int n_doc, int n_prompt, int n_gen) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", model_dir);
     cJSON_AddStringToObject(j, "document", doc_name);
     cJSON_AddNumberToObject(j, "tokens", n);
+    cJSON_AddNumberToObject(j, "document_tokens", n_doc);
     cJSON_AddStringToObject(j, "reference", v[0].label);
     cJSON *c = cJSON_AddObjectToObject(j, "continuation");
     cJSON_AddNumberToObject(c, "prompt_tokens", n_prompt);
@@ -465,7 +471,7 @@ int cmd_compare(int argc, char **argv) {
     struct model_args ma;
     if (model_args_default(&ma, "full")) return EXIT_ERROR;
     const char *attn_list = "full,dam,window", *doc_file = NULL, *ids_json = NULL, *ids_list = NULL;
-    const char *config_file = NULL, *v;
+    const char *config_file = NULL, *truncate = NULL, *v;
     int n_gen = 64, gen_prompt = 0, json = 0, bench = 0, bench_seq = 4096, bench_layers = 1;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -483,13 +489,20 @@ int cmd_compare(int argc, char **argv) {
         else if (arg_is(f, "-n")) { if (!(v = arg_value(argc, argv, &i)) || arg_int("-n", v, 0, 1 << 24, &n_gen)) return EXIT_USAGE; }
         else if (arg_is(f, "--gen-prompt")) { if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 1, 1 << 24, &gen_prompt)) return EXIT_USAGE; }
         else if (!strcmp(f, "--json")) json = 1;
+        else if (arg_is(f, "--truncate")) {
+            if (!(truncate = arg_value(argc, argv, &i))) return EXIT_USAGE;
+            if (strcmp(truncate, "left") && strcmp(truncate, "right")) {
+                cli_error("bad value for --truncate: '%s' (expected left or right)", truncate);
+                return EXIT_USAGE;
+            }
+        }
         else if (!strcmp(f, "--bench")) bench = 1;
         else if (arg_is(f, "--config")) { if (!(config_file = arg_value(argc, argv, &i))) return EXIT_USAGE; }
         else if (arg_is(f, "--seq")) { if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 16, 1 << 22, &bench_seq)) return EXIT_USAGE; }
         else if (arg_is(f, "--layers")) { if (!(v = arg_value(argc, argv, &i)) || arg_int(f, v, 1, 4096, &bench_layers)) return EXIT_USAGE; }
         else { cli_error("unknown flag '%s' for dam compare (see dam compare --help)", f); return EXIT_USAGE; }
     }
-    model_args_apply_threads(&ma);
+    if (model_args_finish(&ma)) return EXIT_USAGE;
     char dir[PATH_MAX];
     if (bench) {
         struct model_config cfg;
@@ -528,7 +541,7 @@ int cmd_compare(int argc, char **argv) {
         if (read_ids_json(ids_json, &doc, &n)) goto fail;
     } else {
         size_t len;
-        char *text = read_file(doc_file, &len);
+        char *text = read_input(doc_file, &len);
         if (!text) goto fail;
         if (!(tok = tokenizer_load(dir))) { free(text); goto fail; }
         int r = tokenizer_encode(tok, text, len, 1, &doc, &n);
@@ -539,7 +552,28 @@ int cmd_compare(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         if (doc[i] < 0 || doc[i] >= vocab) { dam_fail("%s: token id %d is out of range (vocabulary of %d)", doc_name, doc[i], vocab); goto fail; }
     int n_ctx = ma.n_ctx ? ma.n_ctx : m->cfg.max_seq_len;
-    if (n > n_ctx) n = n_ctx;                                /* the document is cut to the context */
+    if (ma.n_ctx) warn_past_trained(n_ctx, &m->cfg, "-c");
+    for (int k = 0; k < nv; k++)
+        if (vars[k].mod == attn_find("dam") && check_pcl(vars[k].opts.dam_pcl, &m->cfg)) {
+            dam_fail("%s: %s", vars[k].label, dam_last_error());
+            goto fail;
+        }
+    model_args_warn_unused(&ma, attn_list);
+    /* the context rule of every command: a longer input is an error unless
+     * --truncate asks for a cut (said on stderr) */
+    const int n_doc = n;
+    if (n > n_ctx && !truncate) {
+        dam_fail("%s has %d tokens but the context holds %d (raise -c, or --truncate right|left to compare "
+                 "the first or last %d)", doc_name, n, n_ctx, n_ctx);
+        goto fail;
+    }
+    if (n > n_ctx) {
+        int keep_bos = !strcmp(truncate, "left") && m->cfg.bos_id >= 0 && doc[0] == m->cfg.bos_id;
+        if (!strcmp(truncate, "left"))
+            memmove(doc + keep_bos, doc + n - (n_ctx - keep_bos), (size_t)(n_ctx - keep_bos) * sizeof *doc);
+        n = n_ctx;
+        fprintf(stderr, "dam: document of %d tokens cut to %d (--truncate %s)\n", n_doc, n, truncate);
+    }
     if (n < 2) { dam_fail("%s: the document needs at least 2 tokens", doc_name); goto fail; }
     int n_prompt = gen_prompt ? gen_prompt : n;
     if (n_prompt > n) n_prompt = n;
@@ -562,8 +596,8 @@ int cmd_compare(int argc, char **argv) {
     }
     if (teacher_force(vars, nv, doc, n, vocab)) goto fail;
     if (n_gen > 0 && continue_greedy(vars, nv, doc, n_prompt, n_gen, vocab)) goto fail;
-    if (json) print_json(vars, nv, dir, doc_name, n, n_gen ? n_prompt : 0, n_gen);
-    else print_table(vars, nv, doc_name, n, n_prompt, n_gen);
+    if (json) print_json(vars, nv, dir, doc_name, n, n_doc, n_gen ? n_prompt : 0, n_gen);
+    else print_table(vars, nv, doc_name, n, n_doc, n_prompt, n_gen);
     rc = EXIT_OK;
     goto done;
 fail:

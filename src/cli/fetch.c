@@ -24,7 +24,8 @@ static void help(FILE *out) {
         "environment:\n"
         "  HF_ENDPOINT          hub address (default https://huggingface.co)\n"
         "  HF_TOKEN             access token for gated or private repos (else $HF_HOME/token)\n"
-        "  HF_HOME              default ~/.cache/huggingface; HF_HUB_CACHE default $HF_HOME/hub\n"
+        "  HF_HOME              default $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface;\n"
+        "                       HF_HUB_CACHE default $HF_HOME/hub\n"
         "  HF_HUB_OFFLINE=1     use only the cache; say what is missing\n"
         "  HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT   seconds (default 10 each)\n"
         "  DAM_HUB_RETRY_BASE_MS, DAM_HUB_RETRY_MAX_MS    backoff (default 1000, 30000)\n");
@@ -43,7 +44,7 @@ int cmd_fetch(int argc, char **argv) {
             if (!(revision = arg_value(argc, argv, &i))) goto done;
             after_include = 0;
         } else if (arg_is(a, "--include")) {
-            const char *v = arg_value(argc, argv, &i);
+            const char *v = arg_value_repeatable(argc, argv, &i);
             if (!v) goto done;
             include[n_include++] = v;
             after_include = 1;

@@ -15,14 +15,17 @@ static void help(FILE *out) {
     fprintf(out,
         "usage: dam logits [-m DIR] --ids 1,5,9 [--top K] [--out FILE.safetensors]\n"
         "  --ids LIST             comma-separated token ids (required)\n"
-        "  --top K                top-K ids with their logits per position (default 5)\n"
-        "  --out FILE             write logits F32 [n, vocab] and input_ids I32 [n]\n");
+        "  --top K                top-K ids with their logits per position (default 5; 0 = none,\n"
+        "                         with --out)\n"
+        "  --out FILE             write logits F32 [n, vocab] and input_ids I32 [n] (- = stdout;\n"
+        "                         the top-K table then goes to stderr)\n"
+        "The ids must fit in the context: -c, else the model's max_position_embeddings.\n");
     model_args_help(out);
 }
 
 /* Prints the k largest logits of one row, largest first. */
-static void print_top(int pos, int id, const float *row, int vocab, int k) {
-    printf("%d %d:", pos, id);
+static void print_top(FILE *out, int pos, int id, const float *row, int vocab, int k) {
+    fprintf(out, "%d %d:", pos, id);
     char *taken = calloc(vocab, 1);
     if (!taken) return;
     for (int r = 0; r < k && r < vocab; r++) {
@@ -30,9 +33,9 @@ static void print_top(int pos, int id, const float *row, int vocab, int k) {
         for (int i = 0; i < vocab; i++)
             if (!taken[i] && (best < 0 || row[i] > row[best])) best = i;
         taken[best] = 1;
-        printf(" %d=%.6f", best, row[best]);
+        fprintf(out, " %d=%.6f", best, row[best]);
     }
-    printf("\n");
+    fprintf(out, "\n");
     free(taken);
 }
 
@@ -72,22 +75,32 @@ int cmd_logits(int argc, char **argv) {
         }
     }
     if (!ids) { cli_error("dam logits needs --ids"); goto done; }
+    if (top == 0 && !out_path) { cli_error("--top 0 without --out prints nothing (give --top K or --out FILE)"); goto done; }
+    if (model_args_finish(&ma)) goto done;
     if (out_path && check_output_path("--out", out_path)) { rc = EXIT_ERROR; goto done; }
     rc = EXIT_ERROR;
-    model_args_apply_threads(&ma);
     char dir[PATH_MAX];
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
-    int n_ctx = ma.n_ctx ? ma.n_ctx : n;
-    if (n > n_ctx) { dam_fail("%d tokens do not fit in a context of %d (-c)", n, n_ctx); goto fail; }
+    /* the context rule of every command: -c, else the model's maximum */
+    int limit = ma.n_ctx ? ma.n_ctx : m->cfg.max_seq_len;
+    if (ma.n_ctx) warn_past_trained(ma.n_ctx, &m->cfg, "-c");
+    if (n > limit) {
+        dam_fail("%d tokens do not fit in a context of %d (%s)", n, limit,
+                 ma.n_ctx ? "-c" : "the model's max_position_embeddings; -c raises it");
+        goto fail;
+    }
     if (!ma.attn) ma.attn = attn_default_for(m);
+    model_args_warn_unused(&ma, ma.attn);
+    if (!strcmp(ma.attn, "dam") && check_pcl(ma.attn_opts.dam_pcl, &m->cfg)) goto fail;
     if (attn_prepare(attn_find(ma.attn), &ma.attn_opts, m, NULL)) goto fail;
-    if (!(s = session_new(m, attn_find(ma.attn), &ma.attn_opts, n_ctx))) goto fail;
+    if (!(s = session_new(m, attn_find(ma.attn), &ma.attn_opts, n))) goto fail;   /* the KV cache holds n */
     const int vocab = m->cfg.vocab_size;
     if (!(logits = xmalloc((size_t)n * vocab * sizeof(float), "logits"))) goto fail;
     if (session_eval(s, ids, n, logits, LOGITS_ALL)) goto fail;
-    if (top > 0)
-        for (int t = 0; t < n; t++) print_top(t, ids[t], logits + (size_t)t * vocab, vocab, top);
+    /* the file first: a failure to write it must come before any table */
     if (out_path && save_logits(out_path, logits, ids, n, vocab)) goto fail;
+    FILE *table = out_path && output_is_stdout(out_path) ? stderr : stdout;
+    for (int t = 0; t < n && top > 0; t++) print_top(table, t, ids[t], logits + (size_t)t * vocab, vocab, top);
     rc = EXIT_OK;
     goto done;
 fail:

@@ -6,7 +6,14 @@
  * runs (its patterns, or its fallback): both = dark blue, M only (missed) =
  * red, extended only = light blue. Beyond PCL only the extended mask is known
  * (grey). The profile comes from --dam-profile, from calibrating on -f FILE,
- * or from the automatic profile. */
+ * or from the automatic profile.
+ *
+ * Size: one rectangle per run of equal cells per row makes a file that grows
+ * with len^2 (every head of the testbed at --len 8192 was 543 MB). A panel
+ * never has more cells a side than it has pixels (640 for one head, 160 per
+ * head with --all): past that, one cell stands for a block of b x b
+ * positions, coloured by the most telling state inside it (missed > both >
+ * extended > beyond PCL), so a missed position is never hidden. */
 #include "cli.h"
 #include "dam/common.h"
 #include "dam/dam.h"
@@ -22,6 +29,11 @@
 
 enum cell { CELL_NONE, CELL_BOTH, CELL_MISSED, CELL_EXTRA, CELL_BEYOND };
 static const char *const cell_color[] = { NULL, "#1f4e9c", "#d62728", "#9ecae1", "#8c8c8c" };
+/* which state a block of positions shows: the most telling one inside it */
+static const int cell_rank[] = { 0, 3, 4, 2, 1 };
+
+#define MAX_CELLS_ONE 640       /* cells a side: one head */
+#define MAX_CELLS_ALL 160       /* cells a side per head: --all */
 
 static void help(FILE *out) {
     fprintf(out,
@@ -32,9 +44,10 @@ static void help(FILE *out) {
         "grey = extended mask beyond PCL. Without --dam-profile or -f, the automatic profile.\n"
         "  --layer L, --head H    the head to draw\n"
         "  --all                  every head, a grid of layers x heads\n"
-        "  -f, --file FILE        calibrate on this text first (repeatable)\n"
-        "  --len N                positions drawn (default 2 x PCL, at most the context)\n"
-        "  -o, --output FILE      SVG to write (required)\n");
+        "  -f, --file FILE        calibrate on this text first (repeatable; - = stdin)\n"
+        "  --len N                positions drawn (default 2 x PCL, at most the context; past 640\n"
+        "                         positions (160 with --all) a cell is a block of positions)\n"
+        "  -o, --output FILE      SVG to write (required; - = stdout); its size is said on stderr\n");
     model_args_help(out);
 }
 
@@ -58,40 +71,55 @@ static void put(struct buf *b, const char *fmt, ...) {
     }
 }
 
-/* Draws one head at (x0, y0), cells of `px` pixels, positions [0, len). */
-static int draw_head(struct buf *b, const struct dam_profile *p, int layer, int head, int len,
+/* The states of row i, positions 0..i (the causal part). */
+static void head_row(const struct dam_head *h, const struct dam_mask *m, int pcl, int known, int i, int len,
+                     int *runs, uint8_t *row) {
+    memset(row, 0, (size_t)len);
+    int nr = dam_mask_row_runs(m, i, runs);
+    for (int r = 0; r < nr; r++)
+        for (int j = runs[2 * r]; j <= runs[2 * r + 1] && j < len; j++) row[j] = CELL_EXTRA;
+    for (int j = 0; j <= i; j++) {
+        int ext = row[j] == CELL_EXTRA;
+        if (i < known && i < pcl) {
+            int t = h->true_mask[dam_tri(i, j)];
+            row[j] = t && ext ? CELL_BOTH : t ? CELL_MISSED : ext ? CELL_EXTRA : CELL_NONE;
+        } else {
+            row[j] = ext ? CELL_BEYOND : CELL_NONE;
+        }
+    }
+}
+
+/* Draws one head at (x0, y0), positions [0, len) on a side of len * px
+ * pixels, in blocks of `block` x `block` positions per cell. */
+static int draw_head(struct buf *b, const struct dam_profile *p, int layer, int head, int len, int block,
                      double x0, double y0, double px, int labels) {
     const struct dam_head *h = &p->heads[layer * p->n_heads + head];
     struct dam_mask m;
     if (dam_mask_for_head(&m, h, &p->params)) return -1;
+    const int cells = (len + block - 1) / block;
     int *runs = xmalloc(2 * ((size_t)m.n_diag + m.n_col + 2) * sizeof *runs, "mask runs");
-    uint8_t *row = xmalloc((size_t)len, "mask row");
-    if (!runs || !row) { free(runs); free(row); dam_mask_free(&m); return -1; }
+    uint8_t *row = xmalloc((size_t)len, "mask row"), *agg = xmalloc((size_t)cells, "mask cells");
+    if (!runs || !row || !agg) { free(runs); free(row); free(agg); dam_mask_free(&m); return -1; }
     const int pcl = p->params.pcl, known = h->true_mask ? (p->n_rows ? p->n_rows : pcl) : 0;
     double size = len * px;
     put(b, "<g>\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#ffffff\" stroke=\"#cccccc\"/>\n",
         x0, y0, size, size);
-    for (int i = 0; i < len; i++) {
-        memset(row, 0, (size_t)len);
-        int nr = dam_mask_row_runs(&m, i, runs);
-        for (int r = 0; r < nr; r++)
-            for (int j = runs[2 * r]; j <= runs[2 * r + 1] && j < len; j++) row[j] = CELL_EXTRA;
-        for (int j = 0; j <= i; j++) {
-            int ext = row[j] == CELL_EXTRA;
-            if (i < known && i < pcl) {
-                int t = h->true_mask[dam_tri(i, j)];
-                row[j] = t && ext ? CELL_BOTH : t ? CELL_MISSED : ext ? CELL_EXTRA : CELL_NONE;
-            } else {
-                row[j] = ext ? CELL_BEYOND : CELL_NONE;
-            }
+    const double cpx = block * px;               /* pixels a cell */
+    for (int ci = 0; ci < cells; ci++) {
+        memset(agg, 0, (size_t)cells);
+        int last = (ci + 1) * block < len ? (ci + 1) * block : len;
+        for (int i = ci * block; i < last; i++) {
+            head_row(h, &m, pcl, known, i, len, runs, row);
+            for (int j = 0; j <= i; j++)
+                if (cell_rank[row[j]] > cell_rank[agg[j / block]]) agg[j / block] = row[j];
         }
         /* one rectangle per run of equal cells */
-        for (int j = 0; j <= i;) {
-            int c = row[j], e = j;
-            while (e + 1 <= i && row[e + 1] == c) e++;
+        for (int j = 0; j <= ci;) {
+            int c = agg[j], e = j;
+            while (e + 1 <= ci && agg[e + 1] == c) e++;
             if (c != CELL_NONE)
                 put(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>\n",
-                    x0 + j * px, y0 + i * px, (e - j + 1) * px, px, cell_color[c]);
+                    x0 + j * cpx, y0 + ci * cpx, (e - j + 1) * cpx, cpx, cell_color[c]);
             j = e + 1;
         }
     }
@@ -113,12 +141,12 @@ static int draw_head(struct buf *b, const struct dam_profile *p, int layer, int 
         put(b, "</text>\n");
     }
     put(b, "</g>\n");
-    free(runs); free(row);
+    free(runs); free(row); free(agg);
     dam_mask_free(&m);
     return b->failed ? dam_fail("out of memory drawing the SVG") : 0;
 }
 
-static void legend(struct buf *b, double x, double y, const struct dam_profile *p) {
+static void legend(struct buf *b, double x, double y, const struct dam_profile *p, int block) {
     static const char *const names[] = { NULL, "true and extended", "true only (missed)",
                                          "extended only", "extended, beyond PCL" };
     for (int c = CELL_BOTH; c <= CELL_BEYOND; c++) {
@@ -131,6 +159,10 @@ static void legend(struct buf *b, double x, double y, const struct dam_profile *
            "tau %g, mu %g, min support %d, fallback %s below coverage %g; %d sequences (%s)</text>\n",
         x, y + 30, p->params.pcl, p->params.lambda, p->params.tau, p->params.mu, p->params.min_support,
         dam_fallback_name(p->params.fallback), p->params.min_coverage, p->n_sequences, p->source);
+    if (block > 1)
+        put(b, "<text x=\"%.1f\" y=\"%.1f\" font-family=\"sans-serif\" font-size=\"12\">one cell = %d x %d "
+               "positions, shown in its most telling state (red &gt; dark blue &gt; light blue &gt; grey)</text>\n",
+            x, y + 48, block, block);
 }
 
 int cmd_masks(int argc, char **argv) {
@@ -145,7 +177,7 @@ int cmd_masks(int argc, char **argv) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return EXIT_OK; }
         if (arg_is(f, "-f") || arg_is(f, "--file")) {
-            if (!(v = arg_value(argc, argv, &i))) return EXIT_USAGE;
+            if (!(v = arg_value_repeatable(argc, argv, &i))) return EXIT_USAGE;
             if (n_files == MAX_FILES) { cli_error("at most %d files", MAX_FILES); return EXIT_USAGE; }
             files[n_files++] = v;
         } else if (arg_is(f, "--layer")) {
@@ -164,10 +196,11 @@ int cmd_masks(int argc, char **argv) {
         }
     }
     if (!out_path) { cli_error("dam masks needs -o FILE.svg"); return EXIT_USAGE; }
-    if (check_output_path("-o", out_path)) return EXIT_ERROR;
     if (!all && (layer < 0 || head < 0)) { cli_error("dam masks needs --layer L --head H, or --all"); return EXIT_USAGE; }
     if (n_files && ma.attn_opts.dam_profile[0]) { cli_error("give either --dam-profile or -f, not both"); return EXIT_USAGE; }
-    model_args_apply_threads(&ma);
+    if (model_args_finish(&ma)) return EXIT_USAGE;
+    if (check_output_path("-o", out_path)) return EXIT_ERROR;
+    model_args_warn_unused(&ma, "dam");
 
     int rc = EXIT_ERROR;
     struct model *m = NULL;
@@ -179,6 +212,7 @@ int cmd_masks(int argc, char **argv) {
     if (model_resolve_dir(ma.model, dir, sizeof dir)) goto fail;
     struct model_config cfg;
     if (config_load(dir, &cfg)) goto fail;
+    if (!ma.attn_opts.dam_profile[0] && check_pcl(ma.attn_opts.dam_pcl, &cfg)) goto fail;
     if (ma.attn_opts.dam_profile[0]) {
         if (!(p = dam_profile_load(ma.attn_opts.dam_profile))) goto fail;
         if (dam_profile_check_geometry(p, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
@@ -186,8 +220,10 @@ int cmd_masks(int argc, char **argv) {
             goto fail;
     } else if (n_files) {
         if (!(m = model_load(dir)) || !(tok = tokenizer_load(dir))) goto fail;
-        for (int i = 0; i < n_files; i++)
-            if (!(texts[i] = read_file(files[i], NULL))) goto fail;
+        for (int i = 0; i < n_files; i++) {
+            size_t tl;
+            if (!(texts[i] = read_input(files[i], &tl)) || text_check(files[i], texts[i], tl)) goto fail;
+        }
         if (!(p = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts,
                                       files[0], 0, 0)))
             goto fail;
@@ -202,31 +238,38 @@ int cmd_masks(int argc, char **argv) {
     int ctx = ma.n_ctx ? ma.n_ctx : cfg.max_seq_len;
     if (!len) len = 2 * p->params.pcl;
     if (len > ctx) len = ctx;
+    const int max_cells = all ? MAX_CELLS_ALL : MAX_CELLS_ONE;
+    const int block = (len + max_cells - 1) / max_cells;      /* positions a cell, a side */
     put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     if (all) {
         double px = 160.0 / len, panel = len * px, gap = 26;
         if (px > 4) px = 4, panel = len * px;
-        double w = p->n_heads * (panel + gap) + gap, h = p->n_layers * (panel + gap) + gap + 60;
+        double w = p->n_heads * (panel + gap) + gap, h = p->n_layers * (panel + gap) + gap + 78;
         put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
             w < 760 ? 760 : w, h, w < 760 ? 760 : w, h);
         put(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
         for (int l = 0; l < p->n_layers; l++)
             for (int hh = 0; hh < p->n_heads; hh++)
-                if (draw_head(&b, p, l, hh, len, gap + hh * (panel + gap), gap + l * (panel + gap), px, 0)) goto fail;
-        legend(&b, gap, p->n_layers * (panel + gap) + gap, p);
+                if (draw_head(&b, p, l, hh, len, block, gap + hh * (panel + gap), gap + l * (panel + gap), px, 0))
+                    goto fail;
+        legend(&b, gap, p->n_layers * (panel + gap) + gap, p, block);
     } else {
         double px = 640.0 / len;
         if (px > 8) px = 8;
-        double panel = len * px, w = panel + 60 > 760 ? panel + 60 : 760, h = panel + 130;
+        double panel = len * px, w = panel + 60 > 760 ? panel + 60 : 760, h = panel + 148;
         put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
             w, h, w, h);
         put(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n");
-        if (draw_head(&b, p, layer, head, len, 30, 24, px, 1)) goto fail;
-        legend(&b, 30, panel + 66, p);
+        if (draw_head(&b, p, layer, head, len, block, 30, 24, px, 1)) goto fail;
+        legend(&b, 30, panel + 66, p, block);
     }
     put(&b, "</svg>\n");
     if (b.failed) { dam_fail("out of memory drawing the SVG"); goto fail; }
-    if (write_file_atomic(out_path, b.p, b.len)) goto fail;
+    if (output_write(out_path, b.p, b.len)) goto fail;
+    fprintf(stderr, "dam masks: wrote %s, %.1f KiB", output_is_stdout(out_path) ? "stdout" : out_path, b.len / 1024.0);
+    if (block > 1) fprintf(stderr, " (%d positions drawn as %d x %d cells of %d x %d)", len, (len + block - 1) / block,
+                           (len + block - 1) / block, block, block);
+    fprintf(stderr, "\n");
     rc = EXIT_OK;
     goto done;
 fail:

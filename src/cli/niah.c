@@ -21,7 +21,6 @@
 #include "dam/session.h"
 #include "dam/tokenizer.h"
 #include <ctype.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,8 +87,9 @@ static void help(FILE *out) {
         "output:\n"
         "  --jsonl FILE           one JSON object per sample and module ('-' = stdout; the summary\n"
         "                         table then goes to stderr)\n"
-        "  --csv FILE             the grid: one row per (module, length, depth)\n"
+        "  --csv FILE             the grid: one row per (module, length, depth) ('-' = stdout)\n"
         "  --svg FILE             heatmap: length x depth, accuracy as colour, a panel per module\n"
+        "                         ('-' = stdout; one output at most may be '-')\n"
         "  -q, --quiet            no progress lines on stderr\n"
         "  -h, --help\n"
         "merging parts (no model is loaded):\n"
@@ -173,23 +173,20 @@ static int parse_args(struct niah_args *a, int argc, char **argv) {
     if (a->chat_template && !a->chat) { cli_error("--chat-template needs --chat"); return -1; }
     if (!a->depths && niah_parse_depths(DEFAULT_DEPTHS, &a->depths, &a->n_depths)) { cli_error("%s", dam_last_error()); return -1; }
     if (!a->n_predict) a->n_predict = niah_default_answer_tokens(a->task);
-    const char *outs[3] = { a->csv, a->svg, a->jsonl && strcmp(a->jsonl, "-") ? a->jsonl : NULL };
+    const char *outs[3] = { a->csv, a->svg, a->jsonl };
     for (int k = 0; k < 3; k++)
         for (int j = k + 1; j < 3; j++)
-            if (outs[k] && outs[j] && !strcmp(outs[k], outs[j])) { cli_error("the output file %s is given twice", outs[k]); return -1; }
+            if (outs[k] && outs[j] && !strcmp(outs[k], outs[j])) {
+                if (output_is_stdout(outs[k])) cli_error("only one of --jsonl, --csv and --svg can be '-' (stdout)");
+                else cli_error("the output file %s is given twice", outs[k]);
+                return -1;
+            }
     return 0;
 }
 
 /* Fails early, before a long run, when an output could not be written. */
 static int check_writable(const char *path) {
-    if (!path || !strcmp(path, "-")) return 0;
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    const char *dir = dirname(copy);
-    if (is_dir(path)) return dam_fail("cannot write %s: it is a folder", path);
-    if (!is_dir(dir)) return dam_fail("cannot write %s: folder %s does not exist", path, dir);
-    if (access(dir, W_OK) != 0) return dam_fail("cannot write %s: folder %s is not writable", path, dir);
-    return 0;
+    return path ? output_check(path) : 0;
 }
 
 /* The lengths to run: as given (each must fit the context with the answer),
@@ -291,7 +288,7 @@ static int answer(struct session *s, const struct tokenizer *tok, const struct n
 
 static int write_text(const char *path, char *text) {
     if (!text) return -1;
-    int rc = write_file_atomic(path, text, strlen(text));
+    int rc = output_write(path, text, strlen(text));
     free(text);
     return rc;
 }
@@ -341,8 +338,8 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
         char hay[PATH_MAX];
         if (a->haystack) snprintf(hay, sizeof hay, "%s", a->haystack);
         else {
-            if (niah_default_haystack_path(hay, sizeof hay) != 0) return -1;
-            if (!is_file(hay)) return dam_fail("the default haystack %s is missing (give one with --haystack FILE)", hay);
+            if (niah_default_haystack_path(hay, sizeof hay) != 0)
+                return dam_fail("the default haystack is missing (give one with --haystack FILE): %s", dam_last_error());
         }
         if (!(c->hay = niah_haystack_load(hay))) return -1;
     }
@@ -406,8 +403,8 @@ static int report(const struct niah_args *a, struct niah_run *run, const struct 
         char *line = niah_result_json(run, kept);
         if (!line) return -1;
         printf("%s\n", line);
-        fflush(stdout);
         free(line);
+        if (out_flush() != 0) return -1;        /* stdout is gone: stop the grid */
     }
     pr->done++;
     if (!a->quiet)
@@ -545,8 +542,8 @@ int cmd_niah(int argc, char **argv) {
     struct niah_run run = { 0 };
     int rc = EXIT_ERROR, interrupted = 0;
     int pr = parse_args(&a, argc, argv);
+    if (pr == 0 && model_args_finish(&a.model) != 0) pr = -1;
     if (pr != 0) { rc = pr > 0 ? EXIT_OK : EXIT_USAGE; goto done; }
-    model_args_apply_threads(&a.model);
     if (check_writable(a.jsonl) || check_writable(a.csv) || check_writable(a.svg)) goto fail;
 
     char dir[PATH_MAX], shown[PATH_MAX];
@@ -558,6 +555,13 @@ int cmd_niah(int argc, char **argv) {
     else if (!realpath(dir, shown)) snprintf(shown, sizeof shown, "%s", dir);
     int model_max = c.m->cfg.max_seq_len;
     int n_ctx = a.model.n_ctx ? a.model.n_ctx : model_max;
+    if (a.model.n_ctx) warn_past_trained(n_ctx, &c.m->cfg, "-c");
+    char names[256] = "";
+    for (int k = 0; k < a.n_attn; k++) {
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", a.attn[k]);
+        if (!strcmp(a.attn[k], "dam") && check_pcl(a.model.attn_opts.dam_pcl, &c.m->cfg)) goto fail;
+    }
+    model_args_warn_unused(&a.model, names);
     if (choose_lengths(&a, n_ctx, model_max) != 0) goto fail;
 
     /* The KV cache holds the longest prompt the band allows and the answer. */
@@ -601,6 +605,7 @@ int cmd_niah(int argc, char **argv) {
     sigaction(SIGINT, &sa, &old);
     int grc = run_grid(&a, &c, &run, session_ctx, n_cells, &interrupted);
     sigaction(SIGINT, &old, NULL);
+    if (grc != 0 && out_failed()) { write_outputs(&a, &run); goto done; }   /* main reports stdout */
     if (grc != 0) {
         /* keep what was finished, then report the error */
         char msg[1024];
@@ -610,7 +615,8 @@ int cmd_niah(int argc, char **argv) {
         goto fail;
     }
     if (write_outputs(&a, &run) != 0) goto fail;
-    FILE *table = a.jsonl && !strcmp(a.jsonl, "-") ? stderr : stdout;
+    int any_stdout = output_is_stdout(a.jsonl) || output_is_stdout(a.csv) || output_is_stdout(a.svg);
+    FILE *table = any_stdout ? stderr : stdout;
     niah_print_summary(table, &run);
     fflush(table);
     if (interrupted) fprintf(stderr, "dam: interrupted: the outputs hold the %d finished answers\n", run.n_results);

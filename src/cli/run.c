@@ -9,6 +9,7 @@
 #include "dam/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@ static void help(FILE *out) {
         "  --chat                 wrap the prompt in the model's chat template\n"
         "  --system TEXT          system message for --chat\n"
         "  --chat-template NAME   force a template: chatml, llama3, llama2\n"
-        "  --truncate left|middle cut a prompt that does not fit (default: error)\n"
+        "  --truncate left|middle cut a prompt that does not fit, keeping room for -n (at most half\n"
+        "                         the context) (default: error)\n"
         "generation:\n"
         "  -n, --n-predict N      new tokens at most; -1 = until EOS or a full context (default -1)\n"
         "  --temp X               temperature; 0 = greedy (default %g)\n"
@@ -59,12 +61,15 @@ static void help(FILE *out) {
         "  --min-p X              drop tokens below X times the best; 0 = off (default %g)\n"
         "  --repeat-penalty X     penalty for repeated tokens; 1 = off (default %g)\n"
         "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default %d)\n"
-        "  --seed N               random seed (default: from the clock; printed with --json)\n"
-        "  --stop STRING          stop when the text contains STRING (repeatable)\n"
+        "  --seed N               random seed, 0 to 2^64-1 (default or -1: from the clock; printed\n"
+        "                         with --json)\n"
+        "  --stop STRING          stop when the text contains STRING (repeatable); the text, and the\n"
+        "                         ids of --print-ids and --json, end before it\n"
         "  --ignore-eos           keep generating past end-of-sequence tokens\n"
         "output:\n"
         "  --json                 print one JSON object at the end instead of streaming\n"
-        "  --print-ids            print the generated token ids instead of text\n"
+        "  --print-ids            print the generated token ids instead of text (the default for a\n"
+        "                         model without tokenizer.json)\n"
         "  --version, -h/--help\n",
         d.temperature, d.top_k, d.top_p, d.min_p, d.repeat_penalty, d.repeat_last_n);
     model_args_help(out);
@@ -84,7 +89,7 @@ static int parse_args(struct run_args *a, int argc, char **argv) {
         else if (!strcmp(f, "--version")) { printf("dam %s\n", DAM_VERSION); return 1; }
         else if (arg_is(f, "-p") || arg_is(f, "--prompt")) { VALUE(); a->prompt = v; }
         else if (arg_is(f, "-f") || arg_is(f, "--file")) { VALUE(); a->file = v; }
-        else if (arg_is(f, "--ids")) { VALUE(); free(a->ids); if (arg_ids(f, v, &a->ids, &a->n_ids)) return -1; }
+        else if (arg_is(f, "--ids")) { VALUE(); free(a->ids); a->ids = NULL; if (arg_ids(f, v, &a->ids, &a->n_ids)) return -1; }
         else if (!strcmp(f, "--chat")) a->chat = 1;
         else if (arg_is(f, "--system")) { VALUE(); a->system = v; }
         else if (arg_is(f, "--chat-template")) { VALUE(); a->chat_template = v; }
@@ -97,12 +102,12 @@ static int parse_args(struct run_args *a, int argc, char **argv) {
         else if (arg_is(f, "--repeat-last-n")) { VALUE(); if (arg_int(f, v, -1, INT_MAX, &a->sampling.repeat_last_n)) return -1; }
         else if (arg_is(f, "--seed")) {
             VALUE();
-            long s;
-            if (arg_long(f, v, 0, LONG_MAX, &s)) return -1;
-            a->sampling.seed = (uint64_t)s; a->seed_given = 1;
+            /* -1 = from the clock, as in llama.cpp; else any 64-bit seed */
+            a->seed_given = strcmp(v, "-1") != 0;
+            if (a->seed_given && arg_u64(f, v, &a->sampling.seed)) return -1;
         }
         else if (arg_is(f, "--stop")) {
-            VALUE();
+            if (!(v = arg_value_repeatable(argc, argv, &i))) return -1;
             if (!*v) { cli_error("bad value for --stop: empty string"); return -1; }
             if (a->n_stops == MAX_STOPS) { cli_error("at most %d --stop strings", MAX_STOPS); return -1; }
             a->stops[a->n_stops++] = v;
@@ -128,29 +133,10 @@ static int parse_args(struct run_args *a, int argc, char **argv) {
 
 /* ---- prompt ---- */
 
-static char *read_prompt_file(const char *path, size_t *len) {
-    if (strcmp(path, "-")) return read_file(path, len);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (n < cap) break;
-        char *grown = realloc(buf, (cap *= 2) + 1);
-        if (!grown) { free(buf); buf = NULL; break; }
-        buf = grown;
-    }
-    if (!buf) { dam_fail("out of memory reading stdin"); return NULL; }
-    if (ferror(stdin)) { free(buf); dam_fail("cannot read stdin"); return NULL; }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 /* Text (from -p / -f, through the chat template) into token ids. */
 static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok, int **ids, int *n) {
     size_t len = 0;
-    char *text = a->file ? read_prompt_file(a->file, &len) : strdup(a->prompt ? a->prompt : "");
+    char *text = a->file ? read_input(a->file, &len) : strdup(a->prompt ? a->prompt : "");
     if (!text) return -1;
     if (!a->file) len = strlen(text);
     if (a->chat) {
@@ -175,11 +161,19 @@ static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok
 
 /* Cuts a prompt that does not leave room for the answer, as --truncate asks:
  * "left" drops the oldest tokens (keeping a leading BOS), "middle" drops the
- * middle. Room kept for generation: -n, or a quarter of the context for -1. */
+ * middle. Room kept for generation: -n, or a quarter of the context for -1,
+ * but never more than half the context: a -n as long as the context would
+ * otherwise leave a prompt of one token (generation still stops when the
+ * context is full, and a warning says so). */
 static void truncate_prompt(int *ids, int *n, int n_ctx, int n_predict, const char *how, int bos) {
     int reserve = n_predict > 0 ? n_predict : n_ctx / 4;
+    const int capped = reserve > n_ctx / 2;
+    if (capped) reserve = n_ctx / 2;
     int target = n_ctx - reserve < 1 ? 1 : n_ctx - reserve;
     if (*n <= target) return;
+    if (capped)
+        cli_warn("-n %d does not fit beside a prompt in the context of %d: the prompt keeps %d tokens and "
+                 "generation stops when the context is full", n_predict, n_ctx, target);
     int keep_bos = bos >= 0 && ids[0] == bos && target > 1;
     if (!strcmp(how, "left")) {
         int tail = target - keep_bos;
@@ -199,6 +193,12 @@ struct output {
     struct detokenizer *detok;
     char *text;                /* everything generated, as text */
     size_t len, cap, printed;  /* bytes of text already written to stdout */
+    int *ids;                  /* (n_ids) the generated ids */
+    size_t *ends;              /* (n_ids) text length once each of them was pushed */
+    int n_ids, ids_cap;
+    int n_kept;                /* ids before the stop string (all when none matched) */
+    int ids_printed;           /* --print-ids: ids written so far */
+    int failed;                /* stdout failed: stop generating */
 };
 
 static int append_text(struct output *o, const char *s) {
@@ -214,13 +214,36 @@ static int append_text(struct output *o, const char *s) {
     return 0;
 }
 
+/* Remembers each generated id and where the text stood after it: the ids
+ * kept when a stop string matches are those whose text ends before it. */
+static int note_id(struct output *o, int id) {
+    if (o->n_ids == o->ids_cap) {
+        int cap = o->ids_cap ? 2 * o->ids_cap : 64;
+        int *ids = realloc(o->ids, (size_t)cap * sizeof *ids);
+        if (ids) o->ids = ids;
+        size_t *ends = ids ? realloc(o->ends, (size_t)cap * sizeof *ends) : NULL;
+        if (!ends) return -1;
+        o->ends = ends; o->ids_cap = cap;
+    }
+    o->ids[o->n_ids] = id;
+    o->ends[o->n_ids++] = o->len;
+    return 0;
+}
+
 /* Writes the text that can no longer become part of a stop string. */
 static void flush_text(struct output *o, size_t upto) {
-    if (!o->a->json && !o->a->print_ids && upto > o->printed) {
-        fwrite(o->text + o->printed, 1, upto - o->printed, stdout);
-        fflush(stdout);
-    }
+    if (!o->a->json && !o->a->print_ids && upto > o->printed)
+        if (out_write(o->text + o->printed, upto - o->printed) != 0) o->failed = 1;
     if (upto > o->printed) o->printed = upto;
+}
+
+/* --print-ids: writes the ids whose text lies before `upto` (ids as they come
+ * without a stop string; with one, an id waits until its text is safe). */
+static void flush_ids(struct output *o, int upto) {
+    if (!o->a->print_ids || o->a->json || upto <= o->ids_printed) return;
+    for (; o->ids_printed < upto; o->ids_printed++)
+        printf("%s%d", o->ids_printed ? " " : "", o->ids[o->ids_printed]);
+    if (out_flush() != 0) o->failed = 1;
 }
 
 /* How much of the text is safe to print: everything except a tail that is
@@ -238,32 +261,53 @@ static size_t safe_length(const struct output *o) {
     return safe;
 }
 
+/* Ids whose text ends at or before byte `at`. The safe length never goes
+ * back (a stop prefix starting inside printed text would have held that text
+ * back already), so the count starts from the ids already printed. */
+static int ids_before(const struct output *o, size_t at) {
+    int n = o->ids_printed;
+    while (n < o->n_ids && o->ends[n] <= at) n++;
+    return n;
+}
+
 /* The detokenizer sees the end of the prompt first (its text discarded), so
  * the first generated token decodes as a continuation: SentencePiece models
- * strip the leading space of a stream's first token only. Special tokens
- * (BOS, EOS, chat markers) are not printed. */
+ * strip the leading space of a stream's first token only. What the prompt's
+ * ids still hold back (the bytes of a character spelled as byte tokens,
+ * control bytes) is dropped at the boundary: it is prompt text, never
+ * output. Special tokens (BOS, EOS, chat markers) are not printed. */
 static int start_detokenizer(struct output *o, const struct tokenizer *tok, const int *prompt, int n) {
     if (!(o->detok = detokenizer_new_opts(tok, 1))) return -1;
     for (int i = n > 8 ? n - 8 : 0; i < n; i++) detokenizer_push(o->detok, prompt[i]);
+    detokenizer_cut(o->detok);
     return 0;
 }
 
 static int on_token(void *ctx, int id) {
     struct output *o = ctx;
-    if (o->a->print_ids && !o->a->json) { printf("%s%d", o->printed++ ? " " : "", id); fflush(stdout); }
-    if (!o->detok) return 0;
-    if (append_text(o, detokenizer_push(o->detok, id))) return 1;
+    if (!o->detok) {                           /* no tokenizer: ids only */
+        if (note_id(o, id)) return 1;
+        o->n_kept = o->n_ids;
+        flush_ids(o, o->n_ids);
+        return o->failed;
+    }
+    if (append_text(o, detokenizer_push(o->detok, id)) || note_id(o, id)) return 1;
     for (int i = 0; i < o->a->n_stops; i++) {
         char *hit = strstr(o->text, o->a->stops[i]);
         if (hit) {
             o->len = (size_t)(hit - o->text);
             o->text[o->len] = 0;
+            o->n_kept = ids_before(o, o->len);
             flush_text(o, o->len);
+            flush_ids(o, o->n_kept);
             return 1;
         }
     }
-    flush_text(o, safe_length(o));
-    return 0;
+    size_t safe = safe_length(o);
+    o->n_kept = o->n_ids;
+    flush_text(o, safe);
+    flush_ids(o, ids_before(o, safe));
+    return o->failed;
 }
 
 struct progress { double t0; int shown; };
@@ -278,7 +322,9 @@ static void on_prefill(void *ctx, int done, int total) {
 
 static void print_timings(double load_ms, const struct gen_result *r, double total_ms,
                           const char *attn, const struct attn_stats *st) {
-    fprintf(stderr, "\n");
+    /* a blank line parts the timings from the text on a terminal; in a log
+     * file (stderr redirected) it would only be a stray first line */
+    if (isatty(STDERR_FILENO)) fprintf(stderr, "\n");
     fprintf(stderr, "load time        = %10.2f ms\n", load_ms);
     fprintf(stderr, "prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)\n",
             r->prompt_ms, r->n_prompt, r->n_prompt ? r->prompt_ms / r->n_prompt : 0,
@@ -302,12 +348,16 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     cJSON_AddStringToObject(j, "model", model_dir);
     cJSON_AddStringToObject(j, "attn", a->model.attn);
     cJSON_AddStringToObject(j, "text", o->text ? o->text : "");
+    /* the ids of the text: a stop string and the ids it is made of are not part of it */
     cJSON *ids = cJSON_AddArrayToObject(j, "ids");
-    for (int i = 0; i < r->n_generated; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(r->tokens[i]));
+    for (int i = 0; i < o->n_kept; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(o->ids[i]));
     cJSON_AddNumberToObject(j, "prompt_tokens", r->n_prompt);
-    cJSON_AddNumberToObject(j, "generated_tokens", r->n_generated);
+    cJSON_AddNumberToObject(j, "generated_tokens", o->n_kept);
     cJSON_AddStringToObject(j, "stop_reason", stop_reason_name(r->stop));
-    cJSON_AddNumberToObject(j, "seed", (double)a->sampling.seed);
+    char seed[24];                            /* a 64-bit seed exactly, not as a double */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->sampling.seed);
+    cJSON_AddRawToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
     cJSON *t = cJSON_AddObjectToObject(j, "timings");
     cJSON_AddNumberToObject(t, "load_ms", load_ms);
     cJSON_AddNumberToObject(t, "prompt_ms", r->prompt_ms);
@@ -333,14 +383,31 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
 
 /* ---- the command ---- */
 
+/* Where the prompt comes from, and what is printed, for a model folder with
+ * or without tokenizer.json. */
+static int check_inputs(struct run_args *a, const char *dir, int has_tokenizer) {
+    if (!has_tokenizer) {
+        if (!a->ids) return dam_fail("%s has no tokenizer.json: give the prompt as token ids (--ids)", dir);
+        if (a->n_stops) return dam_fail("--stop needs text, and %s has no tokenizer.json", dir);
+        if (!a->print_ids && !a->json) {
+            cli_warn("%s has no tokenizer.json: printing the generated token ids (as --print-ids)", dir);
+            a->print_ids = 1;
+        }
+        return 0;
+    }
+    if (!a->prompt && !a->file && !a->ids)
+        cli_warn("no prompt (-p, -f or --ids): generating from the tokens the tokenizer adds (BOS)");
+    return 0;
+}
+
 int cmd_run(int argc, char **argv) {
     double t_start = now_ms();
     struct run_args a = { .n_predict = -1 };
     if (model_args_default(&a.model, NULL)) return EXIT_ERROR;  /* NULL: picked for the model */
     sampler_params_default(&a.sampling);
     int pr = parse_args(&a, argc, argv);
+    if (pr == 0 && model_args_finish(&a.model) != 0) pr = -1;
     if (pr != 0) { free(a.ids); return pr > 0 ? EXIT_OK : EXIT_USAGE; }
-    model_args_apply_threads(&a.model);
 
     int rc = EXIT_ERROR, *prompt = NULL, n_prompt = 0;
     struct model *m = NULL;
@@ -353,10 +420,7 @@ int cmd_run(int argc, char **argv) {
     if (model_resolve_dir(a.model.model, dir, sizeof dir) != 0) goto fail;
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", dir);
     int has_tokenizer = is_file(tok_path);
-    if (!a.ids && !has_tokenizer) {
-        dam_fail("%s has no tokenizer.json: give the prompt as token ids (--ids)", dir);
-        goto fail;
-    }
+    if (check_inputs(&a, dir, has_tokenizer) != 0) goto fail;
     if (!(m = model_load(dir))) goto fail;
     if (has_tokenizer && !(tok = tokenizer_load(dir))) goto fail;
 
@@ -370,6 +434,7 @@ int cmd_run(int argc, char **argv) {
         goto fail;
     }
     int n_ctx = a.model.n_ctx ? a.model.n_ctx : m->cfg.max_seq_len;
+    if (a.model.n_ctx) warn_past_trained(n_ctx, &m->cfg, "-c");
     if (a.truncate) truncate_prompt(prompt, &n_prompt, n_ctx, a.n_predict, a.truncate, m->cfg.bos_id);
     if (n_prompt > n_ctx) {
         dam_fail("the prompt has %d tokens but the context holds %d (raise -c or use --truncate left|middle)",
@@ -377,6 +442,8 @@ int cmd_run(int argc, char **argv) {
         goto fail;
     }
     if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
+    model_args_warn_unused(&a.model, a.model.attn);
+    if (!strcmp(a.model.attn, "dam") && check_pcl(a.model.attn_opts.dam_pcl, &m->cfg)) goto fail;
     if (attn_prepare(attn_find(a.model.attn), &a.model.attn_opts, m, tok)) goto fail;
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
     /* load time includes the session: KV cache, and DAM's calibration when its
@@ -398,9 +465,11 @@ int cmd_run(int argc, char **argv) {
     if (grc != 0) goto fail;
     if (out.detok) append_text(&out, detokenizer_flush(out.detok));
     flush_text(&out, out.len);
+    flush_ids(&out, out.n_kept);
     if (a.print_ids && !a.json) printf("\n");
     else if (!a.json && out.len && out.text[out.len - 1] != '\n') printf("\n");
-    fflush(stdout);
+    /* stdout failed (a full disk, a closed pipe): main says so and exits 1 */
+    if (out_flush() != 0) goto done;
 
     struct attn_stats st = { 0 };
     s->attn->stats(s->attn_state, &st);
@@ -416,6 +485,8 @@ done:
     if (out.detok) detokenizer_free(out.detok);
     free(out.text);
     attn_options_release(&a.model.attn_opts);
+    free(out.ids);
+    free(out.ends);
     session_free(s);
     tokenizer_free(tok);
     model_free(m);

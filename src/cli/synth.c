@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define BLOCK 65536
@@ -291,6 +292,7 @@ static int write_tokenizer(const struct model_config *c, const char *path) {
 
 int cmd_synth(int argc, char **argv) {
     const char *config_path = NULL, *out_dir = NULL, *tokenizer = NULL, *v;
+    int created = 0;                  /* this run made out_dir */
     struct synth_opts o = { .dtype = DT_BF16, .seed = 1, .std = 0.02f };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -323,6 +325,7 @@ int cmd_synth(int argc, char **argv) {
         }
     }
     if (!config_path || !out_dir) { cli_error("dam synth needs --config FILE and -o DIR"); return EXIT_USAGE; }
+    if (output_is_stdout(out_dir)) { cli_error("dam synth writes a folder: -o - (stdout) cannot hold one"); return EXIT_USAGE; }
 
     size_t len;
     char *json = read_file(config_path, &len);
@@ -335,7 +338,8 @@ int cmd_synth(int argc, char **argv) {
         goto fail;
     }
     int want_tokenizer = tokenizer ? !strcmp(tokenizer, "byte") : room;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+    created = mkdir(out_dir, 0755) == 0;
+    if (!created && errno != EEXIST) {
         dam_fail("cannot create %s: %s", out_dir, strerror(errno));
         goto fail;
     }
@@ -358,5 +362,16 @@ int cmd_synth(int argc, char **argv) {
 fail:
     cli_error("%s", dam_last_error());
     free(json);
+    /* a folder this run created goes again (out of memory, a full disk):
+     * no empty or half-written model folder is left behind */
+    if (created) {
+        static const char *const written[] = { "model.safetensors", "tokenizer.json", "config.json" };
+        for (int i = 0; i < 3; i++) {
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s", out_dir, written[i]);
+            unlink(p);
+        }
+        rmdir(out_dir);
+    }
     return EXIT_ERROR;
 }

@@ -27,7 +27,7 @@ static void usage(FILE *out) {
         "  -m, --model PATH     model folder (its tokenizer.json) or a tokenizer.json\n"
         "                       (default: $DAM_MODEL, else the embedded model)\n"
         "  -p, --prompt TEXT    text to encode (may be empty)\n"
-        "  -f, --file FILE      encode the contents of FILE\n"
+        "  -f, --file FILE      encode the contents of FILE (- = stdin; a pipe will do)\n"
         "  --special            add the post-processor's special tokens (BOS...),\n"
         "                       like add_special_tokens=True\n"
         "  --pieces             print the token strings instead of ids\n"
@@ -35,7 +35,8 @@ static void usage(FILE *out) {
         "  --system TEXT        system prompt for --chat\n"
         "  --chat-template NAME chatml, llama3 or llama2 (default: recognised from\n"
         "                       tokenizer_config.json)\n"
-        "  --decode IDS         print the text of comma-separated ids instead\n"
+        "  --decode IDS         print the text of comma-separated ids instead (ids outside\n"
+        "                       the vocabulary are an error)\n"
         "  --skip-special       with --decode: drop special tokens\n"
         "  --bench              time encoding the text; prints bytes, tokens, MB/s\n");
 }
@@ -104,7 +105,7 @@ static void print_ids(const struct tokenizer *t, const int *ids, int n, int piec
 
 /* The text to encode: the prompt or file, wrapped in the chat template. */
 static char *build_text(const struct tokenizer *t, const struct tokenize_args *a, size_t *len) {
-    char *text = a->file ? read_file(a->file, len) : strdup(a->prompt);
+    char *text = a->file ? read_input(a->file, len) : strdup(a->prompt);
     if (!text) { if (!a->file) dam_fail("out of memory"); return NULL; }
     if (!a->file) *len = strlen(text);
     if (!a->chat) return text;
@@ -157,6 +158,14 @@ static int bench(const struct tokenizer *t, const char *text, size_t len) {
 static int run_decode(const struct tokenizer *t, const struct tokenize_args *a) {
     int *ids, n;
     if (arg_ids("--decode", a->decode, &ids, &n) != 0) return EXIT_USAGE;
+    /* as dam run: an id the vocabulary lacks is an error, not an empty line */
+    const int vocab = tokenizer_vocab_size(t);
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= vocab || !tokenizer_piece(t, ids[i])) {
+            dam_fail("token id %d is out of range (vocabulary of %d)", ids[i], vocab);
+            free(ids);
+            return -1;
+        }
     size_t len;
     char *text = tokenizer_decode_n(t, ids, n, a->skip_special, &len);
     free(ids);

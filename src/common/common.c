@@ -26,14 +26,39 @@ int dam_fail(const char *fmt, ...) {
 
 const char *dam_last_error(void) { return last_error; }
 
+/* A stream of unknown size (a FIFO, a terminal, stdin): read until EOF,
+ * doubling the buffer. */
+static char *read_stream(FILE *f, const char *name, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *grown = cap <= SIZE_MAX / 2 - 1 ? realloc(buf, cap * 2 + 1) : NULL;
+        if (!grown) { free(buf); buf = NULL; break; }
+        buf = grown;
+        cap *= 2;
+    }
+    if (!buf) { dam_fail("out of memory reading %s", name); return NULL; }
+    if (ferror(f)) { free(buf); dam_fail("cannot read %s: %s", name, strerror(errno)); return NULL; }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
 char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) { dam_fail("cannot open %s: %s", path, strerror(errno)); return NULL; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
         fclose(f);
-        dam_fail("%s is not a regular file", path);
+        dam_fail("cannot read %s: it is a folder", path);
         return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {                 /* a pipe or a device: size unknown */
+        char *buf = read_stream(f, path, len);
+        fclose(f);
+        return buf;
     }
     size_t size = (size_t)st.st_size;
     char *buf = malloc(size + 1);
@@ -45,6 +70,11 @@ char *read_file(const char *path, size_t *len) {
     buf[size] = 0;
     if (len) *len = size;
     return buf;
+}
+
+char *read_input(const char *path, size_t *len) {
+    if (strcmp(path, "-")) return read_file(path, len);
+    return read_stream(stdin, "standard input", len);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len) {

@@ -29,9 +29,21 @@
  * this project's machines). MAP_POPULATE makes the kernel provide the pages
  * in one go: faulting them in one at a time costs more than the
  * measurement itself. */
-static double read_bandwidth(void) {
-    const size_t words = READ_BYTES / sizeof(uint64_t);
-    uint64_t *buf = mmap(NULL, READ_BYTES, PROT_READ | PROT_WRITE,
+static double read_bandwidth(void) { return bench_read_bandwidth(READ_BYTES); }
+
+/* A buffer of `bytes` read over and over, as generation reads the weights
+ * once per token: a buffer that fits the caches, or partly, reads faster
+ * than memory, and so does a model of that size. Each timed round reads at
+ * least READ_MIN bytes (passes over the buffer), so a small one is timed
+ * well above the clock's resolution. */
+#define READ_MIN ((size_t)64 << 20)
+
+double bench_read_bandwidth(size_t bytes) {
+    bytes = (bytes + 4095) / 4096 * 4096;
+    if (bytes < 65536) bytes = 65536;
+    const size_t words = bytes / sizeof(uint64_t);
+    const size_t passes = bytes >= READ_MIN ? 1 : (READ_MIN + bytes - 1) / bytes;
+    uint64_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (buf == MAP_FAILED) return 0;
     double best = 0;
@@ -50,15 +62,18 @@ static double read_bandwidth(void) {
         {
             /* slices of whole 256-byte granules (the probe's step) */
             const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            const size_t granules = READ_BYTES / 256, g0 = granules * id / nt, g1 = granules * (id + 1) / nt;
-            uint64_t x = kernels_read_probe((const char *)buf + g0 * 256, (g1 - g0) * 256);
+            const size_t granules = bytes / 256, g0 = granules * id / nt, g1 = granules * (id + 1) / nt;
+            uint64_t x = 0;
+            for (size_t pass = 0; pass < passes; pass++)
+                x ^= kernels_read_probe((const char *)buf + g0 * 256, (g1 - g0) * 256);
             #pragma omp atomic
             sink ^= x;
         }
         double ms = now_ms() - t0;
-        if (ms > 0 && READ_BYTES / (ms * 1e6) > best) best = READ_BYTES / (ms * 1e6);
+        double gbs = ms > 0 ? (double)bytes * passes / (ms * 1e6) : 0;
+        if (gbs > best) best = gbs;
     }
-    munmap(buf, READ_BYTES);
+    munmap(buf, bytes);
     return best;
 }
 

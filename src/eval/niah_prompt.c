@@ -245,6 +245,7 @@ struct niah_haystack *niah_haystack_load(const char *path) {
     size_t len;
     char *text = read_file(path, &len);
     if (!text) return NULL;
+    if (text_check(path, text, len) != 0) { free(text); return NULL; }   /* names the file */
     struct niah_haystack *h = niah_haystack_parse(text, len, path);
     free(text);
     return h;
@@ -258,11 +259,7 @@ void niah_haystack_free(struct niah_haystack *h) {
 }
 
 int niah_default_haystack_path(char *buf, size_t size) {
-    char dir[4096];
-    if (exe_dir(dir, sizeof dir) != 0) return -1;
-    if ((size_t)snprintf(buf, size, "%s/../prompts/haystack.txt", dir) >= size)
-        return dam_fail("path of the default haystack is too long");
-    return 0;
+    return data_find("prompts/haystack.txt", 0, buf, size);
 }
 
 /* ---- encoders ---- */

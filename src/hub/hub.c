@@ -440,6 +440,8 @@ done:
     return rc;
 }
 
+int hub_interrupted(void) { return hub_stop_requested != 0; }
+
 int hub_resolve_model(const char *repo_id, const char *revision, char *out_dir, size_t size) {
     struct hub_fetch_options o = { .revision = revision };
     return hub_fetch(repo_id, &o, out_dir, size);

@@ -665,7 +665,7 @@ int st_writer_save(struct st_writer *w, const char *path) {
         at += w->tensors[i].nbytes;
     }
     free(hdr.p);
-    int rc = write_file_atomic(path, out, total);
+    int rc = output_write(path, out, total);   /* a file, "-", a FIFO or a device */
     free(out);
     return rc;
 }

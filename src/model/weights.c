@@ -262,10 +262,9 @@ int model_resolve_dir(const char *arg, char *out, size_t size) {
         if (hub_is_repo_id(arg)) return hub_resolve_model(arg, NULL, out, size);
         return dam_fail("model folder %s not found", arg);
     }
-    char exe[PATH_MAX];
-    if (exe_dir(exe, sizeof exe) != 0) return -1;
-    snprintf(out, size, "%s/../third_party/models/testbed", exe);
-    if (!is_dir(out))
-        return dam_fail("no model given (-m DIR or DAM_MODEL) and the embedded model %s is missing", out);
+    /* the embedded model: beside the build tree, or installed (make install) */
+    if (data_find("third_party/models/testbed", 1, out, size) != 0)
+        return dam_fail("no model given (-m DIR or DAM_MODEL) and the embedded model is missing: %s",
+                        dam_last_error());
     return 0;
 }

@@ -34,6 +34,7 @@ struct step_state {
 struct detokenizer {
     const struct tokenizer *t;
     int skip_special;
+    long fed;              /* pieces that entered the chain (not skipped) */
     struct step_state *st; /* (t->n_decs) */
     struct buf out;        /* text that left the last step */
 };
@@ -304,6 +305,7 @@ void detokenizer_free(struct detokenizer *d) {
 static int feed(struct detokenizer *d, int id) {
     const char *piece = tokenizer_piece(d->t, id);
     if (!piece || (d->skip_special && d->t->skip_on_decode[id])) return 0;
+    d->fed++;
     if (d->t->n_decs == 0) return buf_append(&d->out, piece, strlen(piece));
     return give_token(d, 0, piece, strlen(piece));
 }
@@ -333,6 +335,24 @@ const char *detokenizer_flush_n(struct detokenizer *d, size_t *len) {
 }
 
 const char *detokenizer_flush(struct detokenizer *d) { return detokenizer_flush_n(d, NULL); }
+
+/* What a step holds back belongs to the tokens already pushed (the prompt):
+ * it is dropped, not passed on later. The stream itself goes on: a step
+ * that has seen a token no longer treats the next one as the first, and a
+ * Strip step's leading part is over once any text entered the chain. */
+void detokenizer_cut(struct detokenizer *d) {
+    d->out.len = 0;
+    for (int k = 0; k < d->t->n_decs; k++) {
+        struct step_state *st = &d->st[k];
+        st->run.len = 0;
+        st->utf8.n_pend = st->utf8.need = 0;
+        st->hold.len = 0;
+        if (d->fed) {
+            if (st->n_tokens == 0) st->n_tokens = 1;
+            st->strip_done = 1;
+        }
+    }
+}
 
 char *tokenizer_decode(const struct tokenizer *t, const int *ids, int n, int skip_special) {
     return tokenizer_decode_n(t, ids, n, skip_special, NULL);

@@ -260,6 +260,16 @@ invalid:
     return 0;
 }
 
+int text_check(const char *what, const char *text, size_t len) {
+    size_t bad;
+    if (!utf8_valid(text, len, &bad))
+        return dam_fail("%s: invalid UTF-8 at byte %zu (0x%02X): not a UTF-8 text file?", what, bad,
+                        (unsigned char)text[bad]);
+    const char *nul = memchr(text, 0, len);
+    if (nul) return dam_fail("%s: a NUL byte at byte %zu: not a text file?", what, (size_t)(nul - text));
+    return 0;
+}
+
 int utf8_decode(const char *s, size_t n, uint32_t *cp) {
     const unsigned char *p = (const unsigned char *)s;
     int len = utf8_len_at(p[0]);

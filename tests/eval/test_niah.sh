@@ -129,7 +129,7 @@ expect_error bad_task 2 "unknown task 'x'" -- niah $S --task x
 expect_error bad_lengths 2 "bad value for --lengths: 'big'" -- niah $S --lengths 256,big
 expect_error bad_depths 2 "bad value for --depths: '1.5'" -- niah $S --depths 0,1.5
 expect_error missing_haystack 1 "cannot open /no/such/hay.txt" -- niah $S --lengths 256 --haystack /no/such/hay.txt
-expect_error unwritable_output 1 "folder /no/such does not exist" -- niah $S --lengths 256 --svg /no/such/x.svg
+expect_error unwritable_output 1 "folder /no/such is missing" -- niah $S --lengths 256 --svg /no/such/x.svg
 expect_error unknown_flag 2 "unknown flag '--frob'" -- niah $S --frob
 mkdir "$TMP/notok" && for f in config.json generation_config.json model.safetensors; do ln -s "$PWD/$STORIES/$f" "$TMP/notok/$f"; done
 expect_error no_tokenizer 1 "has no tokenizer.json" -- niah -m "$TMP/notok" -t 1 --lengths 256

@@ -277,7 +277,7 @@ i=0
 while [ "$(stat -c %s "$PARTIAL" 2>/dev/null || echo 0)" != 400000 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 kill -INT $JOB 2>/dev/null
 wait $JOB; rc=$?
-[ $rc != 0 ] || check "exit code 0 after Ctrl-C"
+[ $rc = 130 ] || check "exit code $rc after Ctrl-C (130 expected, as every command gives)"
 err_line | grep -q 'interrupted' || check "message: $(err_line)"
 [ "$(stat -c %s "$PARTIAL" 2>/dev/null)" = 400000 ] || check "partial file has $(stat -c %s "$PARTIAL" 2>/dev/null) bytes, expected 400000"
 [ ! -e "$(dirname "$(dirname "$PARTIAL")")/snapshots/$C/model.safetensors" ] || check "model.safetensors is in snapshots/"
@@ -286,7 +286,7 @@ if fetch dam-test/stories260k; then
     since | grep '^GET /cdn/' | head -1 | grep -q 'range=bytes=400000-' || check "did not resume: $(since | grep '^GET /cdn/' | head -1)"
     [ ! -e "$PARTIAL" ] || check "the .incomplete file stayed"
 else check "$(err_line)"; fi
-report "fetch: Ctrl-C leaves a resumable .incomplete, never a broken snapshot"
+report "fetch: Ctrl-C exits 130 and leaves a resumable .incomplete, never a broken snapshot"
 
 # ---- dam run -m ORG/NAME: resolved through the cache, fetched when missing ----
 fresh
@@ -316,6 +316,8 @@ fetch dam-test/stories260k --revision nope; rc=$?
 for flag in --revision --include --quiet HF_ENDPOINT HF_TOKEN HF_HOME HF_HUB_CACHE HF_HUB_OFFLINE DAM_HUB_RETRY_BASE_MS; do
     grep -q -- "$flag" "$T/out" || check "--help does not mention $flag"
 done
+# the default it states is the one it uses (hub_home_dir: $XDG_CACHE_HOME first)
+grep -q 'HF_HOME .*default \$XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface' "$T/out" || check "--help: wrong HF_HOME default"
 fetch --bogus; rc=$?
 [ $rc = 2 ] || check "unknown flag: rc $rc"
 fetch; rc=$?
