@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include "dam/attn_options.h"
 
 struct model;
 struct tokenizer;
@@ -32,38 +34,6 @@ struct attn_setup {
                                    dt_proj and A); NULL outside a session; others ignore it */
 };
 
-/* Options of all modules, filled from flags and configs/ (defaults there). */
-struct attn_options {
-    /* window */
-    int window_sinks;      /* first positions always kept */
-    int window_size;       /* most recent positions kept, own position included */
-    /* dam */
-    int dam_pcl;           /* pattern capture length */
-    float dam_lambda;      /* Box-Cox lambda */
-    float dam_tau;         /* binarisation threshold on the amplified scale */
-    float dam_mu;          /* pattern match threshold gamma >= mu */
-    int dam_min_support;   /* minimum cells of a pattern inside PCL (0 = PCL/4) */
-    float dam_min_coverage;/* heads covering less of their true mask fall back */
-    char dam_fallback[16]; /* "full" | "window" | "none" */
-    int dam_fallback_window; /* window size for the "window" fallback */
-    char dam_capture[16];  /* "profile" | "auto" | "prompt" */
-    char dam_profile[1024];/* path of a profile JSON, "" = none */
-    int dam_sinks;         /* positions every dam head keeps (rounded up to blocks of 16) */
-    int dam_recent;        /* smallest recent window of a dam head */
-    int dam_select;        /* positions a selecting head chooses per query tile */
-    char dam_select_heads[16]; /* "all" | "weak" | "none" */
-    int dam_columns;       /* 1: keep the profile's column patterns */
-    int dam_reach_min_row; /* reach capture: rows counted from this position (internal) */
-    int dam_budget;        /* keys per row per head, split across heads by the profile's reach */
-    int dam_min_select;    /* positions every head selects at least (with a budget) */
-    int dam_evict;         /* > 0: at the end of each prompt every KV head keeps this many
-                              positions beyond its sinks and windows, the blocks the prompt's
-                              last rows attend to most, and drops the rest (SnapKV-style) */
-    struct dam_profile *dam_prepared; /* owned: the automatic profile attn_prepare obtained
-                                       (attn_options_release frees it); NULL = none */
-    /* dma */
-    int dma_window;        /* keys kept per query; 0 = the model's keep_window_size */
-};
 
 /* Figures a module reports about what it did so far. */
 struct attn_stats {
@@ -80,6 +50,9 @@ struct attn_stats {
 struct attn_module {
     const char *name;
     const char *description;
+    /* The module's options (attn_options.h), ending with a row whose key is
+     * NULL; NULL when it has none. Flags are --NAME-KEY. */
+    const struct attn_opt *options;
     /* Optional: what a module needs from the model before its sessions are
      * created (dam: its automatic profile, from the cache or calibrated with
      * the caller's model and tokenizer), stored in o. 0 ok, -1 + dam_fail. */
@@ -101,6 +74,8 @@ struct attn_module {
 
 /* The registry: every built module, by name. */
 const struct attn_module *attn_find(const char *name);
+/* The i-th module of the registry, NULL past the last. */
+const struct attn_module *attn_module_at(int i);
 /* "full, window, dam" — for messages and --help. */
 const char *attn_names(void);
 /* The exact attention of a model: "dma" for a model trained with Dynamic
@@ -116,6 +91,23 @@ const char *attn_sparse_default_for(const struct model *m);
 const struct attn_module *attn_for_model(const struct attn_module *asked, const struct model *m);
 /* Default options (the values in configs/dam.json are loaded over these). */
 void attn_options_default(struct attn_options *o);
+
+/* ---- options by name (src/attn/options.c), from the modules' tables ----
+ * Each returns 0, or -1 with a one-line dam_fail naming the option, the
+ * value and what was expected. */
+/* "--dam-min-support" -> dam's option "min-support"; NULL when no module has it. */
+const struct attn_opt *attn_opt_for_flag(const char *flag, const struct attn_module **mod);
+/* An option of module m by key (or its alias; '_' and '-' are the same). */
+const struct attn_opt *attn_opt_find(const struct attn_module *m, const char *key);
+/* Parses and range-checks value into o; what names it in errors. */
+int attn_opt_set(struct attn_options *o, const struct attn_opt *opt, const char *value, const char *what);
+/* Loads {"MODULE": {"KEY": VALUE, ...}, ...} (configs/dam.json) over o;
+ * unknown modules and keys are errors; keys starting with '_' are comments. */
+int attn_options_load(const char *path, struct attn_options *o);
+/* "key=value,..." of every option of m (what a run of m depended on). */
+int attn_options_describe(const struct attn_module *m, const struct attn_options *o, char *out, size_t size);
+/* Help lines of every module's options, with the defaults of o. */
+void attn_options_help(FILE *out, const struct attn_options *o);
 /* Runs m's prepare hook (if any) on o, for model m; tok may be NULL (a
  * module that needs one reads the model's tokenizer.json). Call it before
  * session_new with a module that has one; attn_options_release undoes it. */

@@ -190,9 +190,6 @@ struct dam_profile *dam_profile_load(const char *path);
 int dam_profile_check_geometry(const struct dam_profile *p, int n_layers, int n_heads,
                                int n_kv_heads, int head_dim, const char *what);
 
-/* Loads the option values of a configs/dam.json-style file over o (keys
- * absent in the file keep their value). */
-int dam_options_load(const char *path, struct attn_options *o);
 /* Finds a file shipped with dam (e.g. "prompts/calibration.txt"): data_find
  * of common.h (the build tree, an installed PREFIX/share/dam, ...). */
 int dam_find_data_file(const char *rel, char *out, size_t size);

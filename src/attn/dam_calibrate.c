@@ -31,8 +31,8 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
     for (int i = 0; i < n_seqs; i++) if (lens[i] > n_ctx) n_ctx = lens[i];
     if (n_ctx > m->cfg.max_seq_len) n_ctx = m->cfg.max_seq_len;
     struct attn_options co = *o;
-    snprintf(co.dam_capture, sizeof co.dam_capture, "calibrate");
-    co.dam_profile[0] = 0;
+    snprintf(co.dam.capture, sizeof co.dam.capture, "calibrate");
+    co.dam.profile[0] = 0;
     struct session *s = session_new(m, &attn_dam, &co, n_ctx);
     if (!s) return NULL;
     double t0 = now_ms(), shown = t0;
@@ -86,9 +86,9 @@ struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *s
         return NULL;
     }
     struct attn_options co = *o;
-    snprintf(co.dam_capture, sizeof co.dam_capture, "reach");
-    co.dam_profile[0] = 0;
-    co.dam_reach_min_row = min_row;
+    snprintf(co.dam.capture, sizeof co.dam.capture, "reach");
+    co.dam.profile[0] = 0;
+    co.dam.reach_min_row = min_row;
     struct session *s = session_new(m, &attn_dam, &co, n_ctx);
     if (!s) return NULL;
     double t0 = now_ms();
@@ -189,7 +189,7 @@ struct dam_profile *dam_calibrate_texts_capped(const struct model *m, const stru
                                                   const struct attn_options *o, const char *what,
                                                   int max_seqs, int per_text, int verbose) {
     int **seqs = NULL, *lens = NULL, count = 0, cap = 0, rc = 0;
-    int pcl = o->dam_pcl;
+    int pcl = o->dam.pcl;
     for (int t = 0; t < n_texts && rc == 0; t++) {
         const char *p = texts[t];
         int limit = max_seqs;                       /* the count this text may reach */

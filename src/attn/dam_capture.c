@@ -25,25 +25,25 @@ int dam_fallback_parse(const char *name) {
 
 int dam_params_from_options(const struct attn_options *o, struct dam_params *p) {
     memset(p, 0, sizeof *p);
-    if (o->dam_pcl < 2) return dam_fail("dam: pattern capture length %d is too small (at least 2)", o->dam_pcl);
-    if (!(o->dam_lambda >= 0 && o->dam_lambda <= 2))
-        return dam_fail("dam: Box-Cox lambda %g is out of range (0 to 2)", o->dam_lambda);
-    if (!(o->dam_tau >= 0)) return dam_fail("dam: threshold tau %g must be >= 0", o->dam_tau);
-    if (!(o->dam_mu >= 0 && o->dam_mu <= 1)) return dam_fail("dam: match threshold mu %g is out of range (0 to 1)", o->dam_mu);
-    if (!(o->dam_min_coverage >= 0 && o->dam_min_coverage <= 1))
-        return dam_fail("dam: minimum coverage %g is out of range (0 to 1)", o->dam_min_coverage);
-    int fb = dam_fallback_parse(o->dam_fallback);
-    if (fb < 0) return dam_fail("dam: unknown fallback policy '%s' (expected full, window or none)", o->dam_fallback);
-    p->pcl = o->dam_pcl;
-    p->lambda = o->dam_lambda;
-    p->tau = o->dam_tau;
-    p->mu = o->dam_mu;
-    p->min_support = o->dam_min_support > 0 ? o->dam_min_support : o->dam_pcl / 4;
+    if (o->dam.pcl < 2) return dam_fail("dam: pattern capture length %d is too small (at least 2)", o->dam.pcl);
+    if (!(o->dam.lambda >= 0 && o->dam.lambda <= 2))
+        return dam_fail("dam: Box-Cox lambda %g is out of range (0 to 2)", o->dam.lambda);
+    if (!(o->dam.tau >= 0)) return dam_fail("dam: threshold tau %g must be >= 0", o->dam.tau);
+    if (!(o->dam.mu >= 0 && o->dam.mu <= 1)) return dam_fail("dam: match threshold mu %g is out of range (0 to 1)", o->dam.mu);
+    if (!(o->dam.min_coverage >= 0 && o->dam.min_coverage <= 1))
+        return dam_fail("dam: minimum coverage %g is out of range (0 to 1)", o->dam.min_coverage);
+    int fb = dam_fallback_parse(o->dam.fallback);
+    if (fb < 0) return dam_fail("dam: unknown fallback policy '%s' (expected full, window or none)", o->dam.fallback);
+    p->pcl = o->dam.pcl;
+    p->lambda = o->dam.lambda;
+    p->tau = o->dam.tau;
+    p->mu = o->dam.mu;
+    p->min_support = o->dam.min_support > 0 ? o->dam.min_support : o->dam.pcl / 4;
     if (p->min_support < 1) p->min_support = 1;
-    p->min_coverage = o->dam_min_coverage;
+    p->min_coverage = o->dam.min_coverage;
     p->fallback = (enum dam_fallback)fb;
-    p->fallback_window = o->dam_fallback_window > 0 ? o->dam_fallback_window : 1;
-    p->fallback_sinks = o->window_sinks > 0 ? o->window_sinks : 0;
+    p->fallback_window = o->dam.fallback_window > 0 ? o->dam.fallback_window : 1;
+    p->fallback_sinks = o->dam.sinks > 0 ? o->dam.sinks : 0;
     return 0;
 }
 

@@ -44,6 +44,7 @@
 #include "dam/model.h"
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,7 +229,7 @@ static void *create(const struct attn_setup *setup, int dense) {
         return NULL;
     }
     const struct attn_options *o = setup->opts;
-    int window = o && o->dma_window > 0 ? o->dma_window : m->cfg.keep_window_size;
+    int window = o && o->dma.window > 0 ? o->dma.window : m->cfg.keep_window_size;
     if (window < 1) { dam_fail("dma: the window must be at least 1 key (got %d)", window); return NULL; }
     struct dma_state *s = xcalloc(1, sizeof *s, "dma state");
     if (!s) return NULL;
@@ -373,11 +374,18 @@ static void dma_stats(void *state, struct attn_stats *st) {
     }
 }
 
+static const struct attn_opt dma_options[] = {
+    { "window", ATTN_OPT_INT, offsetof(struct attn_options, dma.window), 0, 0, 1 << 24, NULL, NULL, "0",
+      "keys kept per query (0 = keep_window_size of config.json)" },
+    { 0 },
+};
+
 const struct attn_module attn_dma = {
     .name = "dma",
     .description = "Dynamic Mask Attention of Doge models: each query keeps the keep_window_size keys "
-                   "with the largest learned bias δ and adds δ to their scores (the window: the option "
-                   "dma_window, else keep_window_size of config.json)",
+                   "with the largest learned bias δ and adds δ to their scores (the window: "
+                   "--dma-window, else keep_window_size of config.json)",
+    .options = dma_options,
     .create = dma_create,
     .prefill = dma_prefill,
     .decode = dma_decode,

@@ -7,6 +7,7 @@
 #include "dam/kernels.h"
 #include "dam/model.h"
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,10 @@ const struct attn_module *attn_find(const char *name) {
     for (int i = 0; i < N_MODULES; i++)
         if (!strcmp(modules[i]->name, name)) return modules[i];
     return NULL;
+}
+
+const struct attn_module *attn_module_at(int i) {
+    return i >= 0 && i < N_MODULES ? modules[i] : NULL;
 }
 
 const char *attn_names(void) {
@@ -72,28 +77,13 @@ const struct attn_module *attn_for_model(const struct attn_module *asked, const 
     return NULL;
 }
 
-/* The built-in copy of configs/dam.json (where the measurements behind these
- * values are recorded); the CLI loads the file over them when it is found. */
+/* The defaults of every module's table (configs/dam.json is loaded over
+ * them by the CLI; the measurements behind the values are recorded there). */
 void attn_options_default(struct attn_options *o) {
     memset(o, 0, sizeof *o);
-    o->window_sinks = 4;
-    o->window_size = 64;
-    o->dam_pcl = 256;
-    o->dam_lambda = 0.5f;
-    o->dam_tau = 0.1f;
-    o->dam_mu = 0.8f;
-    o->dam_min_support = 0;
-    o->dam_min_coverage = 0.5f;
-    snprintf(o->dam_fallback, sizeof o->dam_fallback, "window");
-    o->dam_fallback_window = 32;
-    snprintf(o->dam_capture, sizeof o->dam_capture, "auto");
-    o->dam_sinks = 16;
-    o->dam_recent = 256;
-    o->dam_select = 256;
-    snprintf(o->dam_select_heads, sizeof o->dam_select_heads, "all");
-    o->dam_columns = 0;
-    o->dam_budget = 512;
-    o->dam_min_select = 32;
+    for (int i = 0; i < N_MODULES; i++)
+        for (const struct attn_opt *p = modules[i]->options; p && p->key; p++)
+            if (attn_opt_set(o, p, p->def, p->key) != 0) abort();     /* a bad table: a bug */
 }
 
 int attn_prepare(const struct attn_module *mod, struct attn_options *o, const struct model *m,
@@ -102,8 +92,8 @@ int attn_prepare(const struct attn_module *mod, struct attn_options *o, const st
 }
 
 void attn_options_release(struct attn_options *o) {
-    dam_profile_free(o->dam_prepared);
-    o->dam_prepared = NULL;
+    dam_profile_free(o->dam.prepared);
+    o->dam.prepared = NULL;
 }
 
 /* The kernel lives with the other attention kernels (src/kernels/attention.c),

@@ -186,16 +186,10 @@ int model_args_default(struct model_args *a, const char *default_attn) {
     attn_options_default(&a->attn_opts);
     char path[4096];
     if (dam_find_data_file("configs/dam.json", path, sizeof path) != 0) return 0;  /* built-in copy */
-    if (dam_options_load(path, &a->attn_opts) != 0) {
+    if (attn_options_load(path, &a->attn_opts) != 0) {
         cli_error("%s", dam_last_error());
         return -1;
     }
-    return 0;
-}
-
-static int set_string(const char *flag, const char *val, char *dst, size_t size) {
-    if (strlen(val) >= size) { cli_error("value of %s is too long", flag); return -1; }
-    snprintf(dst, size, "%s", val);
     return 0;
 }
 
@@ -206,9 +200,6 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
     if (arg_is(f, "-m") || arg_is(f, "--model")) { VALUE(); a->model = v; return 1; }
     if (arg_is(f, "-t") || arg_is(f, "--threads")) { VALUE(); return arg_int("-t", v, 1, 1024, &a->threads) ? -1 : 1; }
     if (!strcmp(f, "--oversubscribe")) { a->oversubscribe = 1; return 1; }
-    /* which module a flag is for: "has no effect" warnings (model_args_warn_unused) */
-    if (!strncmp(f, "--window-", 9) && !a->window_flag) a->window_flag = f;
-    if (!strncmp(f, "--dam-", 6) && !a->dam_flag) a->dam_flag = f;
     if (arg_is(f, "-c") || arg_is(f, "--ctx-size")) { VALUE(); return arg_int("-c", v, 1, 1 << 24, &a->n_ctx) ? -1 : 1; }
     if (arg_is(f, "--attn")) {
         VALUE();
@@ -216,54 +207,19 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
         a->attn = v;
         return 1;
     }
-    if (arg_is(f, "--window-sinks")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->window_sinks) ? -1 : 1; }
-    if (arg_is(f, "--window-size")) { VALUE(); return arg_int(f, v, 1, 1 << 24, &o->window_size) ? -1 : 1; }
-    if (arg_is(f, "--dam-pcl")) { VALUE(); return arg_int(f, v, 2, 1 << 16, &o->dam_pcl) ? -1 : 1; }
-    if (arg_is(f, "--dam-lambda")) { VALUE(); return arg_float(f, v, 0, 2, &o->dam_lambda) ? -1 : 1; }
-    if (arg_is(f, "--dam-tau")) { VALUE(); return arg_float(f, v, 0, 100, &o->dam_tau) ? -1 : 1; }
-    if (arg_is(f, "--dam-mu")) { VALUE(); return arg_float(f, v, 0, 1, &o->dam_mu) ? -1 : 1; }
-    if (arg_is(f, "--dam-min-support")) { VALUE(); return arg_int(f, v, 0, 1 << 16, &o->dam_min_support) ? -1 : 1; }
-    if (arg_is(f, "--dam-min-coverage")) { VALUE(); return arg_float(f, v, 0, 1, &o->dam_min_coverage) ? -1 : 1; }
-    if (arg_is(f, "--dam-fallback")) {
-        VALUE();
-        if (strcmp(v, "full") && strcmp(v, "window") && strcmp(v, "none")) {
-            cli_error("bad value for --dam-fallback: '%s' (expected full, window or none)", v);
-            return -1;
-        }
-        return set_string(f, v, o->dam_fallback, sizeof o->dam_fallback) ? -1 : 1;
-    }
-    if (arg_is(f, "--dam-fallback-window")) { VALUE(); return arg_int(f, v, 1, 1 << 24, &o->dam_fallback_window) ? -1 : 1; }
-    if (arg_is(f, "--dam-capture")) {
-        VALUE();
-        if (strcmp(v, "profile") && strcmp(v, "auto") && strcmp(v, "prompt")) {
-            cli_error("bad value for --dam-capture: '%s' (expected profile, auto or prompt)", v);
-            return -1;
-        }
-        return set_string(f, v, o->dam_capture, sizeof o->dam_capture) ? -1 : 1;
-    }
-    if (arg_is(f, "--dam-sinks")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_sinks) ? -1 : 1; }
-    if (arg_is(f, "--dam-recent")) { VALUE(); return arg_int(f, v, 1, 1 << 24, &o->dam_recent) ? -1 : 1; }
-    if (arg_is(f, "--dam-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_select) ? -1 : 1; }
-    if (arg_is(f, "--dam-budget")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_budget) ? -1 : 1; }
-    if (arg_is(f, "--dam-min-select")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_min_select) ? -1 : 1; }
-    if (arg_is(f, "--dam-evict")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->dam_evict) ? -1 : 1; }
-    if (arg_is(f, "--dam-columns")) { VALUE(); return arg_int(f, v, 0, 1, &o->dam_columns) ? -1 : 1; }
-    if (arg_is(f, "--dam-select-heads")) {
-        VALUE();
-        if (strcmp(v, "all") && strcmp(v, "weak") && strcmp(v, "none")) {
-            cli_error("bad value for --dam-select-heads: '%s' (expected all, weak or none)", v);
-            return -1;
-        }
-        return set_string(f, v, o->dam_select_heads, sizeof o->dam_select_heads) ? -1 : 1;
-    }
-    if (arg_is(f, "--dam-profile")) {
-        VALUE();
-        if (set_string(f, v, o->dam_profile, sizeof o->dam_profile)) return -1;
-        snprintf(o->dam_capture, sizeof o->dam_capture, "profile");
-        return 1;
-    }
+    /* a module's option: --MODULE-KEY VALUE, from the module's table */
+    char name[64];
+    const char *eq = strchr(f, '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq ? (size_t)(eq - f) : strlen(f)), f);
+    const struct attn_module *mod;
+    const struct attn_opt *opt = attn_opt_for_flag(name, &mod);
+    if (!opt) return 0;
+    VALUE();
+    for (int k = 0; attn_module_at(k) && k < 8; k++)      /* "has no effect" warnings */
+        if (attn_module_at(k) == mod && !a->module_flag[k]) a->module_flag[k] = f;
+    if (attn_opt_set(o, opt, v, name)) { cli_error("%s", dam_last_error()); return -1; }
+    return 1;
 #undef VALUE
-    return 0;
 }
 
 void model_args_help(FILE *out) {
@@ -278,20 +234,9 @@ void model_args_help(FILE *out) {
         "  --attn NAME            attention module: %s\n"
         "                         (default: dam run uses dam, or dma on Doge models; dam logits\n"
         "                         the model's exact attention: full, or dma on Doge models)\n"
-        "  --window-sinks N       window: first positions always kept (default %d)\n"
-        "  --window-size N        window: recent positions kept (default %d)\n"
-        "  --dam-pcl N            dam: pattern capture length (default %d)\n"
-        "  --dam-lambda X         dam: Box-Cox lambda (default %g)\n"
-        "  --dam-tau X            dam: threshold on the amplified scale (default %g)\n"
-        "  --dam-mu X             dam: pattern match threshold (default %g)\n"
-        "  --dam-min-support N    dam: minimum cells of a pattern inside PCL (default PCL/4)\n"
-        "  --dam-min-coverage X   dam: heads covering less of their true mask fall back (default %g)\n"
-        "  --dam-fallback P       dam: fallback policy full|window|none (default %s)\n"
-        "  --dam-fallback-window N  dam: window of the window fallback (default %d)\n"
-        "  --dam-capture S        dam: profile|auto|prompt (default %s)\n"
-        "  --dam-profile FILE     dam: use a profile made by dam calibrate\n",
-        attn_names(), d.window_sinks, d.window_size, d.dam_pcl, d.dam_lambda, d.dam_tau,
-        d.dam_mu, d.dam_min_coverage, d.dam_fallback, d.dam_fallback_window, d.dam_capture);
+        "attention modules' options (defaults: configs/dam.json over the built-in values):\n",
+        attn_names());
+    attn_options_help(out, &d);
 }
 
 void model_args_apply_threads(const struct model_args *a) {
@@ -312,7 +257,7 @@ static void cap_threads(struct model_args *a) {
 
 int model_args_finish(struct model_args *a) {
     const struct attn_options *o = &a->attn_opts;
-    if (!strcmp(o->dam_capture, "profile") && !o->dam_profile[0]) {
+    if (!strcmp(o->dam.capture, "profile") && !o->dam.profile[0]) {
         cli_error("--dam-capture profile needs --dam-profile FILE (a profile made by dam calibrate)");
         return -1;
     }
@@ -335,10 +280,10 @@ static int list_names(const char *list, const char *module) {
 }
 
 void model_args_warn_unused(const struct model_args *a, const char *modules) {
-    if (a->dam_flag && !list_names(modules, "dam"))
-        cli_warn("%.*s has no effect: no dam attention runs (attention: %s)", FLAG(a->dam_flag), modules);
-    if (a->window_flag && !list_names(modules, "window"))
-        cli_warn("%.*s has no effect: no window attention runs (attention: %s)", FLAG(a->window_flag), modules);
+    for (int k = 0; attn_module_at(k) && k < 8; k++)
+        if (a->module_flag[k] && !list_names(modules, attn_module_at(k)->name))
+            cli_warn("%.*s has no effect: no %s attention runs (attention: %s)", FLAG(a->module_flag[k]),
+                     attn_module_at(k)->name, modules);
 }
 
 void warn_past_trained(int positions, const struct model_config *cfg, const char *what) {

@@ -448,7 +448,7 @@ int cmd_bench(int argc, char **argv) {
         char used[256] = "";
         for (int a = 0; a < o.n_attn; a++) {
             snprintf(used + strlen(used), sizeof used - strlen(used), "%s%s", a ? "," : "", o.attn[a]);
-            if (!strcmp(o.attn[a], "dam") && check_pcl(ma.attn_opts.dam_pcl, &m->cfg)) {
+            if (!strcmp(o.attn[a], "dam") && check_pcl(ma.attn_opts.dam.pcl, &m->cfg)) {
                 cli_error("%s", dam_last_error());
                 model_free(m);
                 return EXIT_ERROR;

@@ -181,7 +181,7 @@ int cmd_calibrate(int argc, char **argv) {
     int **seqs = NULL, *lens = NULL, n_seqs = 0, n_read = 0;
     char dir[PATH_MAX], what[2048];
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
-    if (check_pcl(ma.attn_opts.dam_pcl, &m->cfg)) goto fail;
+    if (check_pcl(ma.attn_opts.dam.pcl, &m->cfg)) goto fail;
     size_t w = 0;
     what[0] = 0;
     for (int i = 0; i < n_files; i++)
@@ -190,7 +190,7 @@ int cmd_calibrate(int argc, char **argv) {
     double t0 = now_ms();
     int verbose = !quiet && isatty(STDERR_FILENO);      /* progress only on a terminal */
     if (ids_file) {
-        if (read_ids_file(ids_file, ma.attn_opts.dam_pcl, &seqs, &lens, &n_read)) goto fail;
+        if (read_ids_file(ids_file, ma.attn_opts.dam.pcl, &seqs, &lens, &n_read)) goto fail;
         n_seqs = max_seqs && n_read > max_seqs ? max_seqs : n_read;
         for (int i = 0; i < n_seqs; i++)
             for (int j = 0; j < lens[i]; j++)
@@ -222,7 +222,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (!quiet) {
         FILE *out = output_is_stdout(out_path) ? stderr : stdout;
         print_summary(out, prof);
-        if (prof->reach) print_split(out, prof, ma.attn_opts.dam_budget, (ma.attn_opts.dam_min_select + 15) / 16);
+        if (prof->reach) print_split(out, prof, ma.attn_opts.dam.budget, (ma.attn_opts.dam.min_select + 15) / 16);
         fprintf(out, "wrote %s (%.1f s)\n", out_path, (now_ms() - t0) / 1e3);
     }
     rc = EXIT_OK;

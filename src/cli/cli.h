@@ -58,11 +58,10 @@ struct model_args {
     const char *model;        /* -m */
     int threads;              /* -t, 0 = all cores */
     int oversubscribe;        /* --oversubscribe: keep a -t above the CPUs online */
-    const char *dam_flag;     /* the first --dam-* flag given (NULL: none) */
-    const char *window_flag;  /* the first --window-* flag given */
+    const char *module_flag[8];       /* per module of the registry: the first of its flags given */
     int n_ctx;                /* -c, 0 = model's maximum */
     const char *attn;         /* --attn */
-    struct attn_options attn_opts;   /* --window-*, --dam-* */
+    struct attn_options attn_opts;   /* --MODULE-OPTION flags (attn_options.h) */
 };
 
 /* Defaults: the built-in options, then configs/dam.json (found beside the

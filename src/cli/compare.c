@@ -75,47 +75,22 @@ struct variant {
     double gen_ms;
 };
 
-static int set_option(struct attn_options *o, const char *key, const char *val, const char *spec) {
-    float f;
-    int i;
-    char flag[sizeof ((struct variant *)0)->label + 64];
-    snprintf(flag, sizeof flag, "%s in --attn '%s'", key, spec);
-#define INT(k, field, lo, hi) if (!strcmp(key, k)) { if (arg_int(flag, val, lo, hi, &i)) return -1; o->field = i; return 0; }
-#define FLT(k, field, lo, hi) if (!strcmp(key, k)) { if (arg_float(flag, val, lo, hi, &f)) return -1; o->field = f; return 0; }
-#define STR(k, field) if (!strcmp(key, k)) { \
-        if (strlen(val) >= sizeof o->field) { cli_error("%s: value too long", flag); return -1; } \
-        snprintf(o->field, sizeof o->field, "%s", val); return 0; }
-    INT("sinks", window_sinks, 0, 1 << 24)
-    INT("size", window_size, 1, 1 << 24)
-    INT("pcl", dam_pcl, 2, 1 << 16)
-    FLT("lambda", dam_lambda, 0, 2)
-    FLT("tau", dam_tau, 0, 100)
-    FLT("mu", dam_mu, 0, 1)
-    INT("support", dam_min_support, 0, 1 << 16)
-    FLT("coverage", dam_min_coverage, 0, 1)
-    STR("fallback", dam_fallback)
-    INT("fwindow", dam_fallback_window, 1, 1 << 24)
-    STR("capture", dam_capture)
-    INT("dsinks", dam_sinks, 0, 1 << 24)
-    INT("recent", dam_recent, 1, 1 << 24)
-    INT("select", dam_select, 0, 1 << 24)
-    INT("columns", dam_columns, 0, 1)
-    INT("budget", dam_budget, 0, 1 << 24)
-    INT("minsel", dam_min_select, 0, 1 << 24)
-    INT("evict", dam_evict, 0, 1 << 24)
-    STR("heads", dam_select_heads)
-    if (!strcmp(key, "profile")) {
-        if (strlen(val) >= sizeof o->dam_profile) { cli_error("%s: path too long", flag); return -1; }
-        snprintf(o->dam_profile, sizeof o->dam_profile, "%s", val);
-        snprintf(o->dam_capture, sizeof o->dam_capture, "profile");
-        return 0;
+/* key=value of module mod's table (attn_options.h), into o. */
+static int set_option(const struct attn_module *mod, struct attn_options *o, const char *key, const char *val,
+                      const char *spec) {
+    const struct attn_opt *opt = attn_opt_find(mod, key);
+    if (!opt) {
+        char keys[512] = "";
+        for (const struct attn_opt *p = mod->options; p && p->key; p++)
+            if (p->help) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", keys[0] ? " " : "", p->key);
+        cli_error("unknown option '%s' of %s in --attn '%s' (keys: %s)", key, mod->name, spec,
+                  keys[0] ? keys : "none");
+        return -1;
     }
-#undef INT
-#undef FLT
-#undef STR
-    cli_error("unknown option '%s' in --attn '%s' (keys: sinks size pcl lambda tau mu support coverage "
-              "fallback fwindow capture profile)", key, spec);
-    return -1;
+    char what[sizeof ((struct variant *)0)->label + 64];
+    snprintf(what, sizeof what, "%s in --attn '%s'", key, spec);
+    if (attn_opt_set(o, opt, val, what)) { cli_error("%s", dam_last_error()); return -1; }
+    return 0;
 }
 
 static int parse_variant_list(char *buf, const struct attn_options *base, struct variant *v, int *n) {
@@ -138,7 +113,7 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
             char *eq = strchr(kv, '=');
             if (!eq) { cli_error("bad option '%s' in --attn '%s' (expected key=value)", kv, x->label); return -1; }
             *eq = 0;
-            if (set_option(&x->opts, kv, eq + 1, x->label)) return -1;
+            if (set_option(x->mod, &x->opts, kv, eq + 1, x->label)) return -1;
         }
         struct dam_params check;
         if (x->mod == attn_find("dam") && dam_params_from_options(&x->opts, &check)) {
@@ -418,7 +393,7 @@ static int run_bench(const struct model_config *c, const char *what, int n, int 
     }
     /* window at a few sizes */
     for (int w = n / 4; w >= 64 && rc == 0; w /= 4) {
-        o.window_size = w; o.window_sinks = 4;
+        o.window.size = w; o.window.sinks = 4;
         void *ws = win->create(&setup);
         if (!ws) { rc = -1; break; }
         snprintf(rows[nr].label, sizeof rows[nr].label, "window %d + 4 sinks", w);
@@ -554,7 +529,7 @@ int cmd_compare(int argc, char **argv) {
     int n_ctx = ma.n_ctx ? ma.n_ctx : m->cfg.max_seq_len;
     if (ma.n_ctx) warn_past_trained(n_ctx, &m->cfg, "-c");
     for (int k = 0; k < nv; k++)
-        if (vars[k].mod == attn_find("dam") && check_pcl(vars[k].opts.dam_pcl, &m->cfg)) {
+        if (vars[k].mod == attn_find("dam") && check_pcl(vars[k].opts.dam.pcl, &m->cfg)) {
             dam_fail("%s: %s", vars[k].label, dam_last_error());
             goto fail;
         }

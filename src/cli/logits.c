@@ -91,7 +91,7 @@ int cmd_logits(int argc, char **argv) {
     }
     if (!ma.attn) ma.attn = attn_default_for(m);
     model_args_warn_unused(&ma, ma.attn);
-    if (!strcmp(ma.attn, "dam") && check_pcl(ma.attn_opts.dam_pcl, &m->cfg)) goto fail;
+    if (!strcmp(ma.attn, "dam") && check_pcl(ma.attn_opts.dam.pcl, &m->cfg)) goto fail;
     if (attn_prepare(attn_find(ma.attn), &ma.attn_opts, m, NULL)) goto fail;
     if (!(s = session_new(m, attn_find(ma.attn), &ma.attn_opts, n))) goto fail;   /* the KV cache holds n */
     const int vocab = m->cfg.vocab_size;

@@ -197,7 +197,7 @@ int cmd_masks(int argc, char **argv) {
     }
     if (!out_path) { cli_error("dam masks needs -o FILE.svg"); return EXIT_USAGE; }
     if (!all && (layer < 0 || head < 0)) { cli_error("dam masks needs --layer L --head H, or --all"); return EXIT_USAGE; }
-    if (n_files && ma.attn_opts.dam_profile[0]) { cli_error("give either --dam-profile or -f, not both"); return EXIT_USAGE; }
+    if (n_files && ma.attn_opts.dam.profile[0]) { cli_error("give either --dam-profile or -f, not both"); return EXIT_USAGE; }
     if (model_args_finish(&ma)) return EXIT_USAGE;
     if (check_output_path("-o", out_path)) return EXIT_ERROR;
     model_args_warn_unused(&ma, "dam");
@@ -212,11 +212,11 @@ int cmd_masks(int argc, char **argv) {
     if (model_resolve_dir(ma.model, dir, sizeof dir)) goto fail;
     struct model_config cfg;
     if (config_load(dir, &cfg)) goto fail;
-    if (!ma.attn_opts.dam_profile[0] && check_pcl(ma.attn_opts.dam_pcl, &cfg)) goto fail;
-    if (ma.attn_opts.dam_profile[0]) {
-        if (!(p = dam_profile_load(ma.attn_opts.dam_profile))) goto fail;
+    if (!ma.attn_opts.dam.profile[0] && check_pcl(ma.attn_opts.dam.pcl, &cfg)) goto fail;
+    if (ma.attn_opts.dam.profile[0]) {
+        if (!(p = dam_profile_load(ma.attn_opts.dam.profile))) goto fail;
         if (dam_profile_check_geometry(p, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
-                                       ma.attn_opts.dam_profile))
+                                       ma.attn_opts.dam.profile))
             goto fail;
     } else if (n_files) {
         if (!(m = model_load(dir)) || !(tok = tokenizer_load(dir))) goto fail;

@@ -559,7 +559,7 @@ int cmd_niah(int argc, char **argv) {
     char names[256] = "";
     for (int k = 0; k < a.n_attn; k++) {
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", a.attn[k]);
-        if (!strcmp(a.attn[k], "dam") && check_pcl(a.model.attn_opts.dam_pcl, &c.m->cfg)) goto fail;
+        if (!strcmp(a.attn[k], "dam") && check_pcl(a.model.attn_opts.dam.pcl, &c.m->cfg)) goto fail;
     }
     model_args_warn_unused(&a.model, names);
     if (choose_lengths(&a, n_ctx, model_max) != 0) goto fail;

@@ -443,7 +443,7 @@ int cmd_run(int argc, char **argv) {
     }
     if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
     model_args_warn_unused(&a.model, a.model.attn);
-    if (!strcmp(a.model.attn, "dam") && check_pcl(a.model.attn_opts.dam_pcl, &m->cfg)) goto fail;
+    if (!strcmp(a.model.attn, "dam") && check_pcl(a.model.attn_opts.dam.pcl, &m->cfg)) goto fail;
     if (attn_prepare(attn_find(a.model.attn), &a.model.attn_opts, m, tok)) goto fail;
     if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
     /* load time includes the session: KV cache, and DAM's calibration when its

@@ -83,36 +83,17 @@ void niah_haystack_key(const struct niah_haystack *hay, char out[17]) {
 
 /* ---- the modules' options ---- */
 
-/* Each module's list holds the options its create() reads (src/attn/): a new
- * option read by a module must be added here, or parts run with different
- * values of it would merge. A module unknown here gets every option. */
-static void window_options(struct sbuf *b, const struct attn_options *o) {
-    sbuf_printf(b, "sinks=%d,size=%d", o->window_sinks, o->window_size);
-}
-static void dam_options(struct sbuf *b, const struct attn_options *o) {
-    sbuf_printf(b, "pcl=%d,lambda=%g,tau=%g,mu=%g,support=%d,coverage=%g,fallback=%s,fwindow=%d,sinks=%d,"
-                "capture=%s,profile=%s,dsinks=%d,recent=%d,select=%d,heads=%s,columns=%d,budget=%d,minsel=%d,"
-                "evict=%d",
-                o->dam_pcl, (double)o->dam_lambda, (double)o->dam_tau,
-                (double)o->dam_mu, o->dam_min_support, (double)o->dam_min_coverage, o->dam_fallback,
-                o->dam_fallback_window, o->window_sinks, o->dam_capture, o->dam_profile, o->dam_sinks,
-                o->dam_recent, o->dam_select, o->dam_select_heads, o->dam_columns, o->dam_budget,
-                o->dam_min_select, o->dam_evict);
-}
-static void dma_options(struct sbuf *b, const struct attn_options *o) {
-    sbuf_printf(b, "window=%d", o->dma_window);
-}
-
+/* Each module's options as its table lists them (attn_options_describe), so
+ * parts run with any option set differently never merge. */
 int niah_options_string(const char *const *attn, int n_attn, const struct attn_options *o,
                         char *buf, size_t size) {
     struct sbuf b = { 0 };
     for (int k = 0; k < n_attn; k++) {
-        if (!strcmp(attn[k], "full")) continue;
-        sbuf_printf(&b, "%s%s:", b.len ? ";" : "", attn[k]);
-        if (!strcmp(attn[k], "window")) window_options(&b, o);
-        else if (!strcmp(attn[k], "dam")) dam_options(&b, o);
-        else if (!strcmp(attn[k], "dma")) dma_options(&b, o);
-        else { window_options(&b, o); sbuf_puts(&b, ","); dam_options(&b, o); sbuf_puts(&b, ","); dma_options(&b, o); }
+        const struct attn_module *m = attn_find(attn[k]);
+        if (!m || !m->options) continue;
+        char desc[4096];
+        if (attn_options_describe(m, o, desc, sizeof desc)) { sbuf_free(&b); return -1; }
+        sbuf_printf(&b, "%s%s:%s", b.len ? ";" : "", attn[k], desc);
     }
     if (b.failed) { sbuf_free(&b); return dam_fail("out of memory"); }
     if (b.len >= size) { sbuf_free(&b); return dam_fail("the modules' options take more than %zu bytes", size - 1); }

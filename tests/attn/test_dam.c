@@ -328,10 +328,10 @@ START_TEST(test_params_from_options) {
     struct attn_options o;
     attn_options_default(&o);
     struct dam_params p;
-    o.dam_pcl = 128; o.dam_min_support = 0;
+    o.dam.pcl = 128; o.dam.min_support = 0;
     ck_assert_int_eq(dam_params_from_options(&o, &p), 0);
     ck_assert_int_eq(p.min_support, 32);
-    snprintf(o.dam_fallback, sizeof o.dam_fallback, "bogus");
+    snprintf(o.dam.fallback, sizeof o.dam.fallback, "bogus");
     ck_assert_int_eq(dam_params_from_options(&o, &p), -1);
     ck_assert_ptr_nonnull(strstr(dam_last_error(), "bogus"));
 }
@@ -562,7 +562,7 @@ START_TEST(test_window_module) {
     ck_assert_ptr_nonnull(w);
     struct attn_options o;
     attn_options_default(&o);
-    o.window_sinks = 2; o.window_size = 5;
+    o.window.sinks = 2; o.window.size = 5;
     const int L = 2, H = 4, KV = 1, hd = 8, n = 90;
     struct attn_setup s = setup_of(L, H, KV, hd, 256, &o);
     void *st = w->create(&s);
@@ -593,10 +593,10 @@ START_TEST(test_prompt_capture) {
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
-    o.dam_pcl = 16; o.dam_tau = 0.6f; o.dam_mu = 0.5f; o.dam_min_support = 4;
-    o.dam_select = 0; o.dam_recent = 1; o.dam_sinks = 0; o.dam_columns = 1;
-    snprintf(o.dam_fallback, sizeof o.dam_fallback, "none");
-    snprintf(o.dam_capture, sizeof o.dam_capture, "prompt");
+    o.dam.pcl = 16; o.dam.tau = 0.6f; o.dam.mu = 0.5f; o.dam.min_support = 4;
+    o.dam.select = 0; o.dam.recent = 1; o.dam.sinks = 0; o.dam.columns = 1;
+    snprintf(o.dam.fallback, sizeof o.dam.fallback, "none");
+    snprintf(o.dam.capture, sizeof o.dam.capture, "prompt");
     const int L = 2, H = 4, KV = 2, hd = 8, n = 50;
     struct attn_setup s = setup_of(L, H, KV, hd, 64, &o);
     struct seq_data d = make_seq(L, H, KV, hd, n);
@@ -659,8 +659,8 @@ START_TEST(test_calibration_capture) {
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
-    o.dam_pcl = 12;
-    snprintf(o.dam_capture, sizeof o.dam_capture, "calibrate");
+    o.dam.pcl = 12;
+    snprintf(o.dam.capture, sizeof o.dam.capture, "calibrate");
     const int L = 2, H = 2, KV = 1, hd = 4;
     struct attn_setup s = setup_of(L, H, KV, hd, 20, &o);
     void *st = attn_dam.create(&s);
@@ -699,8 +699,8 @@ START_TEST(test_reach_capture) {
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
-    snprintf(o.dam_capture, sizeof o.dam_capture, "reach");
-    o.dam_reach_min_row = 64;
+    snprintf(o.dam.capture, sizeof o.dam.capture, "reach");
+    o.dam.reach_min_row = 64;
     const int L = 2, H = 2, KV = 1, hd = 16, n = 200;
     struct attn_setup s = setup_of(L, H, KV, hd, n, &o);
     void *st = attn_dam.create(&s);
@@ -870,8 +870,8 @@ START_TEST(test_profile_errors) {
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
-    snprintf(o.dam_profile, sizeof o.dam_profile, "%s", path);
-    snprintf(o.dam_capture, sizeof o.dam_capture, "profile");
+    snprintf(o.dam.profile, sizeof o.dam.profile, "%s", path);
+    snprintf(o.dam.capture, sizeof o.dam.capture, "profile");
     struct attn_setup s = setup_of(2, 4, 2, 8, 64, &o);
     ck_assert_ptr_null(attn_dam.create(&s));
     ck_assert_msg(strstr(dam_last_error(), "was made for a model with 2 layers, 2 heads"), "%s", dam_last_error());
@@ -880,7 +880,7 @@ START_TEST(test_profile_errors) {
     ck_assert_msg(st != NULL, "%s", dam_last_error());
     attn_dam.destroy(st);
     /* a missing file */
-    snprintf(o.dam_profile, sizeof o.dam_profile, "%s/none.json", dir);
+    snprintf(o.dam.profile, sizeof o.dam.profile, "%s/none.json", dir);
     ck_assert_ptr_null(attn_dam.create(&s));
     ck_assert_ptr_nonnull(strstr(dam_last_error(), "none.json"));
     free(good);
@@ -892,8 +892,8 @@ START_TEST(test_no_capture_source) {
     extern const struct attn_module attn_dam;
     struct attn_options o;
     attn_options_default(&o);
-    snprintf(o.dam_capture, sizeof o.dam_capture, "auto");
-    o.dam_profile[0] = 0;
+    snprintf(o.dam.capture, sizeof o.dam.capture, "auto");
+    o.dam.profile[0] = 0;
     setenv("DAM_CALIBRATION", "/nonexistent/calibration.txt", 1);
     struct model m = { 0 };
     m.dir = "/nonexistent";
@@ -904,7 +904,7 @@ START_TEST(test_no_capture_source) {
     struct attn_setup s = setup_of(1, 2, 1, 8, 64, &o);
     ck_assert_ptr_null(attn_dam.create(&s));
     ck_assert_msg(strstr(dam_last_error(), "prepared"), "%s", dam_last_error());
-    snprintf(o.dam_capture, sizeof o.dam_capture, "profile");
+    snprintf(o.dam.capture, sizeof o.dam.capture, "profile");
     ck_assert_ptr_null(attn_dam.create(&s));
     ck_assert_msg(strstr(dam_last_error(), "--dam-profile"), "%s", dam_last_error());
 }
@@ -912,23 +912,51 @@ END_TEST
 
 START_TEST(test_options_file) {
     const char *text = "{\"_comment\": \"x\", \"window\": {\"sinks\": 3, \"size\": 17},"
-                       " \"dam\": {\"pcl\": 64, \"tau\": 0.25, \"mu\": 0.6, \"fallback\": \"none\"}}";
+                       " \"dam\": {\"pcl\": 64, \"tau\": 0.25, \"mu\": 0.6, \"fallback\": \"none\","
+                       " \"min_support\": 5, \"min-select\": 48}}";
     const char *path = tmp_file_with(text, strlen(text));
     struct attn_options o;
     attn_options_default(&o);
-    ck_assert_int_eq(dam_options_load(path, &o), 0);
-    ck_assert_int_eq(o.window_sinks, 3); ck_assert_int_eq(o.window_size, 17);
-    ck_assert_int_eq(o.dam_pcl, 64);
-    ck_assert_float_eq_tol(o.dam_tau, 0.25f, 1e-6);
-    ck_assert_str_eq(o.dam_fallback, "none");
-    const char *bad = "{\"dam\": {\"fallback\": \"sometimes\"}}";
-    path = tmp_file_with(bad, strlen(bad));
-    ck_assert_int_eq(dam_options_load(path, &o), -1);
-    ck_assert_ptr_nonnull(strstr(dam_last_error(), "sometimes"));
+    ck_assert_int_eq(o.dam.budget, 512);               /* the tables' defaults */
+    ck_assert_str_eq(o.dam.capture, "auto");
+    ck_assert_int_eq(attn_options_load(path, &o), 0);
+    ck_assert_int_eq(o.window.sinks, 3); ck_assert_int_eq(o.window.size, 17);
+    ck_assert_int_eq(o.dam.pcl, 64);
+    ck_assert_float_eq_tol(o.dam.tau, 0.25f, 1e-6);
+    ck_assert_str_eq(o.dam.fallback, "none");
+    ck_assert_int_eq(o.dam.min_support, 5);
+    ck_assert_int_eq(o.dam.min_select, 48);
+    struct { const char *json, *expect; } bad[] = {
+        { "{\"dam\": {\"fallback\": \"sometimes\"}}", "sometimes" },
+        { "{\"dam\": {\"bogus\": 1}}", "no option 'bogus'" },
+        { "{\"nomodule\": {\"a\": 1}}", "nomodule" },
+        { "{\"dam\": {\"pcl\": 1}}", "from 2 to" },
+        { "{\"dam\": {\"pcl\": \"64\"}}", "must be a number" },
+        { "{\"window\": {\"size\": 2.5}}", "integer" },
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof *bad; c++) {
+        path = tmp_file_with(bad[c].json, strlen(bad[c].json));
+        struct attn_options before = o;
+        ck_assert_int_eq(attn_options_load(path, &o), -1);
+        ck_assert_msg(strstr(dam_last_error(), bad[c].expect), "case %zu: %s", c, dam_last_error());
+        ck_assert_mem_eq(&before, &o, sizeof o);        /* a bad file changes nothing */
+    }
+    /* flags and descriptions come from the same tables */
+    const struct attn_module *m;
+    const struct attn_opt *p = attn_opt_for_flag("--dam-min-support", &m);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(m->name, "dam");
+    ck_assert_int_eq(attn_opt_set(&o, p, "7", "--dam-min-support"), 0);
+    ck_assert_int_eq(o.dam.min_support, 7);
+    ck_assert_ptr_null(attn_opt_for_flag("--dam-reach-min-row", NULL));   /* internal: no flag */
+    ck_assert_ptr_nonnull(attn_opt_find(m, "support"));                   /* compare's old key */
+    char desc[2048];
+    ck_assert_int_eq(attn_options_describe(attn_find("window"), &o, desc, sizeof desc), 0);
+    ck_assert_str_eq(desc, "sinks=3,size=17");
     /* the shipped configs/dam.json loads */
     if (is_file("configs/dam.json")) {
         attn_options_default(&o);
-        ck_assert_msg(dam_options_load("configs/dam.json", &o) == 0, "%s", dam_last_error());
+        ck_assert_msg(attn_options_load("configs/dam.json", &o) == 0, "%s", dam_last_error());
     }
 }
 END_TEST

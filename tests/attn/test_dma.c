@@ -250,10 +250,10 @@ START_TEST(test_dma_window_option) {
     attn_options_default(&o);
     static const int chunks[] = { 4, 1, 11, 0 };
     for (int w = 1; w <= 31; w += 5) {
-        o.dma_window = w;
+        o.dma.window = w;
         attn_dma.destroy(check_against_ref(&attn_dma, &f, &d, 32, &o, w, chunks, NULL));
     }
-    o.dma_window = -3;
+    o.dma.window = -3;
     struct attn_setup s = setup_for(&f.m, 32, &o);
     /* a negative option means "not set": keep_window_size (2048) applies, capped at the context */
     void *st = attn_dma.create(&s);

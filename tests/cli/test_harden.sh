@@ -205,7 +205,7 @@ expect_error 13_haystack_named 1 "$TMP/garbage.bin: invalid UTF-8 at byte 0" -- 
 DAM_CALIBRATION="$TMP/empty.txt" "$DAM" run $S --attn dam -p hi -n 1 >/dev/null 2>"$TMP/err"
 grep -q "automatic DAM profile from \$DAM_CALIBRATION $TMP/empty.txt: no calibration sequences" "$TMP/err" && ! grep -q 'dam calibrate' "$TMP/err" \
   && ok 13_empty_calibration_named || fail 13_empty_calibration_named "$(cat "$TMP/err")"
-expect_error 13_compare_option_value 2 "bad value for tau in --attn 'dam:tau=abc': 'abc' (expected a number)" -- compare $S --ids 1,2,3 --attn full,dam:tau=abc
+expect_error 13_compare_option_value 2 "bad value for tau in --attn 'dam:tau=abc': 'abc' (expected a number from 0 to 100)" -- compare $S --ids 1,2,3 --attn full,dam:tau=abc
 
 # ---- 14. the minor ones
 expect_error 14a_out_proc_checked_first 1 "cannot write /proc/version" -- logits $S --ids 1,2,3 --out /proc/version

@@ -721,7 +721,7 @@ END_TEST
 START_TEST(test_options_string) {
     struct attn_options o;
     attn_options_default(&o);
-    o.window_size = 32;
+    o.window.size = 32;
     char buf[2048];
     const char *full[] = { "full" }, *two[] = { "full", "window" }, *three[] = { "window", "dam", "dma" };
     ck_assert_int_eq(niah_options_string(full, 1, &o, buf, sizeof buf), 0);
@@ -729,7 +729,8 @@ START_TEST(test_options_string) {
     ck_assert_int_eq(niah_options_string(two, 2, &o, buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "window:sinks=4,size=32");
     ck_assert_int_eq(niah_options_string(three, 3, &o, buf, sizeof buf), 0);
-    ck_assert(!strncmp(buf, "window:sinks=4,size=32;dam:pcl=", 31));
+    ck_assert(!strncmp(buf, "window:sinks=4,size=32;dam:budget=512,", 38));
+    ck_assert_ptr_nonnull(strstr(buf, ",pcl=256,"));
     ck_assert_ptr_nonnull(strstr(buf, ";dma:window=0"));
     ck_assert_int_eq(niah_options_string(three, 3, &o, buf, 10), -1);
 }
