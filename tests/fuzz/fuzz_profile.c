@@ -60,6 +60,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n && i < MAX_MASKED_HEADS; i++) check_mask(&p->heads[i], &p->params);
     if (dam_profile_check_geometry(p, p->n_layers, p->n_heads, p->n_kv_heads, p->head_dim, "fuzz") != 0) abort();
     if (dam_profile_check_geometry(p, p->n_layers + 1, p->n_heads, p->n_kv_heads, p->head_dim, "fuzz") == 0) abort();
+    /* the plans the engine would run (the budget split when it has reach figures) */
+    struct head_plan *plans = calloc((size_t)n, sizeof *plans);
+    const struct dam_run_params rp = { .sinks = 16, .recent = 64, .select = 64, .select_heads = DAM_SELECT_ALL,
+                                       .columns = 1, .budget = 256, .min_select = 2 };
+    if (!plans) abort();
+    if (dam_profile_plans(p, &rp, plans) == 0) {
+        for (int i = 0; i < n; i++) {
+            const struct head_plan *h = &plans[i];
+            if (!h->dense && (h->window < 1 || h->select < 0 || h->sink_blocks < 0)) abort();
+            for (int c = 0; c < h->n_cols; c++)
+                if (h->cols[c] < h->sink_blocks || (c > 0 && h->cols[c] <= h->cols[c - 1])) abort();
+        }
+    } else if (dam_last_error()[0] == 0) {
+        abort();
+    }
+    for (int i = 0; i < n; i++) head_plan_free(&plans[i]);
+    free(plans);
 
     /* What we write we must read. Writing rounds the figures to 4 decimals
      * (and the summary is computed from them), so the text is stable from
