@@ -164,18 +164,38 @@ int attn_options_describe(const struct attn_module *m, const struct attn_options
     return 0;
 }
 
+/* Words of text after a first line of `used` columns, wrapped at 94 columns,
+ * continuation lines indented by `indent`. */
+static void wrap(FILE *out, const char *text, int used, int indent) {
+    int col = used;
+    for (const char *w = text; *w;) {
+        while (*w == ' ') w++;
+        const char *end = strchr(w, ' ');
+        const int len = end ? (int)(end - w) : (int)strlen(w);
+        if (len == 0) break;
+        if (col > indent && col + 1 + len > 94) { fprintf(out, "\n%*s", indent, ""); col = indent; }
+        else if (col > indent || used > indent) { fputc(' ', out); col++; }
+        fprintf(out, "%.*s", len, w);
+        col += len;
+        w += len;
+    }
+    fputc('\n', out);
+}
+
 void attn_options_help(FILE *out, const struct attn_options *o) {
     for (int i = 0; attn_module_at(i); i++) {
         const struct attn_module *m = attn_module_at(i);
         for (const struct attn_opt *p = m->options; p && p->key; p++) {
             if (!p->help) continue;
-            char flag[64], v[1100];
+            char flag[64], v[1100], text[1400];
             snprintf(flag, sizeof flag, "--%s-%s %s", m->name, p->key,
                      p->choices ? "S" : p->type == ATTN_OPT_STRING ? "TEXT" : p->type == ATTN_OPT_INT ? "N" : "X");
             format_value(o, p, v, sizeof v);
-            fprintf(out, "  %-26s %s: %s", flag, m->name, p->help);
-            if (p->choices) fprintf(out, " (%s)", p->choices);
-            fprintf(out, v[0] ? " (default %s)\n" : "\n", v);
+            int n = snprintf(text, sizeof text, "%s: %s", m->name, p->help);
+            if (p->choices) n += snprintf(text + n, sizeof text - (size_t)n, " (%s)", p->choices);
+            if (v[0]) snprintf(text + n, sizeof text - (size_t)n, " (default %s)", v);
+            fprintf(out, "  %-26s", flag);
+            wrap(out, text, 28 > 2 + (int)strlen(flag) ? 28 : 2 + (int)strlen(flag), 29);
         }
     }
 }
