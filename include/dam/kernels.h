@@ -123,9 +123,15 @@ void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_st
  * per-dimension key maximum and minimum: sum_d max(q_d kmax_d, q_d kmin_d)
  * = q+ . kmax + q- . kmin with q+ = max(q, 0), q- = min(q, 0). qpm holds
  * (q+, q-) (2 * head_dim floats; sums of several rows' q+ and q- give the
- * sum of their bounds); summary b holds (kmax, kmin) at sums + b * 2 *
- * head_dim. out[i] = bound of block ids[i]. */
-void block_bounds(float *out, const float *qpm, int head_dim, const float *sums, const int *ids, int n);
+ * sum of their bounds). The summaries of 16 consecutive blocks are stored
+ * transposed, like the keys of a block: group g = b / 16 is (2 * head_dim,
+ * 16) at sums + g * 2 * head_dim * 16, row d < head_dim the kmax of
+ * dimension d, row head_dim + d its kmin, lane b % 16 the block; so one
+ * vector multiply-add per dimension bounds 16 blocks. out[b - b0] = bound
+ * of block b for b0 <= b < b1 (every block of a group touched must have a
+ * summary row, filled or not). */
+#define BOUND_GROUP 16
+void block_bounds(float *out, const float *qpm, int head_dim, const float *sums, int b0, int b1);
 
 /* One query row q (head_dim) against keys k[0..n_keys) and values
  * v[0..n_keys) stored flat, kv_stride floats from one position to the next

@@ -407,10 +407,10 @@ static int attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t
             memset(qpm, 0, 2 * (size_t)hd * sizeof *qpm);
             for (int r = 0; r < rows; r++) {
                 const float *qr = q + ((size_t)(ta + r) * H + h) * hd;
-                for (int d = 0; d < hd; d++) { if (qr[d] > 0) qpm[d] += qr[d]; else qpm[hd + d] += qr[d]; }
+                #pragma omp simd
+                for (int d = 0; d < hd; d++) { qpm[d] += qr[d] > 0 ? qr[d] : 0.0f; qpm[hd + d] += qr[d] < 0 ? qr[d] : 0.0f; }
             }
-            for (int b = 0; b < first; b++) sc->ids[b] = b;
-            block_bounds(sc->scores, qpm, hd, kv->sums, sc->ids, first);
+            block_bounds(sc->scores, qpm, hd, kv->sums, 0, first);
             dam_reach_add_tile(st->reach, layer, h, i0, rows, P, ld, sc->scores, sc->blocks, hd,
                                &st->reach_sc[omp_get_thread_num()]);
         }

@@ -24,21 +24,22 @@ void kv_store_free(struct kv_store *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* A page for a new block: a freed one, else the next one (growing by half). */
+/* A page for a new block: a freed one, else the next one. The pages of the
+ * whole context are allocated at the first one with calloc, which maps
+ * zero pages the system commits only when written: a store costs the memory
+ * of the pages it used, and growing never copies (a realloc would move
+ * megabytes and fault every page in again). */
 static int take_page(struct kv_store *s) {
     if (s->n_free > 0) return s->free_pages[--s->n_free];
-    if (s->n_pages == s->cap_pages) {
-        int cap = s->cap_pages < 4 ? 4 : s->cap_pages + s->cap_pages / 2;
-        if (cap > s->max_blocks) cap = s->max_blocks;
-        if (cap <= s->n_pages) return dam_fail("dam: internal error: KV store full (%d pages)", s->n_pages);
-        float *p = realloc(s->pages, (size_t)cap * kv_page_floats(s) * sizeof(float));
-        if (!p) return dam_fail("out of memory growing the KV cache to %d positions", cap * KB);
-        s->pages = p;
-        int *f = realloc(s->free_pages, (size_t)cap * sizeof *f);
-        if (!f) return dam_fail("out of memory growing the KV cache to %d positions", cap * KB);
-        s->free_pages = f;
-        s->cap_pages = cap;
+    if (!s->pages) {
+        s->pages = calloc((size_t)s->max_blocks, (size_t)kv_page_floats(s) * sizeof(float));
+        s->free_pages = malloc((size_t)s->max_blocks * sizeof *s->free_pages);
+        if (!s->pages || !s->free_pages)
+            return dam_fail("cannot allocate the KV cache: %.0f bytes for %d positions (lower -c)",
+                            (double)s->max_blocks * kv_page_floats(s) * sizeof(float), s->max_blocks * KB);
+        s->cap_pages = s->max_blocks;
     }
+    if (s->n_pages == s->cap_pages) return dam_fail("dam: internal error: KV store full (%d pages)", s->n_pages);
     return s->n_pages++;
 }
 
@@ -52,21 +53,27 @@ void kv_store_drop(struct kv_store *s, int b) {
 /* Room for the summary of block b (grown by half, like the pages). */
 static int reserve_sums(struct kv_store *s, int b) {
     if (b < s->sums_cap) return 0;
-    int cap = s->sums_cap < 8 ? 8 : s->sums_cap + s->sums_cap / 2;
+    int cap = s->sums_cap < BOUND_GROUP ? BOUND_GROUP : s->sums_cap + s->sums_cap / 2;
     if (cap <= b) cap = b + 1;
-    if (cap > s->max_blocks) cap = s->max_blocks;
+    cap = (cap + BOUND_GROUP - 1) / BOUND_GROUP * BOUND_GROUP;
     float *p = realloc(s->sums, (size_t)cap * 2 * s->hd * sizeof(float));
     if (!p) return dam_fail("out of memory for the KV block summaries (%d blocks)", cap);
+    /* the new rows: lanes of blocks not yet seen read as 0, never NaN */
+    memset(p + (size_t)s->sums_cap * 2 * s->hd, 0, (size_t)(cap - s->sums_cap) * 2 * s->hd * sizeof(float));
     s->sums = p;
     s->sums_cap = cap;
     return 0;
+}
+
+/* Where dimension d of block b's kmax is (its kmin: hd rows further). */
+static inline float *sum_at(const struct kv_store *s, int b, int d) {
+    return s->sums + ((size_t)(b / BOUND_GROUP) * 2 * s->hd + d) * BOUND_GROUP + b % BOUND_GROUP;
 }
 
 /* Summary of block b from its first n lanes. */
 static void summarise(struct kv_store *s, int b, int n) {
     const int hd = s->hd;
     const float *kt = s->pages + (size_t)s->page[b] * kv_page_floats(s);
-    float *mx = s->sums + (size_t)b * 2 * hd, *mn = mx + hd;
     for (int d = 0; d < hd; d++) {
         float hi = -FLT_MAX, lo = FLT_MAX;
         for (int j = 0; j < n; j++) {
@@ -74,8 +81,8 @@ static void summarise(struct kv_store *s, int b, int n) {
             hi = x > hi ? x : hi;
             lo = x < lo ? x : lo;
         }
-        mx[d] = hi;
-        mn[d] = lo;
+        *sum_at(s, b, d) = hi;
+        *sum_at(s, b, hd + d) = lo;
     }
 }
 
@@ -97,15 +104,11 @@ int kv_store_append(struct kv_store *s, int pos0, int n, const float *k, const f
         memcpy(vt + (size_t)lane * hd, vp, (size_t)hd * sizeof(float));
         if (s->summaries) {
             if (reserve_sums(s, b)) return -1;
-            float *mx = s->sums + (size_t)b * 2 * hd, *mn = mx + hd;
-            if (lane == 0) {
-                memcpy(mx, kp, (size_t)hd * sizeof(float));
-                memcpy(mn, kp, (size_t)hd * sizeof(float));
-            } else {
-                for (int d = 0; d < hd; d++) {
-                    mx[d] = kp[d] > mx[d] ? kp[d] : mx[d];
-                    mn[d] = kp[d] < mn[d] ? kp[d] : mn[d];
-                }
+            float *mx = sum_at(s, b, 0), *mn = sum_at(s, b, hd);
+            for (int d = 0; d < hd; d++) {
+                const size_t at = (size_t)d * BOUND_GROUP;
+                mx[at] = lane == 0 || kp[d] > mx[at] ? kp[d] : mx[at];
+                mn[at] = lane == 0 || kp[d] < mn[at] ? kp[d] : mn[at];
             }
         }
     }

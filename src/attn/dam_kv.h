@@ -33,8 +33,9 @@ struct kv_store {
     int held;              /* blocks with a page */
     int evicted;           /* 1: blocks were dropped for good (--dam-evict): readers skip them */
     int summaries;         /* 1: keep a summary per block */
-    float *sums;           /* (sums_cap, 2 * hd) (kmax, kmin) of each block's keys */
-    int sums_cap;          /* blocks sums has room for (grows with the positions) */
+    float *sums;           /* (sums_cap / 16, 2 * hd, 16): (kmax, kmin) of each block's keys,
+                              16 blocks transposed together (block_bounds in kernels.h) */
+    int sums_cap;          /* blocks sums has room for, a multiple of 16 (grows with the positions) */
 };
 
 /* An empty store for max_seq positions; summaries = 1 keeps block summaries. */

@@ -15,6 +15,7 @@
  * needle), at 1/TILE of the per-row cost. */
 #include "dam_select.h"
 #include "dam/common.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,13 +125,17 @@ int select_blocks(struct select_scratch *s, const struct head_plan *plan, const 
         memset(qpm, 0, 2 * (size_t)hd * sizeof *qpm);
         for (int r = 0; r < rows; r++) {
             const float *qr = q + (size_t)r * q_stride;
+            #pragma omp simd                              /* branch-free: q+ and q- of every lane */
             for (int d = 0; d < hd; d++) {
-                if (qr[d] > 0) qpm[d] += qr[d];
-                else qpm[hd + d] += qr[d];
+                qpm[d] += qr[d] > 0 ? qr[d] : 0.0f;
+                qpm[hd + d] += qr[d] < 0 ? qr[d] : 0.0f;
             }
         }
         for (int i = 0; i < n_cand; i++) if (kv->page[cand[i]] < 0) return -1;
-        block_bounds(s->scores, qpm, hd, kv->sums, cand, n_cand);
+        /* bounds of every block between sinks and window (16 at a time), then the candidates' */
+        float *range = s->scores + (size_t)n_cand;
+        block_bounds(range, qpm, hd, kv->sums, sb, wb);
+        for (int i = 0; i < n_cand; i++) s->scores[i] = range[cand[i] - sb];
         /* columns sit in order[0 .. n_mid); select_top needs its own scratch */
         int *tmp = s->order + n_mid;
         chosen = select_top(cand, s->scores, n_cand, plan->select, tmp);

@@ -43,8 +43,21 @@ void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_st
     }
 }
 
-void block_bounds(float *out, const float *qpm, int head_dim, const float *sums, const int *ids, int n) {
-    const struct isa *isa = isa_current();
+/* The groups' lanes are independent sums over the dimensions: the compiler
+ * vectorises the 16 lanes with whatever vector width the build targets. */
+void block_bounds(float *out, const float *qpm, int head_dim, const float *sums, int b0, int b1) {
     const int len = 2 * head_dim;
-    for (int i = 0; i < n; i++) out[i] = isa->dot(qpm, sums + (size_t)ids[i] * len, len);
+    for (int g = b0 / BOUND_GROUP; g * BOUND_GROUP < b1; g++) {
+        const float *t = sums + (size_t)g * len * BOUND_GROUP;
+        float acc[BOUND_GROUP] = { 0 };
+        for (int d = 0; d < len; d++) {
+            const float x = qpm[d];
+            #pragma omp simd
+            for (int j = 0; j < BOUND_GROUP; j++) acc[j] += x * t[(size_t)d * BOUND_GROUP + j];
+        }
+        for (int j = 0; j < BOUND_GROUP; j++) {
+            const int b = g * BOUND_GROUP + j;
+            if (b >= b0 && b < b1) out[b - b0] = acc[j];
+        }
+    }
 }

@@ -236,29 +236,36 @@ static void check_attention_blocks(int rows, int hd, int nb) {
     free(pages); free(q); free(blk); free(ref); free(out);
 }
 
-/* Quest's bound: sum_d max(q_d kmax_d, q_d kmin_d), from (q+, q-) and (kmax, kmin). */
+/* Quest's bound: sum_d max(q_d kmax_d, q_d kmin_d), from (q+, q-) and the
+ * transposed summaries of 16 blocks (kernels.h), over a range of blocks that
+ * starts and ends inside a group. */
 static void check_bounds(const float *q, int hd, int nb) {
-    float *qpm = malloc(2 * (size_t)hd * sizeof(float)), *sums = rand_vec((size_t)nb * 2 * hd, 1);
-    int *ids = malloc((size_t)nb * sizeof(int));
+    const int groups = (nb + BOUND_GROUP - 1) / BOUND_GROUP;
+    float *qpm = malloc(2 * (size_t)hd * sizeof(float));
+    float *sums = rand_vec((size_t)groups * 2 * hd * BOUND_GROUP, 1);
     float *bound = malloc((size_t)nb * sizeof(float));
     for (int d = 0; d < hd; d++) { qpm[d] = q[d] > 0 ? q[d] : 0; qpm[hd + d] = q[d] < 0 ? q[d] : 0; }
-    for (int b = 0; b < nb; b++)                      /* a summary has kmax >= kmin */
+    for (int b = 0; b < groups * BOUND_GROUP; b++)      /* a summary has kmax >= kmin */
         for (int d = 0; d < hd; d++) {
-            float *mx = sums + (size_t)b * 2 * hd + d, *mn = mx + hd;
+            float *mx = sums + ((size_t)(b / BOUND_GROUP) * 2 * hd + d) * BOUND_GROUP + b % BOUND_GROUP;
+            float *mn = mx + (size_t)hd * BOUND_GROUP;
             if (*mx < *mn) { float t = *mx; *mx = *mn; *mn = t; }
         }
-    for (int b = 0; b < nb; b++) ids[b] = nb - 1 - b;
+    const int b0 = nb > 3 ? 3 : 0, b1 = nb;
     FOR_EACH_ISA(isa2) {
-        block_bounds(bound, qpm, hd, sums, ids, nb);
-        for (int i = 0; i < nb; i++) {
-            const float *mxv = sums + (size_t)ids[i] * 2 * hd, *mnv = mxv + hd;
+        block_bounds(bound, qpm, hd, sums, b0, b1);
+        for (int b = b0; b < b1; b++) {
             double want = 0;
-            for (int d = 0; d < hd; d++) want += fmax((double)q[d] * mxv[d], (double)q[d] * mnv[d]);
-            ck_assert_msg(fabs(bound[i] - want) < 1e-4 * (1 + fabs(want)), "%s bound %d: %g vs %g", isa2, i, bound[i], want);
+            for (int d = 0; d < hd; d++) {
+                const float *mx = sums + ((size_t)(b / BOUND_GROUP) * 2 * hd + d) * BOUND_GROUP + b % BOUND_GROUP;
+                want += fmax((double)q[d] * mx[0], (double)q[d] * mx[(size_t)hd * BOUND_GROUP]);
+            }
+            ck_assert_msg(fabs(bound[b - b0] - want) < 1e-4 * (1 + fabs(want)), "%s bound %d: %g vs %g", isa2, b,
+                          bound[b - b0], want);
         }
     }
     restore_isa(saved_isa_);
-    free(qpm); free(sums); free(ids); free(bound);
+    free(qpm); free(sums); free(bound);
 }
 
 START_TEST(attention_blocks_match_reference) {
@@ -268,6 +275,7 @@ START_TEST(attention_blocks_match_reference) {
     check_attention_blocks(32, 128, 5);
     check_attention_blocks(3, 8, 6);          /* stories260k head size: portable path */
     check_attention_blocks(5, 80, 11);        /* head_dim not a multiple of 64 */
+    check_attention_blocks(2, 64, 40);        /* bounds over three groups of 16 blocks */
 }
 END_TEST
 
