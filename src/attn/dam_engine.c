@@ -5,17 +5,21 @@
  *   1. append: every KV store of the layer takes the chunk's keys/values, so
  *      every key a row may read is in one place (a page);
  *   2. capture rows (calibration, --dam-capture prompt): rows < PCL run full
- *      attention with explicit probabilities, added to the capture;
+ *      attention with explicit probabilities, added to the capture
+ *      (dam_measure.c, as the reach capture of calibration);
  *   3. sparse rows: tasks of (head, tile of TILE query rows); each task lists
  *      its key blocks (dam_select.c) and runs the block kernel over them;
  *   4. evict: stores that keep only what their plans read drop the blocks
- *      no later row will read.
+ *      no later row will read (and, with --dam-evict, at the end of a prompt
+ *      every store drops what the prompt's last rows read least:
+ *      dam_evict.c).
  * Decoding is the same with a chunk of one. */
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/kernels.h"
 #include "dam_kv.h"
 #include "dam_select.h"
+#include "dam_state.h"
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -24,39 +28,6 @@
 #include <string.h>
 
 extern const struct attn_module attn_dam, attn_window;
-
-#define TILE 16                     /* query rows (tokens) of one head per task */
-
-struct dam_state {
-    struct attn_setup setup;
-    struct attn_options opts;      /* setup.opts points here */
-    int group;                     /* query heads per KV head */
-    struct head_plan *plans;       /* (n_layers, n_heads) */
-    int *planned;                  /* (n_layers) 1: the layer runs its plans; 0: full attention */
-    struct kv_store *kv;           /* (n_layers, n_kv_heads) */
-    int *keep_all;                 /* (n_layers, n_kv_heads) 1: the store never drops a block */
-    int *n_pos;                    /* (n_layers) positions appended */
-    int broken;                    /* a rewind needed positions a store had dropped */
-    /* capture */
-    struct dam_capture *cap;       /* NULL when not capturing */
-    int capture_prompt;            /* 1: derive plans at row PCL-1 (prompt capture) */
-    struct dam_params params;
-    struct dam_run_params run;
-    struct dam_profile *profile;   /* owned: what the plans came from (NULL: window) */
-    struct dam_reach *reach;       /* NULL when not measuring reach (calibration only) */
-    float *reach_p;                /* (n_threads, TILE, max_seq_len) probabilities of a tile */
-    struct dam_reach_scratch *reach_sc; /* (reach_threads) */
-    int reach_threads;
-    /* per-thread scratch */
-    struct select_scratch *scratch;/* (n_threads) */
-    int n_threads;
-    /* eviction at the end of a prompt (--dam-evict) */
-    float *last_q;                 /* (n_layers, TILE, n_heads, head_dim) the last rows of the last prompt */
-    int *last_rows;                /* (n_layers) rows held there; 0 after the eviction used them */
-    int *last_pos;                 /* (n_layers) position of the first of them */
-    /* figures */
-    double kept_pairs, causal_pairs, selected_keys, candidate_keys;
-};
 
 struct dam_state *dam_state_of(const struct attn_module *m, void *state) {
     return (m == &attn_dam || m == &attn_window) ? state : NULL;
@@ -172,7 +143,7 @@ static int group_window(const struct dam_state *st, int layer, int gi) {
 }
 
 /* 1 when block b is a sink or column block of a head of the group. */
-static int group_pins(const struct dam_state *st, int layer, int gi, int b) {
+int dam_group_pins(const struct dam_state *st, int layer, int gi, int b) {
     for (int h = gi * st->group; h < (gi + 1) * st->group; h++) {
         const struct head_plan *p = &st->plans[(size_t)layer * st->setup.n_heads + h];
         if (b < p->sink_blocks) return 1;
@@ -189,7 +160,7 @@ static void evict_group(struct dam_state *st, int layer, int gi, int next) {
     const int first = next / KB - dam_window_blocks(group_window(st, layer, gi));
     struct kv_store *s = &st->kv[i];
     for (int b = 0; b < first; b++)
-        if (s->page[b] >= 0 && !group_pins(st, layer, gi, b)) kv_store_drop(s, b);
+        if (s->page[b] >= 0 && !dam_group_pins(st, layer, gi, b)) kv_store_drop(s, b);
 }
 
 /* Decides, after a layer's plans changed, what each of its stores keeps:
@@ -301,127 +272,6 @@ int dam_state_start_reach(struct dam_state *st, int min_row) {
 struct dam_reach *dam_state_reach(struct dam_state *st) { return st->reach; }
 
 /* ---------------------------------------------------------------------------
- * Capture rows: full attention with the probabilities written out */
-
-/* Rows t in [t0, t1) of the chunk at pos0 (all < PCL), every head. */
-static void attend_capture(struct dam_state *st, int layer, int pos0, int t0, int t1,
-                           const float *q, float *out) {
-    const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads, hd = s->head_dim;
-    const float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
-        const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
-        float *p = st->scratch[omp_get_thread_num()].scores;      /* >= max_seq_len floats */
-        for (int t = t0; t < t1; t++) {
-            const int i = pos0 + t;
-            const float *qr = q + ((size_t)t * H + h) * hd;
-            float mx = -INFINITY;
-            for (int b = 0; b * KB <= i; b++) {
-                const struct kv_block blk = kv_store_block(kv, b);
-                float acc[KB] = { 0 };
-                for (int d = 0; d < hd; d++)
-                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
-                for (int j = 0; j < KB && b * KB + j <= i; j++) {
-                    p[b * KB + j] = acc[j] * scale;
-                    mx = p[b * KB + j] > mx ? p[b * KB + j] : mx;
-                }
-            }
-            float sum = 0;
-            for (int j = 0; j <= i; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
-            float *o = out + ((size_t)t * H + h) * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j <= i; j++) {
-                p[j] /= sum;
-                const float *vj = kv_store_block(kv, j / KB).v + (size_t)(j % KB) * hd;
-                for (int d = 0; d < hd; d++) o[d] += p[j] * vj[d];
-            }
-            dam_capture_add_row(st->cap, layer, h, i, p);
-        }
-    }
-    for (int t = t0; t < t1; t++) dam_capture_count_row(st->cap, layer, pos0 + t);
-    const double n = t1 - t0;
-    st->kept_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
-    st->causal_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
-}
-
-/* Rows t in [t0, t1) with full attention, their probabilities measured by
- * the reach capture: one task per head (a head's figures are summed by one
- * thread), tiles of TILE rows as the engine runs them. */
-static int attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t1,
-                        const float *q, float *out) {
-    const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads, hd = s->head_dim, threads = omp_get_max_threads();
-    const size_t ld = (size_t)s->max_seq_len;
-    if (threads > st->reach_threads) {
-        float *p = realloc(st->reach_p, (size_t)threads * TILE * ld * sizeof(float));
-        if (!p) return dam_fail("out of memory for the reach capture");
-        st->reach_p = p;
-        struct dam_reach_scratch *rs = realloc(st->reach_sc, (size_t)threads * sizeof *rs);
-        if (!rs) return dam_fail("out of memory for the reach capture");
-        st->reach_sc = rs;
-        for (int t = st->reach_threads; t < threads; t++) {
-            if (dam_reach_scratch_init(&rs[t], (s->max_seq_len + KB - 1) / KB, hd)) return -1;
-            st->reach_threads = t + 1;
-        }
-    }
-    const float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
-        const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
-        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
-        float *P = st->reach_p + (size_t)omp_get_thread_num() * TILE * ld;
-        for (int ta = t0, rows; ta < t1; ta += rows) {   /* tiles: blocks of positions, as attend_rows */
-            const int i0 = pos0 + ta, next = (i0 / TILE + 1) * TILE;
-            rows = (next < pos0 + t1 ? next : pos0 + t1) - i0;
-            /* the output with the block kernel, every block */
-            const int nb = (i0 + rows - 1) / KB + 1;
-            int last[TILE];
-            for (int b = 0; b < nb; b++) sc->blocks[b] = kv_store_block(kv, b);
-            for (int r = 0; r < rows; r++) last[r] = i0 + r;
-            attention_blocks(out + ((size_t)ta * H + h) * hd, (size_t)H * hd, q + ((size_t)ta * H + h) * hd,
-                             (size_t)H * hd, rows, last, hd, sc->blocks, nb);
-            if (i0 < st->reach->min_row) continue;
-            /* the probabilities of the rows the reach measures */
-            for (int r = (DAM_REACH_ROW_STEP - i0 % DAM_REACH_ROW_STEP) % DAM_REACH_ROW_STEP; r < rows;
-                 r += DAM_REACH_ROW_STEP) {
-                const int i = i0 + r;
-                const float *qr = q + ((size_t)(ta + r) * H + h) * hd;
-                float *p = P + (size_t)r * ld, mx = -INFINITY, sum = 0;
-                for (int b = 0; b * KB <= i; b++) {
-                    const struct kv_block blk = sc->blocks[b];
-                    float acc[KB] = { 0 };
-                    for (int d = 0; d < hd; d++)
-                        for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
-                    for (int j = 0; j < KB && b * KB + j <= i; j++) {
-                        p[b * KB + j] = acc[j] * scale;
-                        mx = p[b * KB + j] > mx ? p[b * KB + j] : mx;
-                    }
-                }
-                for (int j = 0; j <= i; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
-                for (int j = 0; j <= i; j++) p[j] /= sum;
-            }
-            /* the selection's scores of the blocks before the tile, as select_blocks makes them */
-            const int first = i0 / KB;
-            float *qpm = sc->qpm;
-            memset(qpm, 0, 2 * (size_t)hd * sizeof *qpm);
-            for (int r = 0; r < rows; r++) {
-                const float *qr = q + ((size_t)(ta + r) * H + h) * hd;
-                #pragma omp simd
-                for (int d = 0; d < hd; d++) { qpm[d] += qr[d] > 0 ? qr[d] : 0.0f; qpm[hd + d] += qr[d] < 0 ? qr[d] : 0.0f; }
-            }
-            block_bounds(sc->scores, qpm, hd, kv->sums, 0, first);
-            dam_reach_add_tile(st->reach, layer, h, i0, rows, P, ld, sc->scores, sc->blocks, hd,
-                               &st->reach_sc[omp_get_thread_num()]);
-        }
-    }
-    const double n = t1 - t0;
-    st->kept_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
-    st->causal_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------
  * Sparse rows */
 
 static const struct head_plan dense_plan = { .dense = 1 };
@@ -474,103 +324,6 @@ static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1
 }
 
 /* ---------------------------------------------------------------------------
- * Eviction (--dam-evict): when a prompt is done (the first decoded token
- * after a multi-token call), each KV head that keeps every block keeps only
- * its sinks, columns, the widest window of its heads, and the `evict` blocks
- * the prompt's last rows attended to most (their attention mass summed over
- * the group's heads: SnapKV's vote, per block); the rest is dropped for
- * good. Positions added later are kept until the next prompt ends. */
-
-/* The last rows of a multi-token call, for the eviction's vote. */
-static int keep_last_rows(struct dam_state *st, int layer, int pos0, int n, const float *q) {
-    const struct attn_setup *s = &st->setup;
-    const size_t per = (size_t)TILE * s->n_heads * s->head_dim;
-    if (!st->last_q && !(st->last_q = xmalloc((size_t)s->n_layers * per * sizeof(float), "eviction rows")))
-        return -1;
-    const int rows = n < TILE ? n : TILE;
-    memcpy(st->last_q + (size_t)layer * per, q + (size_t)(n - rows) * s->n_heads * s->head_dim,
-           (size_t)rows * s->n_heads * s->head_dim * sizeof(float));
-    st->last_rows[layer] = rows;
-    st->last_pos[layer] = pos0 + n - rows;
-    return 0;
-}
-
-/* Attention mass of the kept rows over every held block of group gi, into
- * votes (n_blocks). */
-static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes, float *p) {
-    const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads, hd = s->head_dim, rows = st->last_rows[layer];
-    const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + gi];
-    const int nb = (kv->n_pos + KB - 1) / KB;
-    const float scale = 1.0f / sqrtf((float)hd);
-    memset(votes, 0, (size_t)nb * sizeof *votes);
-    for (int h = gi * st->group; h < (gi + 1) * st->group; h++)
-        for (int r = 0; r < rows; r++) {
-            const int i = st->last_pos[layer] + r;
-            const float *qr = st->last_q + (((size_t)layer * TILE + r) * H + h) * hd;
-            float mx = -INFINITY, sum = 0;
-            for (int b = 0; b * KB <= i; b++) {
-                if (kv->page[b] < 0) continue;
-                const struct kv_block blk = kv_store_block(kv, b);
-                float acc[KB] = { 0 };
-                for (int d = 0; d < hd; d++)              /* 16 keys a dimension: vectorised */
-                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
-                for (int j = 0; j < KB; j++) {
-                    const float x = b * KB + j <= i ? acc[j] * scale : -INFINITY;
-                    p[b * KB + j] = x;
-                    mx = x > mx ? x : mx;
-                }
-            }
-            for (int b = 0; b * KB <= i; b++)
-                if (kv->page[b] >= 0)
-                    for (int j = 0; j < KB; j++) { p[b * KB + j] = expf(p[b * KB + j] - mx); sum += p[b * KB + j]; }
-            for (int b = 0; b * KB <= i; b++)
-                if (kv->page[b] >= 0)
-                    for (int j = 0; j < KB; j++) votes[b] += p[b * KB + j] / sum;
-        }
-}
-
-static int evict_layer(struct dam_state *st, int layer) {
-    const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads;
-    int failed = 0;
-    #pragma omp parallel for schedule(dynamic, 1) reduction(|:failed)
-    for (int gi = 0; gi < s->n_kv_heads; gi++) {
-        const size_t i = (size_t)layer * s->n_kv_heads + gi;
-        struct kv_store *kv = &st->kv[i];
-        if (!st->keep_all[i] || kv->n_pos == 0) continue;
-        /* what the group's plans keep anyway: sinks, columns, the widest window */
-        int sinks = 0, wb = 0, dense = 0;
-        for (int h = gi * st->group; h < (gi + 1) * st->group; h++) {
-            const struct head_plan *p = &st->plans[(size_t)layer * H + h];
-            dense |= p->dense;
-            if (p->sink_blocks > sinks) sinks = p->sink_blocks;
-            if (dam_window_blocks(p->window) > wb) wb = dam_window_blocks(p->window);
-        }
-        if (dense) continue;                      /* a dense head reads every block */
-        const int first = kv->n_pos / KB - wb;    /* the next row's window */
-        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
-        float *votes = xmalloc((size_t)kv->max_blocks * sizeof *votes, "eviction votes");
-        if (!votes) { failed = 1; continue; }
-        eviction_votes(st, layer, gi, votes, sc->scores);
-        int n = 0;
-        for (int b = sinks; b < first; b++)
-            if (kv->page[b] >= 0 && !group_pins(st, layer, gi, b)) sc->ids[n++] = b;
-        const int keep = select_top(sc->ids, votes, n, st->run.evict, sc->order);
-        /* drop the candidates not among the kept (both lists ascend) */
-        for (int b = sinks, k = 0; b < first; b++) {
-            while (k < keep && sc->ids[k] < b) k++;
-            if (kv->page[b] >= 0 && !group_pins(st, layer, gi, b) && !(k < keep && sc->ids[k] == b))
-                kv_store_drop(kv, b);
-        }
-        free(votes);
-        kv->evicted = 1;
-    }
-    st->last_rows[layer] = 0;
-    return failed ? -1 : 0;
-}
-
-/* ---------------------------------------------------------------------------
  * Module entry points */
 
 int dam_state_prefill(void *state, int layer, int pos0, int n,
@@ -588,7 +341,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         return dam_fail("attention: layer %d holds %d positions, asked to continue at %d", layer,
                         st->n_pos[layer], pos0);
     if (grow_scratch(st)) return -1;
-    if (st->run.evict > 0 && n == 1 && st->last_rows[layer] > 0 && evict_layer(st, layer)) return -1;
+    if (st->run.evict > 0 && n == 1 && st->last_rows[layer] > 0 && dam_evict_layer(st, layer)) return -1;
     for (int gi = 0; gi < s->n_kv_heads; gi++)
         if (kv_store_append(&st->kv[(size_t)layer * s->n_kv_heads + gi], pos0, n,
                             k + (size_t)gi * hd, v + (size_t)gi * hd, kv_dim))
@@ -599,7 +352,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         t_split = (pos0 + n < st->cap->pcl ? pos0 + n : st->cap->pcl) - pos0;
         finalize = st->capture_prompt && pos0 + t_split == st->cap->pcl;
     }
-    if (t_split > 0) attend_capture(st, layer, pos0, 0, t_split, q, out);
+    if (t_split > 0) dam_attend_capture(st, layer, pos0, 0, t_split, q, out);
     if (finalize) {
         /* the prompt's first PCL rows are done for this layer: its plans now */
         if (dam_profile_capture_layer(st->profile, st->cap, layer)) return -1;
@@ -622,13 +375,13 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
         int t_reach = st->reach->min_row - pos0;
         t_reach = t_reach < t_split ? t_split : t_reach > n ? n : t_reach;
         if (t_reach > t_split && attend_rows(st, layer, pos0, t_split, t_reach, q, out)) return -1;
-        if (t_reach < n && attend_reach(st, layer, pos0, t_reach, n, q, out)) return -1;
+        if (t_reach < n && dam_attend_reach(st, layer, pos0, t_reach, n, q, out)) return -1;
     } else if (t_split < n && attend_rows(st, layer, pos0, t_split, n, q, out)) {
         return -1;
     }
     st->n_pos[layer] = pos0 + n;
     for (int gi = 0; gi < s->n_kv_heads; gi++) evict_group(st, layer, gi, pos0 + n);
-    if (st->run.evict > 0 && n > 1 && keep_last_rows(st, layer, pos0, n, q)) return -1;
+    if (st->run.evict > 0 && n > 1 && dam_keep_last_rows(st, layer, pos0, n, q)) return -1;
     return 0;
 }
 
