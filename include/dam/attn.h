@@ -68,6 +68,18 @@ struct attn_module {
                   const float *q, const float *k, const float *v, float *out);
     /* Forgets every position >= pos (used to restart a session). */
     void (*truncate)(void *state, int pos);
+    /* The prompt cache (include/dam/prompt_cache.h). save writes what prefill
+     * built (positions, KV stores, counters, figures) to f, in a layout of
+     * the module's own that only its load reads; the caller pins the model,
+     * module, options and format around it. load restores it into a state
+     * fresh from create with the same setup and options, as it was after
+     * `pos` positions (pos <= the positions saved: a shorter shared prefix).
+     * 0 ok; 1 + dam_fail (why) when the saved state no longer covers pos (a
+     * module that dropped keys before it: only the whole state restores);
+     * -1 + dam_fail when f holds no such state (short, inconsistent with the
+     * geometry or the plans). After 1 or -1 the state is unusable (destroy it). */
+    int (*save)(void *state, FILE *f);
+    int (*load)(void *state, FILE *f, int pos);
     void (*stats)(void *state, struct attn_stats *out);
     void (*destroy)(void *state);
 };
@@ -114,6 +126,14 @@ void attn_options_help(FILE *out, const struct attn_options *o);
 int attn_prepare(const struct attn_module *mod, struct attn_options *o, const struct model *m,
                  const struct tokenizer *tok);
 void attn_options_release(struct attn_options *o);
+
+/* ---- the modules' save and load (src/attn/state_io.c) ----
+ * Raw native-endian bytes; each returns 0, or -1 with a dam_fail that says
+ * what was short (a failed write, a state that ends early) or out of range. */
+int attn_put(FILE *f, const void *p, size_t bytes);
+int attn_get(FILE *f, void *p, size_t bytes, const char *what);
+int attn_put_int(FILE *f, int v);
+int attn_get_int(FILE *f, int *v, int min, int max, const char *what);
 
 /* Exact causal softmax attention over a contiguous KV cache, shared by the
  * modules: for one query head row q (head_dim) at position pos, attend to

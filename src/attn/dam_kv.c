@@ -1,5 +1,6 @@
 /* dam_kv.c — the paged KV store of the sparse modules (layout in dam_kv.h). */
 #include "dam_kv.h"
+#include "dam/attn.h"
 #include "dam/common.h"
 #include <float.h>
 #include <stdlib.h>
@@ -137,4 +138,61 @@ long kv_store_positions(const struct kv_store *s) {
     const int last = (s->n_pos - 1) / KB;             /* the last block may be partly filled */
     if (s->n_pos > 0 && s->n_pos % KB && s->page[last] >= 0) n -= KB - s->n_pos % KB;
     return n;
+}
+
+/* ---- the prompt cache ---- */
+
+int kv_store_save(const struct kv_store *s, FILE *f) {
+    const int nb = (s->n_pos + KB - 1) / KB;
+    if (attn_put_int(f, s->n_pos) || attn_put_int(f, s->held) || attn_put_int(f, s->evicted) ||
+        attn_put_int(f, s->summaries))
+        return -1;
+    for (int b = 0; b < nb; b++) {
+        const int held = s->page[b] >= 0;
+        if (attn_put_int(f, held)) return -1;
+        if (held && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
+                             (size_t)kv_page_floats(s) * sizeof(float)))
+            return -1;
+    }
+    return s->summaries ? attn_put(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float)) : 0;
+}
+
+int kv_store_load(struct kv_store *s, FILE *f) {
+    int n_pos, held, evicted, summaries;
+    if (s->n_pos || s->held) return dam_fail("dam: internal error: a KV store loaded twice");
+    if (attn_get_int(f, &n_pos, 0, s->max_blocks * KB, "dam: KV positions") ||
+        attn_get_int(f, &held, 0, (n_pos + KB - 1) / KB, "dam: KV blocks held") ||
+        attn_get_int(f, &evicted, 0, 1, "dam: KV eviction flag") ||
+        attn_get_int(f, &summaries, 0, 1, "dam: KV summary flag"))
+        return -1;
+    if (summaries != s->summaries)
+        return dam_fail("dam: the cached KV store %s block summaries, this session's does%s (other plans)",
+                        summaries ? "keeps" : "keeps no", summaries ? " not" : "");
+    /* the pages, allocated once: held blocks, plus room to grow by half */
+    if (held > 0) {
+        int cap = held + held / 2 < s->max_blocks ? held + held / 2 : s->max_blocks;
+        s->pages = xmalloc((size_t)cap * kv_page_floats(s) * sizeof(float), "KV cache");
+        s->free_pages = xmalloc((size_t)cap * sizeof *s->free_pages, "KV cache");
+        if (!s->pages || !s->free_pages) return -1;
+        s->cap_pages = cap;
+    }
+    const int nb = (n_pos + KB - 1) / KB;
+    for (int b = 0; b < nb; b++) {
+        int is_held;
+        if (attn_get_int(f, &is_held, 0, 1, "dam: KV block flag")) return -1;
+        if (!is_held) continue;
+        if (s->n_pages == held) return dam_fail("the attention state holds more KV blocks than it says (%d)", held);
+        s->page[b] = s->n_pages++;
+        s->held++;
+        if (attn_get(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
+                     (size_t)kv_page_floats(s) * sizeof(float), "dam: KV blocks"))
+            return -1;
+    }
+    if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
+    if (summaries && nb > 0 && (reserve_sums(s, nb - 1) ||
+                                attn_get(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float), "dam: KV summaries")))
+        return -1;
+    s->n_pos = n_pos;
+    s->evicted = evicted;
+    return 0;
 }

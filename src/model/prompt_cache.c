@@ -1,0 +1,324 @@
+/* prompt_cache.c — saving a session after its prompt and restoring it for a
+ * prompt that starts the same way (where, why and the file format:
+ * include/dam/prompt_cache.h).
+ *
+ * A file is read whole and checked before anything of it is used: its
+ * header against the session's (so a cache of another model, module or
+ * setting is refused, never continued), its length against the header's
+ * (truncated) and its SHA-256 (corrupted). The module's state is loaded into
+ * a second state of the session's module, which replaces the first only
+ * when the load succeeded: a refused or partial file leaves the session as
+ * it was. Written through open_memstream, then output_write (atomic). */
+#include "dam/prompt_cache.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAGIC "dam-prompt-cache\n"
+#define DIGEST 32
+#define HEADER_MAX 16384              /* the header is text of at most this */
+
+/* What pins a cache to a session: every field must match. */
+struct header {
+    int version;
+    char model[65];
+    char module[64];
+    char options[4096];
+    char kv[16];
+    char kernels[32];
+    int context, chunk, positions;
+    size_t payload;
+};
+
+int prompt_cache_point(const struct session *s, int n) {
+    return n > 1 ? (n - 1) / s->chunk * s->chunk : 0;
+}
+
+/* The header a cache of session s (holding `positions`) has. */
+static int session_header(const struct session *s, const struct attn_options *opts, int positions,
+                          struct header *h) {
+    memset(h, 0, sizeof *h);
+    h->version = PROMPT_CACHE_VERSION;
+    if (model_content_key(s->model, h->model)) return -1;
+    snprintf(h->module, sizeof h->module, "%s", s->attn->name);
+    if (attn_options_describe(s->attn, opts, h->options, sizeof h->options)) return -1;
+    if (strchr(h->options, '\n')) return dam_fail("prompt cache: an option holds a line break");
+    snprintf(h->kv, sizeof h->kv, "f32");            /* every module keeps float32 keys and values */
+    snprintf(h->kernels, sizeof h->kernels, "%s", kernels_isa());
+    h->context = s->n_ctx;
+    h->chunk = s->chunk;
+    h->positions = positions;
+    return 0;
+}
+
+/* ---- reading ---- */
+
+/* One "key value" line of the header at *p (before end): the value, NUL
+ * terminated in place; NULL when the line is not `key`. */
+static char *field(char **p, char *end, const char *key) {
+    char *line = *p, *nl = memchr(line, '\n', (size_t)(end - line));
+    if (!nl) return NULL;
+    *nl = 0;
+    *p = nl + 1;
+    size_t k = strlen(key);
+    return !strncmp(line, key, k) && line[k] == ' ' ? line + k + 1 : NULL;
+}
+
+static int number(const char *v, long long max, long long *out) {
+    char *e;
+    errno = 0;
+    long long x = v ? strtoll(v, &e, 10) : -1;
+    if (!v || e == v || *e || errno || x < 0 || x > max) return -1;
+    *out = x;
+    return 0;
+}
+
+/* Parses the header of file (len bytes) into h; *body gets the offset of
+ * the payload. Checks the magic, the version, then the length. */
+static int parse_header(const char *file, size_t len, const char *path, struct header *h, size_t *body) {
+    memset(h, 0, sizeof *h);
+    if (len < strlen(MAGIC) || memcmp(file, MAGIC, strlen(MAGIC)))
+        return dam_fail("%s is not a dam prompt cache", path);
+    char buf[HEADER_MAX], *end = NULL;           /* a copy: lines are cut in place */
+    const size_t scan = len < HEADER_MAX ? len : HEADER_MAX;
+    memcpy(buf, file, scan);
+    for (size_t i = 0; i + 1 < scan; i++)
+        if (buf[i] == '\n' && buf[i + 1] == '\n') { end = buf + i + 1; break; }
+    if (!end) return dam_fail("prompt cache %s is truncated or corrupted (no end of header)", path);
+    *body = (size_t)(end - buf) + 1;
+    char *p = buf + strlen(MAGIC), *v;
+    long long x;
+    if (number(field(&p, end, "version"), INT32_MAX, &x))
+        return dam_fail("prompt cache %s is corrupted (no format version)", path);
+    h->version = (int)x;
+    if (h->version != PROMPT_CACHE_VERSION)
+        return dam_fail("prompt cache %s has format version %d; this dam reads version %d (delete it or use "
+                        "another file)", path, h->version, PROMPT_CACHE_VERSION);
+    struct { const char *key; char *dst; size_t size; } text[] = {
+        { "model", h->model, sizeof h->model }, { "module", h->module, sizeof h->module },
+        { "options", h->options, sizeof h->options }, { "kv", h->kv, sizeof h->kv },
+        { "kernels", h->kernels, sizeof h->kernels },
+    };
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+        if (!(v = field(&p, end, text[i].key)) || strlen(v) >= text[i].size)
+            return dam_fail("prompt cache %s is corrupted (header field '%s')", path, text[i].key);
+        memcpy(text[i].dst, v, strlen(v) + 1);
+    }
+    struct { const char *key; int *dst; } ints[] = {
+        { "context", &h->context }, { "chunk", &h->chunk }, { "positions", &h->positions },
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        if (number(field(&p, end, ints[i].key), INT32_MAX, &x))
+            return dam_fail("prompt cache %s is corrupted (header field '%s')", path, ints[i].key);
+        *ints[i].dst = (int)x;
+    }
+    if (number(field(&p, end, "payload"), INT64_MAX / 2, &x) || p != end)
+        return dam_fail("prompt cache %s is corrupted (header field 'payload')", path);
+    h->payload = (size_t)x;
+    const size_t want = *body + h->payload + DIGEST;
+    if (len < want) return dam_fail("prompt cache %s is truncated: %zu bytes, its header says %zu", path, len, want);
+    if (len > want) return dam_fail("prompt cache %s is corrupted: %zu bytes, its header says %zu", path, len, want);
+    if ((size_t)h->positions * sizeof(int32_t) > h->payload)
+        return dam_fail("prompt cache %s is corrupted (%d positions in a payload of %zu bytes)", path,
+                        h->positions, h->payload);
+    return 0;
+}
+
+/* The first "key=value" of a that b does not have, into out. */
+static void first_difference(const char *a, const char *b, char *out, size_t size) {
+    snprintf(out, size, "%s", a);
+    for (const char *p = a; *p; ) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (const char *q = b; *q && !found; ) {
+            size_t m = strcspn(q, ",");
+            found = m == n && !memcmp(p, q, n);
+            q += m + (q[m] == ',');
+        }
+        if (!found) { snprintf(out, size, "%.*s", (int)n, p); return; }
+        p += n + (p[n] == ',');
+    }
+}
+
+/* The file's header against the session's: the first field that differs. */
+static int check_header(const struct header *h, const struct header *want, const char *path) {
+    if (strcmp(h->model, want->model))
+        return dam_fail("prompt cache %s was made for another model (content key %.16s, this one's %.16s)",
+                        path, h->model, want->model);
+    if (strcmp(h->module, want->module))
+        return dam_fail("prompt cache %s was made with --attn %s; this run uses %s", path, h->module, want->module);
+    if (strcmp(h->options, want->options)) {
+        char was[256], is[256];
+        first_difference(h->options, want->options, was, sizeof was);
+        first_difference(want->options, h->options, is, sizeof is);
+        return dam_fail("prompt cache %s was made with %s option %s; this run has %s", path, h->module, was, is);
+    }
+    if (strcmp(h->kv, want->kv))
+        return dam_fail("prompt cache %s holds %s keys and values; this run keeps %s", path, h->kv, want->kv);
+    if (strcmp(h->kernels, want->kernels))
+        return dam_fail("prompt cache %s was computed by the %s kernels; this run uses %s (DAM_ISA)", path,
+                        h->kernels, want->kernels);
+    if (h->context != want->context)
+        return dam_fail("prompt cache %s was made with a context of %d; this run has %d (-c)", path, h->context,
+                        want->context);
+    if (h->chunk != want->chunk)
+        return dam_fail("prompt cache %s was prefilled in chunks of %d; this build uses %d", path, h->chunk, want->chunk);
+    if (h->positions < 0 || h->positions > want->context || h->positions % want->chunk)
+        return dam_fail("prompt cache %s is corrupted (%d positions)", path, h->positions);
+    return 0;
+}
+
+int prompt_cache_check(const char *path, int read_only) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT || read_only)
+            return dam_fail("cannot read prompt cache %s: %s", path, strerror(errno));
+        return output_check(path);
+    }
+    if (!S_ISREG(st.st_mode)) return dam_fail("prompt cache %s is not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return dam_fail("cannot read prompt cache %s: %s", path, strerror(errno));
+    char head[sizeof MAGIC];
+    size_t got = fread(head, 1, strlen(MAGIC), f);
+    fclose(f);
+    if (got != strlen(MAGIC) || memcmp(head, MAGIC, strlen(MAGIC)))
+        return dam_fail("%s exists and is not a dam prompt cache: not replaced (name another file)", path);
+    return read_only ? 0 : output_check(path);
+}
+
+/* Positions to restore: the last chunk boundary inside the shared prefix
+ * of the cached tokens (P of them, int32 at t) and the prompt, below n. */
+static int restore_point(const unsigned char *t, int P, const int *prompt, int n, int chunk, int *shared) {
+    int k = 0;
+    for (; k < P && k < n; k++) {
+        int32_t id;
+        memcpy(&id, t + (size_t)k * sizeof id, sizeof id);
+        if (id != prompt[k]) break;
+    }
+    *shared = k;
+    int upto = k < n - 1 ? k : n - 1;
+    return upto > 0 ? upto / chunk * chunk : 0;
+}
+
+/* Loads the module state of a file (at p, len bytes) into a new state of s's
+ * module, restored to pos; it replaces s's state on success. */
+static int restore(struct session *s, const struct attn_options *opts, const char *path, char *p, size_t len,
+                   int pos, char *note, size_t note_size) {
+    struct attn_setup setup;
+    session_attn_setup(s, opts, &setup);
+    void *fresh = s->attn->create(&setup);
+    if (!fresh) return -1;
+    FILE *f = fmemopen(p, len, "rb");
+    if (!f) { s->attn->destroy(fresh); return dam_fail("cannot read prompt cache %s: %s", path, strerror(errno)); }
+    int rc = s->attn->load(fresh, f, pos);
+    long used = ftell(f);
+    fclose(f);
+    if (rc == 0 && (used < 0 || (size_t)used != len))
+        rc = dam_fail("the attention state has %zu bytes, its module read %ld", len, used);
+    if (rc != 0) {
+        s->attn->destroy(fresh);
+        if (rc > 0) { snprintf(note, note_size, "%s", dam_last_error()); return 0; }
+        return dam_fail("prompt cache %s is corrupted: %s", path, dam_last_error());
+    }
+    s->attn->destroy(s->attn_state);
+    s->attn_state = fresh;
+    s->pos = pos;
+    return 0;
+}
+
+int prompt_cache_load(struct session *s, const struct attn_options *opts, const char *path,
+                      const int *prompt, int n, struct prompt_cache_result *r) {
+    memset(r, 0, sizeof *r);
+    const double t0 = now_ms();
+    struct stat st;
+    if (s->pos != 0) return dam_fail("prompt cache: the session is not fresh (%d positions)", s->pos);
+    if (!s->attn->load) return dam_fail("attention module %s cannot restore a saved state", s->attn->name);
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        snprintf(r->note, sizeof r->note, "%s does not exist yet", path);
+        return 0;
+    }
+    size_t len = 0, body = 0;
+    char *buf = read_file(path, &len);
+    if (!buf) return -1;
+    r->bytes = len;
+    struct header h, want;
+    int rc = parse_header(buf, len, path, &h, &body);
+    if (!rc) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        if (EVP_Digest(buf, len - DIGEST, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != DIGEST)
+            rc = dam_fail("prompt cache %s: cannot compute its SHA-256", path);
+        else if (memcmp(md, buf + len - DIGEST, DIGEST))
+            rc = dam_fail("prompt cache %s is corrupted (its SHA-256 does not match its contents)", path);
+    }
+    if (!rc) rc = session_header(s, opts, 0, &want) || check_header(&h, &want, path) ? -1 : 0;
+    if (!rc) {
+        int shared;
+        const unsigned char *tokens = (const unsigned char *)buf + body;
+        const int pos = restore_point(tokens, h.positions, prompt, n, s->chunk, &shared);
+        const size_t skip = (size_t)h.positions * sizeof(int32_t);
+        r->positions = h.positions;
+        if (pos == 0)
+            snprintf(r->note, sizeof r->note, "the prompt shares %d of its first tokens with the %d cached", shared,
+                     h.positions);
+        else
+            rc = restore(s, opts, path, buf + body + skip, h.payload - skip, pos, r->note, sizeof r->note);
+        if (!rc && !r->note[0]) r->restored = pos;
+    }
+    free(buf);
+    r->ms = now_ms() - t0;
+    return rc;
+}
+
+/* ---- writing ---- */
+
+int prompt_cache_save(const struct session *s, const struct attn_options *opts, const char *path,
+                      const int *tokens, struct prompt_cache_result *r) {
+    memset(r, 0, sizeof *r);
+    const double t0 = now_ms();
+    if (!s->attn->save) return dam_fail("attention module %s cannot save its state", s->attn->name);
+    struct header h;
+    if (session_header(s, opts, s->pos, &h)) return -1;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return dam_fail("out of memory for the prompt cache");
+    /* the payload's length is known at the end: a fixed-width field, filled in then */
+    fprintf(f, MAGIC "version %d\nmodel %s\nmodule %s\noptions %s\nkv %s\nkernels %s\ncontext %d\nchunk %d\n"
+               "positions %d\npayload ", h.version, h.model, h.module, h.options, h.kv, h.kernels, h.context,
+            h.chunk, h.positions);
+    long at = ftell(f);
+    fprintf(f, "%020d\n\n", 0);
+    long body = ftell(f);
+    int rc = 0;
+    for (int i = 0; i < s->pos && !rc; i++) {
+        const int32_t id = tokens[i];
+        rc = fwrite(&id, sizeof id, 1, f) == 1 ? 0 : dam_fail("out of memory for the prompt cache");
+    }
+    if (!rc) rc = s->attn->save(s->attn_state, f);
+    if (!rc && fflush(f) != 0) rc = dam_fail("out of memory for the prompt cache");
+    if (!rc) {
+        char digits[24];
+        snprintf(digits, sizeof digits, "%020zu", len - (size_t)body);
+        memcpy(buf + at, digits, 20);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        if (EVP_Digest(buf, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != DIGEST)
+            rc = dam_fail("prompt cache: cannot compute the SHA-256");
+        else if (fwrite(md, 1, DIGEST, f) != DIGEST || fflush(f) != 0)
+            rc = dam_fail("out of memory for the prompt cache");
+    }
+    fclose(f);
+    if (!rc) rc = output_write(path, buf, len);
+    r->positions = s->pos;
+    r->bytes = len;
+    free(buf);
+    r->ms = now_ms() - t0;
+    return rc;
+}
