@@ -312,8 +312,8 @@ int dam_state_decode(void *state, int layer, int pos,
 void dam_state_truncate(void *state, int pos);
 /* The prompt cache (attn.h: save, load): plans compared, positions, the
  * eviction's rows, figures and KV stores restored. */
-int dam_state_save(void *state, FILE *f);
-int dam_state_load(void *state, FILE *f, int pos);
+int dam_state_save(void *state, struct attn_stream *f);
+int dam_state_load(void *state, struct attn_stream *f, int pos);
 void dam_state_stats(void *state, struct attn_stats *out);
 void dam_state_free(void *state);
 

@@ -33,7 +33,7 @@
  *   context <n_ctx>
  *   chunk <s->chunk>
  *   positions <P>
- *   payload <bytes of the payload, 20 digits>
+ *   payload <bytes of the payload>
  *   (an empty line)
  * then the payload: the P token ids (int32), then the module's state (its
  * save, attn.h), native byte order; then 32 bytes of SHA-256 over all of it.

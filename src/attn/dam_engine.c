@@ -700,7 +700,7 @@ void dam_state_truncate(void *state, int pos) {
  * rows are those of the saved position, so it too only restores in full.
  * The figures then still count the rows cut off. */
 
-static int save_plans(const struct dam_state *st, FILE *f) {
+static int save_plans(const struct dam_state *st, struct attn_stream *f) {
     const struct attn_setup *s = &st->setup;
     for (int l = 0; l < s->n_layers; l++) {
         if (attn_put_int(f, st->planned[l])) return -1;
@@ -719,7 +719,7 @@ static int plans_differ(void) {
                     "calibrated again)");
 }
 
-static int check_plans(const struct dam_state *st, FILE *f) {
+static int check_plans(const struct dam_state *st, struct attn_stream *f) {
     const struct attn_setup *s = &st->setup;
     for (int l = 0; l < s->n_layers; l++) {
         int planned;
@@ -742,7 +742,7 @@ static int check_plans(const struct dam_state *st, FILE *f) {
     return 0;
 }
 
-int dam_state_save(void *state, FILE *f) {
+int dam_state_save(void *state, struct attn_stream *f) {
     struct dam_state *st = state;
     const struct attn_setup *s = &st->setup;
     const size_t row = (size_t)s->n_heads * s->head_dim, per = (size_t)TILE * row;
@@ -761,7 +761,7 @@ int dam_state_save(void *state, FILE *f) {
     return 0;
 }
 
-int dam_state_load(void *state, FILE *f, int pos) {
+int dam_state_load(void *state, struct attn_stream *f, int pos) {
     struct dam_state *st = state;
     const struct attn_setup *s = &st->setup;
     const size_t row = (size_t)s->n_heads * s->head_dim, per = (size_t)TILE * row;

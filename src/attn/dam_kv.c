@@ -140,24 +140,26 @@ long kv_store_positions(const struct kv_store *s) {
     return n;
 }
 
-/* ---- the prompt cache ---- */
+/* ---- the prompt cache ----
+ * A store: positions, blocks held, flags, then which blocks are held, their
+ * pages in block order (one read fills the loaded store's pages, numbered
+ * 0, 1, ... in that order), the summaries. */
 
-int kv_store_save(const struct kv_store *s, FILE *f) {
+int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
     const int nb = (s->n_pos + KB - 1) / KB;
     if (attn_put_int(f, s->n_pos) || attn_put_int(f, s->held) || attn_put_int(f, s->evicted) ||
         attn_put_int(f, s->summaries))
         return -1;
-    for (int b = 0; b < nb; b++) {
-        const int held = s->page[b] >= 0;
-        if (attn_put_int(f, held)) return -1;
-        if (held && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
-                             (size_t)kv_page_floats(s) * sizeof(float)))
+    for (int b = 0; b < nb; b++)
+        if (attn_put_int(f, s->page[b] >= 0)) return -1;
+    for (int b = 0; b < nb; b++)
+        if (s->page[b] >= 0 && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
+                                         (size_t)kv_page_floats(s) * sizeof(float)))
             return -1;
-    }
     return s->summaries ? attn_put(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float)) : 0;
 }
 
-int kv_store_load(struct kv_store *s, FILE *f) {
+int kv_store_load(struct kv_store *s, struct attn_stream *f) {
     int n_pos, held, evicted, summaries;
     if (s->n_pos || s->held) return dam_fail("dam: internal error: a KV store loaded twice");
     if (attn_get_int(f, &n_pos, 0, s->max_blocks * KB, "dam: KV positions") ||
@@ -168,27 +170,25 @@ int kv_store_load(struct kv_store *s, FILE *f) {
     if (summaries != s->summaries)
         return dam_fail("dam: the cached KV store %s block summaries, this session's does%s (other plans)",
                         summaries ? "keeps" : "keeps no", summaries ? " not" : "");
-    /* the pages, allocated once: held blocks, plus room to grow by half */
+    const int nb = (n_pos + KB - 1) / KB;
+    for (int b = 0, flag; b < nb; b++) {
+        if (attn_get_int(f, &flag, 0, 1, "dam: KV block flag")) return -1;
+        if (flag && s->held == held) return dam_fail("the attention state holds more KV blocks than it says (%d)", held);
+        if (flag) s->page[b] = s->held++;
+    }
+    if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
     if (held > 0) {
-        int cap = held + held / 2 < s->max_blocks ? held + held / 2 : s->max_blocks;
-        s->pages = xmalloc((size_t)cap * kv_page_floats(s) * sizeof(float), "KV cache");
+        /* room for a few more blocks (an answer's); take_page grows it past them */
+        const size_t page = (size_t)kv_page_floats(s) * sizeof(float);
+        const int cap = held + 16 < s->max_blocks ? held + 16 : s->max_blocks;
+        s->pages = xmalloc((size_t)cap * page, "KV cache");
         s->free_pages = xmalloc((size_t)cap * sizeof *s->free_pages, "KV cache");
         if (!s->pages || !s->free_pages) return -1;
         s->cap_pages = cap;
+        s->n_pages = held;
+        attn_state_hugepages(s->pages, (size_t)cap * page);
+        if (attn_get(f, s->pages, (size_t)held * page, "dam: KV blocks")) return -1;
     }
-    const int nb = (n_pos + KB - 1) / KB;
-    for (int b = 0; b < nb; b++) {
-        int is_held;
-        if (attn_get_int(f, &is_held, 0, 1, "dam: KV block flag")) return -1;
-        if (!is_held) continue;
-        if (s->n_pages == held) return dam_fail("the attention state holds more KV blocks than it says (%d)", held);
-        s->page[b] = s->n_pages++;
-        s->held++;
-        if (attn_get(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
-                     (size_t)kv_page_floats(s) * sizeof(float), "dam: KV blocks"))
-            return -1;
-    }
-    if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
     if (summaries && nb > 0 && (reserve_sums(s, nb - 1) ||
                                 attn_get(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float), "dam: KV summaries")))
         return -1;

@@ -359,7 +359,7 @@ static void dma_truncate(void *state, int pos) {
 /* The prompt cache: per layer its positions, per group its slots (heap
  * order, positions, δ, keys, values: the order the rows sum them in) and its
  * undo journal, so a shorter prefix restores by dma_truncate, exactly. */
-static int save_group(const struct dma_group *g, FILE *f, int hd) {
+static int save_group(const struct dma_group *g, struct attn_stream *f, int hd) {
     const struct dma_journal *j = &g->undo;
     const size_t n = (size_t)g->used, e = (size_t)j->len, row = (size_t)hd * sizeof(float);
     return attn_put_int(f, g->used) || attn_put(f, g->heap, n * sizeof(int)) ||
@@ -370,7 +370,7 @@ static int save_group(const struct dma_group *g, FILE *f, int hd) {
            attn_put(f, j->k, e * row) || attn_put(f, j->v, e * row) ? -1 : 0;
 }
 
-static int dma_save(void *state, FILE *f) {
+static int dma_save(void *state, struct attn_stream *f) {
     struct dma_state *s = state;
     const struct attn_setup *g = &s->setup;
     const double figures[2] = { s->kept_pairs, s->causal_pairs };
@@ -389,7 +389,7 @@ static int ints_in(const int *a, int n, int lo, int hi, const char *what) {
     return 0;
 }
 
-static int load_group(struct dma_state *s, struct dma_group *g, FILE *f, int n_pos) {
+static int load_group(struct dma_state *s, struct dma_group *g, struct attn_stream *f, int n_pos) {
     const int hd = s->setup.head_dim, used = n_pos < s->cap ? n_pos : s->cap;
     const size_t row = (size_t)hd * sizeof(float);
     struct dma_journal *j = &g->undo;
@@ -411,7 +411,7 @@ static int load_group(struct dma_state *s, struct dma_group *g, FILE *f, int n_p
            attn_get(f, j->k, (size_t)len * row, "dma: journal") || attn_get(f, j->v, (size_t)len * row, "dma: journal") ? -1 : 0;
 }
 
-static int dma_load(void *state, FILE *f, int pos) {
+static int dma_load(void *state, struct attn_stream *f, int pos) {
     struct dma_state *s = state;
     const struct attn_setup *g = &s->setup;
     double figures[2];
@@ -420,6 +420,9 @@ static int dma_load(void *state, FILE *f, int pos) {
         if (s->n_pos[l] != s->n_pos[0]) return dam_fail("dma: the cached layers hold different positions");
     }
     if (attn_get(f, figures, sizeof figures, "dma: figures")) return -1;
+    const size_t slots = (size_t)g->n_layers * s->groups * s->cap * g->head_dim * sizeof(float);
+    attn_state_hugepages(s->g[0].k, slots);         /* every group's slots are slices of group 0's */
+    attn_state_hugepages(s->g[0].v, slots);
     s->kept_pairs = figures[0];
     s->causal_pairs = figures[1];
     for (int l = 0; l < g->n_layers; l++)

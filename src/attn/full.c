@@ -75,7 +75,7 @@ static size_t head_offset(const struct full_state *s, int layer, int h) {
     return (size_t)layer * layer_floats(s) + (size_t)h * s->cap * s->setup.head_dim;
 }
 
-static int full_save(void *state, FILE *f) {
+static int full_save(void *state, struct attn_stream *f) {
     struct full_state *s = state;
     const struct attn_setup *g = &s->setup;
     const size_t blocks = (size_t)(s->len + KV_BLOCK - 1) / KV_BLOCK, hd = (size_t)g->head_dim;
@@ -88,12 +88,14 @@ static int full_save(void *state, FILE *f) {
     return 0;
 }
 
-static int full_load(void *state, FILE *f, int pos) {
+static int full_load(void *state, struct attn_stream *f, int pos) {
     struct full_state *s = state;
     const struct attn_setup *g = &s->setup;
     int len;
     if (attn_get_int(f, &len, pos, g->max_seq_len, "full: positions")) return -1;
     const size_t blocks = (size_t)(len + KV_BLOCK - 1) / KV_BLOCK, hd = (size_t)g->head_dim;
+    attn_state_hugepages(s->k, (size_t)g->n_layers * layer_floats(s) * sizeof *s->k);
+    attn_state_hugepages(s->v, (size_t)g->n_layers * layer_floats(s) * sizeof *s->v);
     for (int l = 0; l < g->n_layers; l++)
         for (int h = 0; h < g->n_kv_heads; h++)
             if (attn_get(f, s->k + head_offset(s, l, h), blocks * KV_BLOCK * hd * sizeof *s->k, "full: keys") ||
