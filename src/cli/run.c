@@ -47,7 +47,8 @@ static volatile sig_atomic_t interrupt_flag;
 static void on_sigint(int sig) { (void)sig; interrupt_flag = 1; }
 
 /* Ctrl-C stops generation (and ends a read of stdin: no SA_RESTART) while
- * caught; elsewhere (loading, calibrating) it ends the program as usual. */
+ * caught: around generation, and with -i for the whole conversation; while
+ * loading or calibrating it ends the program as usual. */
 static void catch_sigint(int on) {
     static struct sigaction old;
     if (on) {
@@ -572,16 +573,15 @@ static int first_prompt(struct run *r, const char *question, int n_ctx) {
 }
 
 /* The next question from stdin (-i); NULL at its end or on Ctrl-C
- * (*interrupted). A prompt on stderr when both are terminals. */
+ * (*interrupted; SIGINT caught by the caller). A prompt on stderr when both
+ * are terminals. */
 static char *next_question(int *interrupted) {
     if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
         fprintf(stderr, "> ");
         fflush(stderr);
     }
-    catch_sigint(1);
     char *q = read_question(stdin);
     *interrupted = !q && errno == EINTR;
-    catch_sigint(0);
     return q;
 }
 
@@ -626,9 +626,10 @@ static int answer(struct run *r, int first) {
         gp.on_checkpoint = save_checkpoint;
         gp.checkpoint_ctx = cache;
     }
-    catch_sigint(1);
+    if (!a->interactive) catch_sigint(1);      /* -i: caught for the whole conversation */
+    interrupt_flag = 0;
     int grc = generate(s, r->conv.ids, r->conv.n, &gp, &res);
-    catch_sigint(0);
+    if (!a->interactive) catch_sigint(0);
     if (grc != 0) { gen_result_free(&res); return -1; }
     struct output *out = &r->out;
     if (out->detok) append_text(out, detokenizer_flush(out->detok));
@@ -661,7 +662,7 @@ int cmd_run(int argc, char **argv) {
     if (pr == 0 && model_args_finish(&a.model) != 0) pr = -1;
     if (pr != 0) { free(a.ids); return pr > 0 ? EXIT_OK : EXIT_USAGE; }
 
-    int rc = EXIT_ERROR, interrupted = 0;
+    int rc = EXIT_ERROR, interrupted = 0, caught = 0;
     char tok_path[PATH_MAX + 32], *question = NULL;
 
     r.cache = (struct cache_use){ .path = a.prompt_cache, .read_only = a.prompt_cache_ro, .opts = &a.model.attn_opts };
@@ -677,9 +678,11 @@ int cmd_run(int argc, char **argv) {
         else if (chat_template_detect(r.tok, r.chat, sizeof r.chat) != 0) goto fail;
     }
     r.conv = (struct conversation){ .tok = r.tok, .chat = a.chat ? r.chat : NULL };
-    if (a.interactive && !(question = next_question(&interrupted))) {
-        rc = interrupted ? 130 : EXIT_OK;       /* no question at all */
-        goto done;
+    if (a.interactive) {
+        catch_sigint(1);
+        question = next_question(&interrupted);
+        catch_sigint(0);
+        if (!question) { rc = interrupted ? 130 : EXIT_OK; goto done; }   /* no question at all */
     }
     int n_ctx = a.model.n_ctx ? a.model.n_ctx : r.m->cfg.max_seq_len;
     if (a.model.n_ctx) warn_past_trained(n_ctx, &r.m->cfg, "-c");
@@ -690,6 +693,7 @@ int cmd_run(int argc, char **argv) {
      * profile is not cached yet (as llama.cpp counts context creation) */
     r.load_ms = now_ms() - r.t_start;
 
+    if (a.interactive) catch_sigint(caught = 1);
     for (int turn = 0;; turn++) {
         int arc = answer(&r, turn == 0);
         if (arc < 0) goto fail;
@@ -702,6 +706,7 @@ int cmd_run(int argc, char **argv) {
 fail:
     cli_error("%s", dam_last_error());
 done:
+    if (caught) catch_sigint(0);
     free(question);
     output_reset(&r.out);
     conversation_free(&r.conv);
