@@ -2,13 +2,15 @@
  * prompt that starts the same way (where, why and the file format:
  * include/dam/prompt_cache.h).
  *
- * A file is read whole and checked before anything of it is used: its
- * header against the session's (so a cache of another model, module or
- * setting is refused, never continued), its length against the header's
- * (truncated) and its SHA-256 (corrupted). The module's state is loaded into
- * a second state of the session's module, which replaces the first only
- * when the load succeeded: a refused or partial file leaves the session as
- * it was. Written through open_memstream, then output_write (atomic). */
+ * A file is mapped whole and checked before the session uses anything of
+ * it: its header against the session's (so a cache of another model, module
+ * or setting is refused, never continued), its length against the header's
+ * (truncated) and its SHA-256 (corrupted; computed on a second thread while
+ * the state loads). The module's state is loaded into a second state of the
+ * session's module, which replaces the first only when the load succeeded
+ * and the digest matched: a refused or partial file leaves the session as it
+ * was. A save writes the state twice, counting then copying into one buffer
+ * of the exact size, which output_write puts in place atomically. */
 #include "dam/prompt_cache.h"
 #include "dam/common.h"
 #include "dam/kernels.h"
