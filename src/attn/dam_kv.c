@@ -141,9 +141,13 @@ long kv_store_positions(const struct kv_store *s) {
 }
 
 /* ---- the prompt cache ----
- * A store: positions, blocks held, flags, then which blocks are held, their
- * pages in block order (one read fills the loaded store's pages, numbered
- * 0, 1, ... in that order), the summaries. */
+ * A store: positions, blocks held, flags, which blocks are held, then their
+ * pages in block order, so that one read fills the loaded store's pages
+ * (numbered 0, 1, ... in that order). The loaded store gets the pages of the
+ * whole context at once, with calloc (pages the system commits only when
+ * written), so it never grows. Summaries are not saved: load recomputes them
+ * from the keys (a maximum and a minimum are exact in any order), which
+ * keeps the file free of their in-memory layout. */
 
 int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
     const int nb = (s->n_pos + KB - 1) / KB;
@@ -156,12 +160,12 @@ int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
         if (s->page[b] >= 0 && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
                                          (size_t)kv_page_floats(s) * sizeof(float)))
             return -1;
-    return s->summaries ? attn_put(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float)) : 0;
+    return 0;
 }
 
 int kv_store_load(struct kv_store *s, struct attn_stream *f) {
     int n_pos, held, evicted, summaries;
-    if (s->n_pos || s->held) return dam_fail("dam: internal error: a KV store loaded twice");
+    if (s->n_pos || s->held || s->pages) return dam_fail("dam: internal error: a KV store loaded twice");
     if (attn_get_int(f, &n_pos, 0, s->max_blocks * KB, "dam: KV positions") ||
         attn_get_int(f, &held, 0, (n_pos + KB - 1) / KB, "dam: KV blocks held") ||
         attn_get_int(f, &evicted, 0, 1, "dam: KV eviction flag") ||
@@ -174,24 +178,25 @@ int kv_store_load(struct kv_store *s, struct attn_stream *f) {
     for (int b = 0, flag; b < nb; b++) {
         if (attn_get_int(f, &flag, 0, 1, "dam: KV block flag")) return -1;
         if (flag && s->held == held) return dam_fail("the attention state holds more KV blocks than it says (%d)", held);
+        /* a summary is made from the keys, so a store that keeps them holds every block */
+        if (!flag && summaries) return dam_fail("the attention state has a summarised KV store without block %d", b);
         if (flag) s->page[b] = s->held++;
     }
     if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
-    if (held > 0) {
-        /* room for a few more blocks (an answer's); take_page grows it past them */
-        const size_t page = (size_t)kv_page_floats(s) * sizeof(float);
-        const int cap = held + 16 < s->max_blocks ? held + 16 : s->max_blocks;
-        s->pages = xmalloc((size_t)cap * page, "KV cache");
-        s->free_pages = xmalloc((size_t)cap * sizeof *s->free_pages, "KV cache");
-        if (!s->pages || !s->free_pages) return -1;
-        s->cap_pages = cap;
-        s->n_pages = held;
-        attn_state_hugepages(s->pages, (size_t)cap * page);
-        if (attn_get(f, s->pages, (size_t)held * page, "dam: KV blocks")) return -1;
+    const size_t page = (size_t)kv_page_floats(s) * sizeof(float);
+    s->pages = calloc((size_t)s->max_blocks, page);
+    s->free_pages = malloc((size_t)s->max_blocks * sizeof *s->free_pages);
+    if (!s->pages || !s->free_pages)
+        return dam_fail("cannot allocate the KV cache: %.0f bytes for %d positions (lower -c)",
+                        (double)s->max_blocks * page, s->max_blocks * KB);
+    s->cap_pages = s->max_blocks;
+    s->n_pages = held;
+    attn_state_hugepages(s->pages, (size_t)s->max_blocks * page);
+    if (attn_get(f, s->pages, (size_t)held * page, "dam: KV blocks")) return -1;
+    for (int b = 0; summaries && b < nb; b++) {
+        if (reserve_sums(s, b)) return -1;
+        summarise(s, b, b < nb - 1 || n_pos % KB == 0 ? KB : n_pos % KB);
     }
-    if (summaries && nb > 0 && (reserve_sums(s, nb - 1) ||
-                                attn_get(f, s->sums, (size_t)nb * 2 * s->hd * sizeof(float), "dam: KV summaries")))
-        return -1;
     s->n_pos = n_pos;
     s->evicted = evicted;
     return 0;
