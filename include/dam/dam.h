@@ -310,6 +310,10 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
 int dam_state_decode(void *state, int layer, int pos,
                      const float *q, const float *k, const float *v, float *out);
 void dam_state_truncate(void *state, int pos);
+/* The prompt cache (attn.h: save, load): plans compared, positions, the
+ * eviction's rows, figures and KV stores restored. */
+int dam_state_save(void *state, struct attn_stream *f);
+int dam_state_load(void *state, struct attn_stream *f, int pos);
 void dam_state_stats(void *state, struct attn_stats *out);
 void dam_state_free(void *state);
 

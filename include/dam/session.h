@@ -47,6 +47,11 @@ void session_free(struct session *s);
 int session_eval(struct session *s, const int *tokens, int n, float *logits,
                  enum logits_mode mode);
 
+/* The setup the session's attention state is created with (opts: the
+ * options given to session_new); for a second state of the same session
+ * (the prompt cache loads into one before it replaces the first). */
+void session_attn_setup(const struct session *s, const struct attn_options *opts, struct attn_setup *out);
+
 /* Forgets the KV cache from position pos on (0 = start over). */
 void session_rewind(struct session *s, int pos);
 

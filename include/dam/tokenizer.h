@@ -115,5 +115,10 @@ char *chat_template_default_system(const struct tokenizer *t);
  * llama3 and llama2 begin with their BOS text, as their templates do.
  * Heap text; NULL + dam_fail for an unknown name. */
 char *chat_format(const char *template_name, const char *system, const char *user);
+/* A follow-up question in the named format, for a transcript that ends with
+ * the assistant's answer: the end of that turn, the user's turn, the
+ * assistant header (encode it without special tokens). Heap text; NULL +
+ * dam_fail for an unknown name. */
+char *chat_format_next(const char *template_name, const char *user);
 
 #endif

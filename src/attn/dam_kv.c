@@ -1,5 +1,6 @@
 /* dam_kv.c — the paged KV store of the sparse modules (layout in dam_kv.h). */
 #include "dam_kv.h"
+#include "dam/attn.h"
 #include "dam/common.h"
 #include <float.h>
 #include <stdlib.h>
@@ -140,4 +141,66 @@ long kv_store_positions(const struct kv_store *s) {
     const int last = (s->n_pos - 1) / KB;             /* the last block may be partly filled */
     if (s->n_pos > 0 && s->n_pos % KB && s->page[last] >= 0) n -= KB - s->n_pos % KB;
     return n;
+}
+
+/* ---- the prompt cache ----
+ * A store: positions, blocks held, flags, which blocks are held, then their
+ * pages in block order, so that one read fills the loaded store's pages
+ * (numbered 0, 1, ... in that order). The loaded store gets the pages of the
+ * whole context at once, with calloc (pages the system commits only when
+ * written), so it never grows. Summaries are not saved: load recomputes them
+ * from the keys (a maximum and a minimum are exact in any order), which
+ * keeps the file free of their in-memory layout. */
+
+int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
+    const int nb = (s->n_pos + KB - 1) / KB;
+    if (attn_put_int(f, s->n_pos) || attn_put_int(f, s->held) || attn_put_int(f, s->evicted) ||
+        attn_put_int(f, s->summaries))
+        return -1;
+    for (int b = 0; b < nb; b++)
+        if (attn_put_int(f, s->page[b] >= 0)) return -1;
+    for (int b = 0; b < nb; b++)
+        if (s->page[b] >= 0 && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
+                                         (size_t)kv_page_floats(s) * sizeof(float)))
+            return -1;
+    return 0;
+}
+
+int kv_store_load(struct kv_store *s, struct attn_stream *f) {
+    int n_pos, held, evicted, summaries;
+    if (s->n_pos || s->held || s->pages) return dam_fail("dam: internal error: a KV store loaded twice");
+    if (attn_get_int(f, &n_pos, 0, s->max_blocks * KB, "dam: KV positions") ||
+        attn_get_int(f, &held, 0, (n_pos + KB - 1) / KB, "dam: KV blocks held") ||
+        attn_get_int(f, &evicted, 0, 1, "dam: KV eviction flag") ||
+        attn_get_int(f, &summaries, 0, 1, "dam: KV summary flag"))
+        return -1;
+    if (summaries != s->summaries)
+        return dam_fail("dam: the cached KV store %s block summaries, this session's does%s (other plans)",
+                        summaries ? "keeps" : "keeps no", summaries ? " not" : "");
+    const int nb = (n_pos + KB - 1) / KB;
+    for (int b = 0, flag; b < nb; b++) {
+        if (attn_get_int(f, &flag, 0, 1, "dam: KV block flag")) return -1;
+        if (flag && s->held == held) return dam_fail("the attention state holds more KV blocks than it says (%d)", held);
+        /* a summary is made from the keys, so a store that keeps them holds every block */
+        if (!flag && summaries) return dam_fail("the attention state has a summarised KV store without block %d", b);
+        if (flag) s->page[b] = s->held++;
+    }
+    if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
+    const size_t page = (size_t)kv_page_floats(s) * sizeof(float);
+    s->pages = calloc((size_t)s->max_blocks, page);
+    s->free_pages = malloc((size_t)s->max_blocks * sizeof *s->free_pages);
+    if (!s->pages || !s->free_pages)
+        return dam_fail("cannot allocate the KV cache: %.0f bytes for %d positions (lower -c)",
+                        (double)s->max_blocks * page, s->max_blocks * KB);
+    s->cap_pages = s->max_blocks;
+    s->n_pages = held;
+    attn_state_hugepages(s->pages, (size_t)s->max_blocks * page);
+    if (attn_get(f, s->pages, (size_t)held * page, "dam: KV blocks")) return -1;
+    for (int b = 0; summaries && b < nb; b++) {
+        if (reserve_sums(s, b)) return -1;
+        summarise(s, b, b < nb - 1 || n_pos % KB == 0 ? KB : n_pos % KB);
+    }
+    s->n_pos = n_pos;
+    s->evicted = evicted;
+    return 0;
 }

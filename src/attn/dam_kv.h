@@ -17,6 +17,7 @@
 #define DAM_ATTN_KV_H
 
 #include <stddef.h>
+#include "dam/attn.h"
 #include "dam/kernels.h"
 
 #define KB KV_BLOCK
@@ -68,5 +69,11 @@ void kv_store_read(const struct kv_store *s, int pos, float *k, float *v);
 
 /* Distinct positions the store holds. */
 long kv_store_positions(const struct kv_store *s);
+
+/* The prompt cache: the positions, flags, held blocks (in block order) and
+ * summaries of a store; load reads them into an empty store made for the
+ * same context (pages numbered afresh: where a block lives never matters). */
+int kv_store_save(const struct kv_store *s, struct attn_stream *f);
+int kv_store_load(struct kv_store *s, struct attn_stream *f);
 
 #endif

@@ -356,6 +356,82 @@ static void dma_truncate(void *state, int pos) {
     }
 }
 
+/* The prompt cache: per layer its positions, per group its slots (heap
+ * order, positions, δ, keys, values: the order the rows sum them in) and its
+ * undo journal, so a shorter prefix restores by dma_truncate, exactly. */
+static int save_group(const struct dma_group *g, struct attn_stream *f, int hd) {
+    const struct dma_journal *j = &g->undo;
+    const size_t n = (size_t)g->used, e = (size_t)j->len, row = (size_t)hd * sizeof(float);
+    return attn_put_int(f, g->used) || attn_put(f, g->heap, n * sizeof(int)) ||
+           attn_put(f, g->pos, n * sizeof(int)) || attn_put(f, g->delta, n * sizeof(float)) ||
+           attn_put(f, g->k, n * row) || attn_put(f, g->v, n * row) ||
+           attn_put_int(f, j->len) || attn_put(f, j->at, e * sizeof(int)) || attn_put(f, j->slot, e * sizeof(int)) ||
+           attn_put(f, j->pos, e * sizeof(int)) || attn_put(f, j->delta, e * sizeof(float)) ||
+           attn_put(f, j->k, e * row) || attn_put(f, j->v, e * row) ? -1 : 0;
+}
+
+static int dma_save(void *state, struct attn_stream *f) {
+    struct dma_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    const double figures[2] = { s->kept_pairs, s->causal_pairs };
+    for (int l = 0; l < g->n_layers; l++)
+        if (attn_put_int(f, s->n_pos[l])) return -1;
+    if (attn_put(f, figures, sizeof figures)) return -1;
+    for (int i = 0; i < g->n_layers * s->groups; i++)
+        if (save_group(&s->g[i], f, g->head_dim)) return -1;
+    return 0;
+}
+
+/* Every int of a (n) in [lo, hi]. */
+static int ints_in(const int *a, int n, int lo, int hi, const char *what) {
+    for (int i = 0; i < n; i++)
+        if (a[i] < lo || a[i] > hi) return dam_fail("the attention state has %s %d (expected %d to %d)", what, a[i], lo, hi);
+    return 0;
+}
+
+static int load_group(struct dma_state *s, struct dma_group *g, struct attn_stream *f, int n_pos) {
+    const int hd = s->setup.head_dim, used = n_pos < s->cap ? n_pos : s->cap;
+    const size_t row = (size_t)hd * sizeof(float);
+    struct dma_journal *j = &g->undo;
+    int len;
+    if (attn_get_int(f, &g->used, used, used, "dma: slots used") ||
+        attn_get(f, g->heap, (size_t)g->used * sizeof(int), "dma: heap") ||
+        ints_in(g->heap, g->used, 0, g->used - 1, "dma: heap slot") ||
+        attn_get(f, g->pos, (size_t)g->used * sizeof(int), "dma: positions") ||
+        ints_in(g->pos, g->used, 0, n_pos - 1, "dma: position") ||
+        attn_get(f, g->delta, (size_t)g->used * sizeof(float), "dma: biases") ||
+        attn_get(f, g->k, (size_t)g->used * row, "dma: keys") || attn_get(f, g->v, (size_t)g->used * row, "dma: values") ||
+        attn_get_int(f, &len, 0, n_pos, "dma: journal entries") || journal_reserve(j, len, hd))
+        return -1;
+    j->len = len;
+    return attn_get(f, j->at, (size_t)len * sizeof(int), "dma: journal") || ints_in(j->at, len, 0, n_pos - 1, "dma: journal position") ||
+           attn_get(f, j->slot, (size_t)len * sizeof(int), "dma: journal") || ints_in(j->slot, len, 0, s->cap - 1, "dma: journal slot") ||
+           attn_get(f, j->pos, (size_t)len * sizeof(int), "dma: journal") || ints_in(j->pos, len, 0, n_pos - 1, "dma: journal position") ||
+           attn_get(f, j->delta, (size_t)len * sizeof(float), "dma: journal") ||
+           attn_get(f, j->k, (size_t)len * row, "dma: journal") || attn_get(f, j->v, (size_t)len * row, "dma: journal") ? -1 : 0;
+}
+
+static int dma_load(void *state, struct attn_stream *f, int pos) {
+    struct dma_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    double figures[2];
+    for (int l = 0; l < g->n_layers; l++) {
+        if (attn_get_int(f, &s->n_pos[l], pos, g->max_seq_len, "dma: positions")) return -1;
+        if (s->n_pos[l] != s->n_pos[0]) return dam_fail("dma: the cached layers hold different positions");
+    }
+    if (attn_get(f, figures, sizeof figures, "dma: figures")) return -1;
+    const size_t slots = (size_t)g->n_layers * s->groups * s->cap * g->head_dim * sizeof(float);
+    attn_state_hugepages(s->g[0].k, slots);         /* every group's slots are slices of group 0's */
+    attn_state_hugepages(s->g[0].v, slots);
+    s->kept_pairs = figures[0];
+    s->causal_pairs = figures[1];
+    for (int l = 0; l < g->n_layers; l++)
+        for (int gi = 0; gi < s->groups; gi++)
+            if (load_group(s, &s->g[(size_t)l * s->groups + gi], f, s->n_pos[l])) return -1;
+    dma_truncate(s, pos);
+    return 0;
+}
+
 static void dma_stats(void *state, struct attn_stats *st) {
     struct dma_state *s = state;
     const struct attn_setup *g = &s->setup;
@@ -390,6 +466,8 @@ const struct attn_module attn_dma = {
     .prefill = dma_prefill,
     .decode = dma_decode,
     .truncate = dma_truncate,
+    .save = dma_save,
+    .load = dma_load,
     .stats = dma_stats,
     .destroy = dma_destroy,
 };
@@ -403,6 +481,8 @@ const struct attn_module attn_dma_dense = {
     .prefill = dma_prefill,
     .decode = dma_decode,
     .truncate = dma_truncate,
+    .save = dma_save,
+    .load = dma_load,
     .stats = dma_stats,
     .destroy = dma_destroy,
 };

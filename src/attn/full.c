@@ -68,6 +68,44 @@ static void full_truncate(void *state, int pos) {
     if (pos < s->len) s->len = pos;
 }
 
+/* The prompt cache: per layer and KV head, the positions held (keys as
+ * their blocks, values as rows), in the cache's own layout and element type.
+ * The pairs visited follow from the positions (every causal pair). */
+static size_t head_offset(const struct full_state *s, int layer, int h) {
+    return (size_t)layer * layer_floats(s) + (size_t)h * s->cap * s->setup.head_dim;
+}
+
+static int full_save(void *state, struct attn_stream *f) {
+    struct full_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    const size_t blocks = (size_t)(s->len + KV_BLOCK - 1) / KV_BLOCK, hd = (size_t)g->head_dim;
+    if (attn_put_int(f, s->len)) return -1;
+    for (int l = 0; l < g->n_layers; l++)
+        for (int h = 0; h < g->n_kv_heads; h++)
+            if (attn_put(f, s->k + head_offset(s, l, h), blocks * KV_BLOCK * hd * sizeof *s->k) ||
+                attn_put(f, s->v + head_offset(s, l, h), (size_t)s->len * hd * sizeof *s->v))
+                return -1;
+    return 0;
+}
+
+static int full_load(void *state, struct attn_stream *f, int pos) {
+    struct full_state *s = state;
+    const struct attn_setup *g = &s->setup;
+    int len;
+    if (attn_get_int(f, &len, pos, g->max_seq_len, "full: positions")) return -1;
+    const size_t blocks = (size_t)(len + KV_BLOCK - 1) / KV_BLOCK, hd = (size_t)g->head_dim;
+    attn_state_hugepages(s->k, (size_t)g->n_layers * layer_floats(s) * sizeof *s->k);
+    attn_state_hugepages(s->v, (size_t)g->n_layers * layer_floats(s) * sizeof *s->v);
+    for (int l = 0; l < g->n_layers; l++)
+        for (int h = 0; h < g->n_kv_heads; h++)
+            if (attn_get(f, s->k + head_offset(s, l, h), blocks * KV_BLOCK * hd * sizeof *s->k, "full: keys") ||
+                attn_get(f, s->v + head_offset(s, l, h), (size_t)len * hd * sizeof *s->v, "full: values"))
+                return -1;
+    s->len = pos;
+    s->kept_pairs = (double)pos * (pos + 1) / 2 * g->n_heads;
+    return 0;
+}
+
 static void full_stats(void *state, struct attn_stats *st) {
     struct full_state *s = state;
     const struct attn_setup *g = &s->setup;
@@ -95,6 +133,8 @@ const struct attn_module attn_full = {
     .prefill = full_prefill,
     .decode = full_decode,
     .truncate = full_truncate,
+    .save = full_save,
+    .load = full_load,
     .stats = full_stats,
     .destroy = full_destroy,
 };

@@ -55,6 +55,8 @@ const struct attn_module attn_window = {
     .prefill = dam_state_prefill,
     .decode = dam_state_decode,
     .truncate = dam_state_truncate,
+    .save = dam_state_save,
+    .load = dam_state_load,
     .stats = dam_state_stats,
     .destroy = dam_state_free,
 };

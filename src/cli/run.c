@@ -2,18 +2,22 @@
  * Everything that is not generated text goes to stderr (timings, progress,
  * errors), so stdout can be piped. --json prints one object at the end. */
 #include "cli.h"
+#include "conversation.h"
 #include "dam/common.h"
 #include "dam/generate.h"
 #include "dam/model.h"
+#include "dam/prompt_cache.h"
 #include "dam/session.h"
 #include "dam/tokenizer.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,10 +38,28 @@ struct run_args {
     int n_stops;
     const char *truncate;      /* NULL, "left", "middle" */
     int json, print_ids, ignore_eos, no_special;
+    const char *prompt_cache;  /* --prompt-cache FILE */
+    int prompt_cache_ro;       /* --prompt-cache-ro: read it, never write it */
+    int interactive;           /* -i: questions from stdin, one answer each */
 };
 
 static volatile sig_atomic_t interrupt_flag;
 static void on_sigint(int sig) { (void)sig; interrupt_flag = 1; }
+
+/* Ctrl-C stops generation (and ends a read of stdin: no SA_RESTART) while
+ * caught: around generation, and with -i for the whole conversation; while
+ * loading or calibrating it ends the program as usual. */
+static void catch_sigint(int on) {
+    static struct sigaction old;
+    if (on) {
+        struct sigaction sa = { .sa_handler = on_sigint };
+        sigemptyset(&sa.sa_mask);
+        interrupt_flag = 0;
+        sigaction(SIGINT, &sa, &old);
+    } else {
+        sigaction(SIGINT, &old, NULL);
+    }
+}
 
 static void help(FILE *out) {
     struct sampler_params d;
@@ -53,6 +75,13 @@ static void help(FILE *out) {
         "  --chat-template NAME   force a template: chatml, llama3, llama2\n"
         "  --truncate left|middle cut a prompt that does not fit, keeping room for -n (at most half\n"
         "                         the context) (default: error)\n"
+        "  -i, --interactive      the prompt (-p, -f, --ids) is a document: read questions from stdin\n"
+        "                         (each ends with an empty line or EOF), answer each in turn (chat\n"
+        "                         turns with --chat) until EOF; Ctrl-C stops the current answer\n"
+        "prompt cache:\n"
+        "  --prompt-cache FILE    restore the prompt's longest cached prefix from FILE, and save\n"
+        "                         the session there after the prompt (created when missing)\n"
+        "  --prompt-cache-ro      use FILE but never write it\n"
         "generation:\n"
         "  -n, --n-predict N      new tokens at most; -1 = until EOS or a full context (default -1)\n"
         "  --temp X               temperature; 0 = greedy (default %g)\n"
@@ -76,6 +105,13 @@ static void help(FILE *out) {
 }
 
 /* ---- flags ---- */
+
+/* -f names standard input: "-", or a path to the same file or pipe. */
+static int is_stdin(const char *path) {
+    struct stat a, b;
+    if (!strcmp(path, "-")) return 1;
+    return stat(path, &a) == 0 && fstat(STDIN_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
 
 static int parse_args(struct run_args *a, int argc, char **argv) {
     const char *v;
@@ -120,6 +156,9 @@ static int parse_args(struct run_args *a, int argc, char **argv) {
         else if (!strcmp(f, "--json")) a->json = 1;
         else if (!strcmp(f, "--print-ids")) a->print_ids = 1;
         else if (!strcmp(f, "--ignore-eos")) a->ignore_eos = 1;
+        else if (arg_is(f, "--prompt-cache")) { VALUE(); a->prompt_cache = v; }
+        else if (!strcmp(f, "--prompt-cache-ro")) a->prompt_cache_ro = 1;
+        else if (!strcmp(f, "-i") || !strcmp(f, "--interactive")) a->interactive = 1;
         else { cli_error("unknown flag '%s' for dam run (see dam run --help)", f); return -1; }
 #undef VALUE
     }
@@ -127,25 +166,47 @@ static int parse_args(struct run_args *a, int argc, char **argv) {
     if (inputs > 1) { cli_error("give only one of -p, -f and --ids"); return -1; }
     if (a->ids && a->chat) { cli_error("--chat needs text (-p or -f), not --ids"); return -1; }
     if ((a->system || a->chat_template) && !a->chat) { cli_error("--system and --chat-template need --chat"); return -1; }
+    if (a->prompt_cache_ro && !a->prompt_cache) { cli_error("--prompt-cache-ro needs --prompt-cache FILE"); return -1; }
+    if (a->prompt_cache && !*a->prompt_cache) { cli_error("bad value for --prompt-cache: empty file name"); return -1; }
+    if (a->interactive && a->file && is_stdin(a->file)) {
+        cli_error("-i reads the questions from standard input: the document cannot come from it too "
+                  "(-f %s); give it as a file", a->file);
+        return -1;
+    }
     if (!a->seed_given) a->sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     return 0;
 }
 
 /* ---- prompt ---- */
 
-/* Text (from -p / -f, through the chat template) into token ids. */
-static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok, int **ids, int *n) {
+/* -p / -f, then (-i) the first question: with --chat in one user turn
+ * after a blank line, else on a line of its own. Heap text. */
+static char *prompt_text(const struct run_args *a, const char *question, size_t *len) {
+    char *text = a->file ? read_input(a->file, len) : strdup(a->prompt ? a->prompt : "");
+    if (!text) { if (!a->file) dam_fail("out of memory"); return NULL; }
+    if (!a->file) *len = strlen(text);
+    if (!question) return text;
+    const char *sep = !*len ? "" : a->chat ? "\n\n" : text[*len - 1] == '\n' ? "" : "\n";
+    const size_t ls = strlen(sep), lq = strlen(question);
+    char *joined = realloc(text, *len + ls + lq + 1);
+    if (!joined) { free(text); dam_fail("out of memory"); return NULL; }
+    memcpy(joined + *len, sep, ls);
+    memcpy(joined + *len + ls, question, lq + 1);
+    *len += ls + lq;
+    return joined;
+}
+
+/* Text (from -p / -f, the first question with -i, through the chat
+ * template `chat` when not NULL) into token ids. */
+static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok, const char *chat,
+                           const char *question, int **ids, int *n) {
     size_t len = 0;
-    char *text = a->file ? read_input(a->file, &len) : strdup(a->prompt ? a->prompt : "");
+    char *text = prompt_text(a, question, &len);
     if (!text) return -1;
-    if (!a->file) len = strlen(text);
-    if (a->chat) {
-        char name[32];
-        if (a->chat_template) snprintf(name, sizeof name, "%s", a->chat_template);
-        else if (chat_template_detect(tok, name, sizeof name) != 0) { free(text); return -1; }
+    if (chat) {
         /* without --system, follow the template's own default (SmolLM2's has one) */
         char *default_system = a->system ? NULL : chat_template_default_system(tok);
-        char *templated = chat_format(name, a->system ? a->system : default_system, text);
+        char *templated = chat_format(chat, a->system ? a->system : default_system, text);
         free(default_system);
         free(text);
         if (!templated) return -1;
@@ -153,8 +214,8 @@ static int tokenize_prompt(const struct run_args *a, const struct tokenizer *tok
         len = strlen(text);
     }
     /* a chat template writes its own BOS: the _chat variant never doubles it */
-    int rc = a->chat ? tokenizer_encode_chat(tok, text, len, 1, ids, n)
-                     : tokenizer_encode(tok, text, len, 1, ids, n);
+    int rc = chat ? tokenizer_encode_chat(tok, text, len, 1, ids, n)
+                  : tokenizer_encode(tok, text, len, 1, ids, n);
     free(text);
     return rc;
 }
@@ -199,7 +260,17 @@ struct output {
     int n_kept;                /* ids before the stop string (all when none matched) */
     int ids_printed;           /* --print-ids: ids written so far */
     int failed;                /* stdout failed: stop generating */
+    double first_ms;           /* now_ms() at the first generated token, 0 before */
 };
+
+/* Ready for the next answer (-i). */
+static void output_reset(struct output *o) {
+    if (o->detok) detokenizer_free(o->detok);
+    free(o->text);
+    free(o->ids);
+    free(o->ends);
+    *o = (struct output){ .a = o->a };
+}
 
 static int append_text(struct output *o, const char *s) {
     size_t n = strlen(s);
@@ -285,6 +356,7 @@ static int start_detokenizer(struct output *o, const struct tokenizer *tok, cons
 
 static int on_token(void *ctx, int id) {
     struct output *o = ctx;
+    if (!o->first_ms) o->first_ms = now_ms();
     if (!o->detok) {                           /* no tokenizer: ids only */
         if (note_id(o, id)) return 1;
         o->n_kept = o->n_ids;
@@ -320,19 +392,62 @@ static void on_prefill(void *ctx, int done, int total) {
     p->shown = 1;
 }
 
-static void print_timings(double load_ms, const struct gen_result *r, double total_ms,
-                          const char *attn, const struct attn_stats *st) {
+/* The prompt cache of a run: the file, and what loading and saving it did
+ * (the first prompt only). */
+struct cache_use {
+    const char *path;
+    int read_only;
+    const struct attn_options *opts;
+    const int *tokens;             /* the prompt: the checkpoint saves its first positions */
+    struct prompt_cache_result loaded, saved;
+    int did_save;
+};
+
+/* The checkpoint of generate: the session holds the save point. */
+static int save_checkpoint(void *ctx, struct session *s) {
+    struct cache_use *c = ctx;
+    if (prompt_cache_save(s, c->opts, c->path, c->tokens, &c->saved)) return -1;
+    c->did_save = 1;
+    return 0;
+}
+
+/* What one answer reports (timings, figures). */
+struct report {
+    double load_ms, total_ms;
+    double first_ms;               /* prompt start (cache load included) to the first token; < 0: none */
+    int n_past;                    /* prompt tokens the session held already */
+    const struct gen_result *r;
+    const struct cache_use *cache; /* NULL: no prompt cache for this answer */
+    struct attn_stats st;
+};
+
+static void print_cache(const struct cache_use *c) {
+    const double mib = 1048576.0;
+    if (c->loaded.restored)
+        fprintf(stderr, "prompt cache     = restored %d tokens from %s (%.2f MiB) in %.2f ms\n", c->loaded.restored,
+                c->path, c->loaded.bytes / mib, c->loaded.ms);
+    else
+        fprintf(stderr, "prompt cache     = not used (%s)\n", c->loaded.note);
+    if (c->did_save)
+        fprintf(stderr, "prompt cache     = saved %d tokens to %s (%.2f MiB) in %.2f ms\n", c->saved.positions,
+                c->path, c->saved.bytes / mib, c->saved.ms);
+}
+
+static void print_timings(const struct report *p, const char *attn) {
+    const struct gen_result *r = p->r;
+    const struct attn_stats *st = &p->st;
     /* a blank line parts the timings from the text on a terminal; in a log
      * file (stderr redirected) it would only be a stray first line */
     if (isatty(STDERR_FILENO)) fprintf(stderr, "\n");
-    fprintf(stderr, "load time        = %10.2f ms\n", load_ms);
+    fprintf(stderr, "load time        = %10.2f ms\n", p->load_ms);
+    if (p->cache) print_cache(p->cache);
     fprintf(stderr, "prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)\n",
             r->prompt_ms, r->n_prompt, r->n_prompt ? r->prompt_ms / r->n_prompt : 0,
             r->prompt_ms > 0 ? 1e3 * r->n_prompt / r->prompt_ms : 0);
     fprintf(stderr, "eval time        = %10.2f ms / %5d runs   (%8.2f ms per token, %8.2f tokens per second)\n",
             r->eval_ms, r->n_eval, r->n_eval ? r->eval_ms / r->n_eval : 0,
             r->eval_ms > 0 ? 1e3 * r->n_eval / r->eval_ms : 0);
-    fprintf(stderr, "total time       = %10.2f ms / %5d tokens\n", total_ms, r->n_prompt + r->n_generated);
+    fprintf(stderr, "total time       = %10.2f ms / %5d tokens\n", p->total_ms, r->n_prompt + r->n_generated);
     fprintf(stderr, "attention        = %s: sparsity %.3f, KV cache %.2f MiB (full attention: %.2f MiB)",
             attn, st->sparsity, st->kv_bytes / 1048576.0, st->kv_bytes_full / 1048576.0);
     if (st->selecting_heads)
@@ -341,9 +456,22 @@ static void print_timings(double load_ms, const struct gen_result *r, double tot
     fprintf(stderr, "\nstop             = %s\n", stop_reason_name(r->stop));
 }
 
+static void json_cache(cJSON *j, const struct cache_use *c) {
+    cJSON *o = cJSON_AddObjectToObject(j, "prompt_cache");
+    cJSON_AddStringToObject(o, "file", c->path);
+    cJSON_AddNumberToObject(o, "restored", c->loaded.restored);
+    cJSON_AddStringToObject(o, "note", c->loaded.note);
+    cJSON_AddNumberToObject(o, "load_ms", c->loaded.ms);
+    cJSON_AddNumberToObject(o, "load_bytes", (double)c->loaded.bytes);
+    cJSON_AddNumberToObject(o, "saved", c->did_save ? c->saved.positions : 0);
+    cJSON_AddNumberToObject(o, "save_ms", c->did_save ? c->saved.ms : 0);
+    cJSON_AddNumberToObject(o, "save_bytes", c->did_save ? (double)c->saved.bytes : 0);
+}
+
 static void print_json(const struct run_args *a, const char *model_dir, const struct output *o,
-                       const struct gen_result *r, double load_ms, double total_ms,
-                       const struct attn_stats *st) {
+                       const struct report *p) {
+    const struct gen_result *r = p->r;
+    const struct attn_stats *st = &p->st;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", model_dir);
     cJSON_AddStringToObject(j, "attn", a->model.attn);
@@ -352,6 +480,7 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     cJSON *ids = cJSON_AddArrayToObject(j, "ids");
     for (int i = 0; i < o->n_kept; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(o->ids[i]));
     cJSON_AddNumberToObject(j, "prompt_tokens", r->n_prompt);
+    cJSON_AddNumberToObject(j, "cached_tokens", p->n_past);
     cJSON_AddNumberToObject(j, "generated_tokens", o->n_kept);
     cJSON_AddStringToObject(j, "stop_reason", stop_reason_name(r->stop));
     char seed[24];                            /* a 64-bit seed exactly, not as a double */
@@ -359,13 +488,15 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     cJSON_AddRawToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
     cJSON *t = cJSON_AddObjectToObject(j, "timings");
-    cJSON_AddNumberToObject(t, "load_ms", load_ms);
+    cJSON_AddNumberToObject(t, "load_ms", p->load_ms);
     cJSON_AddNumberToObject(t, "prompt_ms", r->prompt_ms);
     cJSON_AddNumberToObject(t, "prompt_tokens_per_second", r->prompt_ms > 0 ? 1e3 * r->n_prompt / r->prompt_ms : 0);
+    if (p->first_ms >= 0) cJSON_AddNumberToObject(t, "first_token_ms", p->first_ms);
     cJSON_AddNumberToObject(t, "eval_ms", r->eval_ms);
     cJSON_AddNumberToObject(t, "eval_runs", r->n_eval);
     cJSON_AddNumberToObject(t, "eval_tokens_per_second", r->eval_ms > 0 ? 1e3 * r->n_eval / r->eval_ms : 0);
-    cJSON_AddNumberToObject(t, "total_ms", total_ms);
+    cJSON_AddNumberToObject(t, "total_ms", p->total_ms);
+    if (p->cache) json_cache(j, p->cache);
     cJSON *s = cJSON_AddObjectToObject(j, "attn_stats");
     cJSON_AddNumberToObject(s, "sparsity", st->sparsity);
     cJSON_AddNumberToObject(s, "kept_pairs", st->kept_pairs);
@@ -389,108 +520,200 @@ static int check_inputs(struct run_args *a, const char *dir, int has_tokenizer) 
     if (!has_tokenizer) {
         if (!a->ids) return dam_fail("%s has no tokenizer.json: give the prompt as token ids (--ids)", dir);
         if (a->n_stops) return dam_fail("--stop needs text, and %s has no tokenizer.json", dir);
+        if (a->interactive) return dam_fail("-i reads questions as text, and %s has no tokenizer.json", dir);
         if (!a->print_ids && !a->json) {
             cli_warn("%s has no tokenizer.json: printing the generated token ids (as --print-ids)", dir);
             a->print_ids = 1;
         }
         return 0;
     }
-    if (!a->prompt && !a->file && !a->ids)
+    if (!a->prompt && !a->file && !a->ids && !a->interactive)
         cli_warn("no prompt (-p, -f or --ids): generating from the tokens the tokenizer adds (BOS)");
     return 0;
 }
 
+/* What a run holds. */
+struct run {
+    struct run_args *a;
+    char dir[PATH_MAX];            /* the model folder */
+    struct model *m;
+    struct tokenizer *tok;
+    struct session *s;
+    char chat[32];                 /* the chat template's name, with --chat */
+    struct conversation conv;      /* the prompt, then (-i) answers and questions */
+    struct output out;
+    struct cache_use cache;
+    double t_start, load_ms;
+    enum stop_reason stop;         /* of the last answer */
+};
+
+/* The first prompt into the conversation: -p / -f / --ids, with -i the
+ * first question; cut (--truncate) or refused when it does not fit. */
+static int first_prompt(struct run *r, const char *question, int n_ctx) {
+    struct run_args *a = r->a;
+    int *ids = NULL, n = 0, rc;
+    const int given_ids = a->ids != NULL;
+    if (given_ids) {
+        ids = a->ids; a->ids = NULL; n = a->n_ids;
+    } else if (tokenize_prompt(a, r->tok, a->chat ? r->chat : NULL, question, &ids, &n) != 0) {
+        return -1;
+    }
+    /* text: the question is in it; ids: it follows them */
+    rc = conversation_append(&r->conv, ids, n, given_ids ? NULL : question);
+    free(ids);
+    if (rc) return -1;
+    if (question && given_ids && conversation_ask(&r->conv, question)) return -1;
+    if (r->conv.n == 0)
+        return dam_fail("the prompt is empty and the tokenizer adds no tokens (such as BOS): nothing to generate from");
+    if (a->truncate) truncate_prompt(r->conv.ids, &r->conv.n, n_ctx, a->n_predict, a->truncate, r->m->cfg.bos_id);
+    if (r->conv.n > n_ctx)
+        return dam_fail("the prompt has %d tokens but the context holds %d (raise -c or use --truncate left|middle)",
+                        r->conv.n, n_ctx);
+    return 0;
+}
+
+/* The next question from stdin (-i); NULL at its end or on Ctrl-C
+ * (*interrupted; SIGINT caught by the caller). A prompt on stderr when both
+ * are terminals. */
+static char *next_question(int *interrupted) {
+    if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+        fprintf(stderr, "> ");
+        fflush(stderr);
+    }
+    char *q = read_question(stdin);
+    *interrupted = !q && errno == EINTR;
+    return q;
+}
+
+/* The module, and --prompt-cache, checked before any work. */
+static int check_attention(struct run *r) {
+    struct run_args *a = r->a;
+    if (!a->model.attn) a->model.attn = attn_sparse_default_for(r->m);   /* dam (dma on Doge models) */
+    model_args_warn_unused(&a->model, a->model.attn);
+    if (!strcmp(a->model.attn, "dam") && check_pcl(a->model.attn_opts.dam.pcl, &r->m->cfg)) return -1;
+    if (a->prompt_cache && !strcmp(a->model.attn, "dam") && !strcmp(a->model.attn_opts.dam.capture, "prompt"))
+        return dam_fail("--prompt-cache: dam with --dam-capture prompt builds its masks from the prompt "
+                        "itself, which a cache cannot restore");
+    return 0;
+}
+
+/* One answer: the conversation's tokens the session lacks (all of the first
+ * prompt but what the prompt cache restores), then generation, the text on
+ * stdout, the figures on stderr (or --json). 0 ok, -1 error, 1 stdout
+ * failed (main says so). */
+static int answer(struct run *r, int first) {
+    struct run_args *a = r->a;
+    struct session *s = r->s;
+    struct cache_use *cache = first && a->prompt_cache ? &r->cache : NULL;
+    struct gen_result res = { 0 };
+    const double t0 = now_ms();
+    output_reset(&r->out);
+    if (cache) {
+        cache->tokens = r->conv.ids;
+        if (prompt_cache_load(s, cache->opts, cache->path, r->conv.ids, r->conv.n, &cache->loaded)) return -1;
+    }
+    const int n_past = s->pos;
+    if (r->tok && start_detokenizer(&r->out, r->tok, r->conv.ids, r->conv.n) != 0) return -1;
+    struct progress prog = { .t0 = now_ms() };
+    struct gen_params gp = {
+        .n_predict = a->n_predict, .sampling = a->sampling, .ignore_eos = a->ignore_eos,
+        .on_token = on_token, .ctx = &r->out, .interrupt = &interrupt_flag, .n_past = n_past,
+    };
+    if (isatty(STDERR_FILENO) && !a->json) { gp.on_prefill = on_prefill; gp.prefill_ctx = &prog; }
+    const int save_at = cache ? prompt_cache_point(s, r->conv.n) : 0;
+    if (cache && !cache->read_only && save_at > n_past) {
+        gp.checkpoint = save_at;
+        gp.on_checkpoint = save_checkpoint;
+        gp.checkpoint_ctx = cache;
+    }
+    if (!a->interactive) catch_sigint(1);      /* -i: caught for the whole conversation */
+    interrupt_flag = 0;
+    int grc = generate(s, r->conv.ids, r->conv.n, &gp, &res);
+    if (!a->interactive) catch_sigint(0);
+    if (grc != 0) { gen_result_free(&res); return -1; }
+    struct output *out = &r->out;
+    if (out->detok) append_text(out, detokenizer_flush(out->detok));
+    flush_text(out, out->len);
+    flush_ids(out, out->n_kept);
+    if (a->print_ids && !a->json) printf("\n");
+    else if (!a->json && out->len && out->text[out->len - 1] != '\n') printf("\n");
+    /* stdout failed (a full disk, a closed pipe): main says so and exits 1 */
+    if (out_flush() != 0) { gen_result_free(&res); return 1; }
+
+    struct report rep = {
+        .load_ms = r->load_ms, .total_ms = now_ms() - (first ? r->t_start : t0),
+        .first_ms = out->first_ms ? out->first_ms - t0 : -1, .n_past = n_past, .r = &res, .cache = cache,
+    };
+    s->attn->stats(s->attn_state, &rep.st);
+    if (a->json) print_json(a, r->dir, out, &rep);
+    else print_timings(&rep, a->model.attn);
+    r->stop = res.stop;
+    int rc = conversation_append(&r->conv, res.tokens, res.n_generated, out->text);
+    gen_result_free(&res);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv) {
-    double t_start = now_ms();
     struct run_args a = { .n_predict = -1 };
+    struct run r = { .a = &a, .t_start = now_ms(), .out = { .a = &a } };
     if (model_args_default(&a.model, NULL)) return EXIT_ERROR;  /* NULL: picked for the model */
     sampler_params_default(&a.sampling);
     int pr = parse_args(&a, argc, argv);
     if (pr == 0 && model_args_finish(&a.model) != 0) pr = -1;
     if (pr != 0) { free(a.ids); return pr > 0 ? EXIT_OK : EXIT_USAGE; }
 
-    int rc = EXIT_ERROR, *prompt = NULL, n_prompt = 0;
-    struct model *m = NULL;
-    struct tokenizer *tok = NULL;
-    struct session *s = NULL;
-    struct output out = { .a = &a };
-    struct gen_result res = { 0 };
-    char dir[PATH_MAX], tok_path[PATH_MAX + 32];
+    int rc = EXIT_ERROR, interrupted = 0, caught = 0;
+    char tok_path[PATH_MAX + 32], *question = NULL;
 
-    if (model_resolve_dir(a.model.model, dir, sizeof dir) != 0) goto fail;
-    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", dir);
+    r.cache = (struct cache_use){ .path = a.prompt_cache, .read_only = a.prompt_cache_ro, .opts = &a.model.attn_opts };
+    if (a.prompt_cache && prompt_cache_check(a.prompt_cache, a.prompt_cache_ro)) goto fail;
+    if (model_resolve_dir(a.model.model, r.dir, sizeof r.dir) != 0) goto fail;
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", r.dir);
     int has_tokenizer = is_file(tok_path);
-    if (check_inputs(&a, dir, has_tokenizer) != 0) goto fail;
-    if (!(m = model_load(dir))) goto fail;
-    if (has_tokenizer && !(tok = tokenizer_load(dir))) goto fail;
-
-    if (a.ids) {
-        prompt = a.ids; a.ids = NULL; n_prompt = a.n_ids;
-    } else if (tokenize_prompt(&a, tok, &prompt, &n_prompt) != 0) {
-        goto fail;
+    if (check_inputs(&a, r.dir, has_tokenizer) != 0) goto fail;
+    if (!(r.m = model_load(r.dir))) goto fail;
+    if (has_tokenizer && !(r.tok = tokenizer_load(r.dir))) goto fail;
+    if (a.chat) {
+        if (a.chat_template) snprintf(r.chat, sizeof r.chat, "%s", a.chat_template);
+        else if (chat_template_detect(r.tok, r.chat, sizeof r.chat) != 0) goto fail;
     }
-    if (n_prompt == 0) {
-        dam_fail("the prompt is empty and the tokenizer adds no tokens (such as BOS): nothing to generate from");
-        goto fail;
+    r.conv = (struct conversation){ .tok = r.tok, .chat = a.chat ? r.chat : NULL };
+    if (a.interactive) {
+        catch_sigint(1);
+        question = next_question(&interrupted);
+        catch_sigint(0);
+        if (!question) { rc = interrupted ? 130 : EXIT_OK; goto done; }   /* no question at all */
     }
-    int n_ctx = a.model.n_ctx ? a.model.n_ctx : m->cfg.max_seq_len;
-    if (a.model.n_ctx) warn_past_trained(n_ctx, &m->cfg, "-c");
-    if (a.truncate) truncate_prompt(prompt, &n_prompt, n_ctx, a.n_predict, a.truncate, m->cfg.bos_id);
-    if (n_prompt > n_ctx) {
-        dam_fail("the prompt has %d tokens but the context holds %d (raise -c or use --truncate left|middle)",
-                 n_prompt, n_ctx);
-        goto fail;
-    }
-    if (!a.model.attn) a.model.attn = attn_sparse_default_for(m);   /* dam (dma on Doge models) */
-    model_args_warn_unused(&a.model, a.model.attn);
-    if (!strcmp(a.model.attn, "dam") && check_pcl(a.model.attn_opts.dam.pcl, &m->cfg)) goto fail;
-    if (attn_prepare(attn_find(a.model.attn), &a.model.attn_opts, m, tok)) goto fail;
-    if (!(s = session_new(m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
+    int n_ctx = a.model.n_ctx ? a.model.n_ctx : r.m->cfg.max_seq_len;
+    if (a.model.n_ctx) warn_past_trained(n_ctx, &r.m->cfg, "-c");
+    if (first_prompt(&r, question, n_ctx) != 0 || check_attention(&r) != 0) goto fail;
+    if (attn_prepare(attn_find(a.model.attn), &a.model.attn_opts, r.m, r.tok)) goto fail;
+    if (!(r.s = session_new(r.m, attn_find(a.model.attn), &a.model.attn_opts, n_ctx))) goto fail;
     /* load time includes the session: KV cache, and DAM's calibration when its
      * profile is not cached yet (as llama.cpp counts context creation) */
-    double load_ms = now_ms() - t_start;
-    if (tok && start_detokenizer(&out, tok, prompt, n_prompt) != 0) goto fail;
+    r.load_ms = now_ms() - r.t_start;
 
-    struct progress prog = { .t0 = now_ms() };
-    struct gen_params gp = {
-        .n_predict = a.n_predict, .sampling = a.sampling, .ignore_eos = a.ignore_eos,
-        .on_token = on_token, .ctx = &out, .interrupt = &interrupt_flag,
-    };
-    if (isatty(STDERR_FILENO) && !a.json) { gp.on_prefill = on_prefill; gp.prefill_ctx = &prog; }
-    struct sigaction sa = { .sa_handler = on_sigint }, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
-    int grc = generate(s, prompt, n_prompt, &gp, &res);
-    sigaction(SIGINT, &old, NULL);
-    if (grc != 0) goto fail;
-    if (out.detok) append_text(&out, detokenizer_flush(out.detok));
-    flush_text(&out, out.len);
-    flush_ids(&out, out.n_kept);
-    if (a.print_ids && !a.json) printf("\n");
-    else if (!a.json && out.len && out.text[out.len - 1] != '\n') printf("\n");
-    /* stdout failed (a full disk, a closed pipe): main says so and exits 1 */
-    if (out_flush() != 0) goto done;
-
-    struct attn_stats st = { 0 };
-    s->attn->stats(s->attn_state, &st);
-    double total_ms = now_ms() - t_start;
-    if (a.json) print_json(&a, dir, &out, &res, load_ms, total_ms, &st);
-    else print_timings(load_ms, &res, total_ms, a.model.attn, &st);
-    rc = res.stop == STOP_INTERRUPT ? 130 : EXIT_OK;
-    goto done;
+    if (a.interactive) catch_sigint(caught = 1);
+    for (int turn = 0;; turn++) {
+        int arc = answer(&r, turn == 0);
+        if (arc < 0) goto fail;
+        if (arc > 0) goto done;                 /* stdout failed: main reports it */
+        if (!a.interactive) { rc = r.stop == STOP_INTERRUPT ? 130 : EXIT_OK; goto done; }
+        free(question);
+        if (!(question = next_question(&interrupted))) { rc = interrupted ? 130 : EXIT_OK; goto done; }
+        if (conversation_ask(&r.conv, question) != 0) goto fail;
+    }
 fail:
     cli_error("%s", dam_last_error());
 done:
-    gen_result_free(&res);
-    if (out.detok) detokenizer_free(out.detok);
-    free(out.text);
+    if (caught) catch_sigint(0);
+    free(question);
+    output_reset(&r.out);
+    conversation_free(&r.conv);
     attn_options_release(&a.model.attn_opts);
-    free(out.ids);
-    free(out.ends);
-    session_free(s);
-    tokenizer_free(tok);
-    model_free(m);
-    free(prompt);
+    session_free(r.s);
+    tokenizer_free(r.tok);
+    model_free(r.m);
     free(a.ids);
     return rc;
 }

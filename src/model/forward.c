@@ -39,6 +39,15 @@ static int build_buffers(struct session *s) {
     return 0;
 }
 
+void session_attn_setup(const struct session *s, const struct attn_options *opts, struct attn_setup *out) {
+    const struct model *m = s->model;
+    *out = (struct attn_setup){
+        .n_layers = m->cfg.n_layers, .n_heads = m->cfg.n_heads, .n_kv_heads = m->cfg.n_kv_heads,
+        .head_dim = m->cfg.head_dim, .max_seq_len = s->n_ctx, .model_dir = m->dir, .opts = opts,
+        .model = m,
+    };
+}
+
 struct session *session_new(const struct model *m, const struct attn_module *attn,
                             const struct attn_options *opts, int n_ctx) {
     /* on a Doge model "full" is its dense counterpart (δ still added) */
@@ -50,11 +59,8 @@ struct session *session_new(const struct model *m, const struct attn_module *att
     s->n_ctx = n_ctx > 0 ? n_ctx : m->cfg.max_seq_len;
     s->chunk = DEFAULT_CHUNK;
     if (build_buffers(s) != 0) { free_buffers(s); free(s); return NULL; }
-    struct attn_setup setup = {
-        .n_layers = m->cfg.n_layers, .n_heads = m->cfg.n_heads, .n_kv_heads = m->cfg.n_kv_heads,
-        .head_dim = m->cfg.head_dim, .max_seq_len = s->n_ctx, .model_dir = m->dir, .opts = opts,
-        .model = m,
-    };
+    struct attn_setup setup;
+    session_attn_setup(s, opts, &setup);
     s->attn_state = attn->create(&setup);
     if (!s->attn_state) { free_buffers(s); free(s); return NULL; }
     return s;

@@ -11,14 +11,21 @@ const char *stop_reason_name(enum stop_reason r) {
 
 static int interrupted(const struct gen_params *p) { return p->interrupt && *p->interrupt; }
 
-/* Prefill in chunks so that progress can be shown and Ctrl-C honoured. */
-static int prefill(struct session *s, const int *prompt, int n, const struct gen_params *p, float *logits) {
-    for (int done = 0; done < n; ) {
+/* Prefill in chunks so that progress can be shown and Ctrl-C honoured.
+ * *pause_ms gets the time spent in the checkpoint. */
+static int prefill(struct session *s, const int *prompt, int n, const struct gen_params *p, float *logits,
+                   double *pause_ms) {
+    for (int done = p->n_past; done < n; ) {
         int len = n - done < s->chunk ? n - done : s->chunk;
         int last = done + len == n;
         if (session_eval(s, prompt + done, len, logits, last ? LOGITS_LAST : LOGITS_NONE) != 0) return -1;
         done += len;
-        if (p->on_prefill) p->on_prefill(p->prefill_ctx, done, n);
+        if (p->on_prefill) p->on_prefill(p->prefill_ctx, done - p->n_past, n - p->n_past);
+        if (p->on_checkpoint && done == p->checkpoint) {
+            double t = now_ms();
+            if (p->on_checkpoint(p->checkpoint_ctx, s) != 0) return -1;
+            *pause_ms += now_ms() - t;
+        }
         if (interrupted(p) && !last) return 1;
     }
     return 0;
@@ -28,8 +35,10 @@ int generate(struct session *s, const int *prompt, int n_prompt, const struct ge
              struct gen_result *r) {
     const struct model_config *cfg = &s->model->cfg;
     memset(r, 0, sizeof *r);
-    r->n_prompt = n_prompt;
-    int room = s->n_ctx - s->pos - n_prompt;        /* positions left after the prompt */
+    if (p->n_past < 0 || p->n_past > n_prompt || s->pos != p->n_past)
+        return dam_fail("generate: %d prompt tokens said to be in a session holding %d", p->n_past, s->pos);
+    r->n_prompt = n_prompt - p->n_past;
+    int room = s->n_ctx - s->pos - r->n_prompt;     /* positions left after the prompt */
     if (room < 0) return dam_fail("prompt of %d tokens does not fit in the context of %d", n_prompt, s->n_ctx);
     int max_new = p->n_predict < 0 ? room + 1 : p->n_predict;  /* the last token needs no KV slot */
     struct sampler sm;
@@ -43,12 +52,12 @@ int generate(struct session *s, const int *prompt, int n_prompt, const struct ge
     memcpy(hist, prompt, (size_t)n_prompt * sizeof(int));
     int n_hist = n_prompt, rc = 0;
 
-    double t0 = now_ms();
-    int pre = n_prompt > 0 ? prefill(s, prompt, n_prompt, p, logits) : 0;
-    r->prompt_ms = now_ms() - t0;
+    double t0 = now_ms(), pause_ms = 0;
+    int pre = r->n_prompt > 0 ? prefill(s, prompt, n_prompt, p, logits, &pause_ms) : 0;
+    r->prompt_ms = now_ms() - t0 - pause_ms;
     if (pre < 0) { rc = -1; goto done; }
     if (pre > 0 || interrupted(p)) { r->stop = STOP_INTERRUPT; goto done; }
-    if (n_prompt == 0) { rc = dam_fail("nothing to generate from: the prompt is empty"); goto done; }
+    if (r->n_prompt == 0) { rc = dam_fail("nothing to generate from: no prompt tokens to evaluate"); goto done; }
 
     t0 = now_ms();
     r->stop = STOP_LENGTH;

@@ -124,3 +124,28 @@ char *chat_format(const char *template_name, const char *system, const char *use
     if (rc != 0 || buf_reserve(&b, 0) != 0) { buf_free(&b); return NULL; }
     return b.data;
 }
+
+/* The next turn of a conversation whose last turn is the assistant's answer
+ * (its text already in the transcript, its end-of-turn marker not: a model
+ * that stops at that marker never has it evaluated): the marker, the user's
+ * turn, the assistant header, as each template writes a later turn. */
+char *chat_format_next(const char *template_name, const char *user) {
+    struct buf b = {0};
+    int rc;
+    if (!user) user = "";
+    if (!template_name) template_name = "";
+    if (!strcmp(template_name, "chatml"))
+        rc = add(&b, "<|im_end|>\n<|im_start|>user\n") || add(&b, user) ||
+             add(&b, "<|im_end|>\n<|im_start|>assistant\n");
+    else if (!strcmp(template_name, "llama3"))
+        rc = add(&b, "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n") || add_trimmed(&b, user) ||
+             add(&b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    else if (!strcmp(template_name, "llama2"))             /* ' ' + answer + ' ' + eos, then bos [INST] */
+        rc = add(&b, " </s><s>[INST] ") || add_trimmed(&b, user) || add(&b, " [/INST]");
+    else {
+        dam_fail("unknown chat template '%s' (known: chatml, llama3, llama2)", template_name);
+        return NULL;
+    }
+    if (rc != 0 || buf_reserve(&b, 0) != 0) { buf_free(&b); return NULL; }
+    return b.data;
+}

@@ -133,6 +133,32 @@ START_TEST(formats_one_turn) {
 }
 END_TEST
 
+/* A follow-up (dam run -i): first turn + answer + chat_format_next is what
+ * the model's Jinja template renders for [user, assistant, user] with the
+ * generation prompt. */
+static void expect_follow_up(const char *name, const char *answer, const char *want) {
+    char *first = chat_format(name, NULL, "Q1"), *next = chat_format_next(name, " Q2 ");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(next);
+    char text[512];
+    snprintf(text, sizeof text, "%s%s%s", first, answer, next);
+    ck_assert_str_eq(text, want);
+    free(first);
+    free(next);
+}
+
+START_TEST(formats_a_follow_up) {
+    expect_follow_up("chatml", "A1", "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                                     "<|im_start|>user\n Q2 <|im_end|>\n<|im_start|>assistant\n");
+    expect_follow_up("llama3", "A1", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nQ1<|eot_id|>"
+                                     "<|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|>"
+                                     "<|start_header_id|>user<|end_header_id|>\n\nQ2<|eot_id|>"
+                                     "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    expect_follow_up("llama2", " A1", "<s>[INST] Q1 [/INST] A1 </s><s>[INST] Q2 [/INST]");
+    ck_assert_ptr_null(chat_format_next("vicuna", "Hi"));
+}
+END_TEST
+
 /* The templated text carries its BOS; the post-processor's BOS is not added twice. */
 START_TEST(chat_encoding_keeps_one_bos) {
     struct tokenizer *t = tokenizer_load("third_party/tokenizers/llama3style");
@@ -178,6 +204,7 @@ Suite *test_suite(void) {
     tcase_add_test(tc, missing_or_unknown_template_is_an_error);
     tcase_add_test(tc, default_system_prompt_of_chatml);
     tcase_add_test(tc, formats_one_turn);
+    tcase_add_test(tc, formats_a_follow_up);
     tcase_add_test(tc, chat_encoding_keeps_one_bos);
     suite_add_tcase(s, tc);
     return s;
