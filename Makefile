@@ -154,7 +154,7 @@ fuzz: fuzz-deps
 # (the objects of $(BUILD) as they are), and the data it looks for, in the
 # source tree's layout under PREFIX/share/dam ----
 INSTALL_DIR   := $(BUILD)/install
-TESTBED_FILES := $(filter-out %/golden.safetensors,$(wildcard third_party/models/testbed/*))
+TESTBED_FILES := $(filter-out %/golden.safetensors %/recipe,$(wildcard third_party/models/testbed/*))
 install: $(BUILD)/src/cli/main.o $(BUILD)/libdam.a
 	@mkdir -p $(INSTALL_DIR)
 	$(CC) $(CFLAGS) -DDAM_DATADIR='"$(DATADIR)"' -c src/common/datadir.c -o $(INSTALL_DIR)/datadir.o
