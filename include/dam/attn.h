@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "dam/quant.h"
 
 struct model;
 
@@ -48,6 +49,8 @@ struct attn_options {
     char dam_profile[1024];/* path of a profile JSON, "" = none */
     /* dma */
     int dma_window;        /* keys kept per query; 0 = the model's keep_window_size */
+    /* every module that supports it (full; the others store float32 for now) */
+    enum kv_type kv_type;  /* KV cache elements (--kv-type), default f32 */
 };
 
 /* Figures a module reports about what it did so far. */

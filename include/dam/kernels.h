@@ -44,13 +44,15 @@ uint64_t kernels_read_probe(const void *p, size_t bytes);
 
 /* ---- matrix products ---- */
 
-/* out (n, w->rows) = x (n, w->cols) · wᵀ. OpenMP-parallel over output rows,
- * so each weight byte is read once per call whatever n; inputs are blocked
- * so the part in use stays in cache. */
-void matmul(float *out, const float *x, const struct tensor *w, int n);
+/* out (n, w->rows) = x (n, w->cols) · wᵀ. Parallel over output rows (the
+ * pool of threads.h), so each weight byte is read once per call whatever n;
+ * inputs are blocked so the part in use stays in cache. A quantized w
+ * (quant.h) multiplies x quantized to int8 blocks. 0, or -1 + dam_fail
+ * (out of memory for the quantized input; unquantized weights never fail). */
+int matmul(float *out, const float *x, const struct tensor *w, int n);
 /* count products that share the input x (q, k, v or gate, up) in one
  * parallel pass: out[i] (n, w[i]->rows) = x · w[i]ᵀ. */
-void matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
+int matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
 
 /* out (n, dim) = x / rms(x) * weight, per row. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, int dim, float eps);

@@ -3,6 +3,8 @@
 #include "cli.h"
 #include "dam/common.h"
 #include "dam/dam.h"
+#include "dam/model.h"
+#include "dam/threads.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -160,6 +162,22 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
         a->attn = v;
         return 1;
     }
+    if (arg_is(f, "--quant")) {
+        VALUE();
+        if (quant_from_name(v, &a->quant) != 0) {
+            cli_error("bad value for --quant: '%s' (expected %s)", v, quant_names());
+            return -1;
+        }
+        return 1;
+    }
+    if (arg_is(f, "--kv-type")) {
+        VALUE();
+        if (kv_type_from_name(v, &o->kv_type) != 0) {
+            cli_error("bad value for --kv-type: '%s' (expected f32, f16 or bf16)", v);
+            return -1;
+        }
+        return 1;
+    }
     if (arg_is(f, "--window-sinks")) { VALUE(); return arg_int(f, v, 0, 1 << 24, &o->window_sinks) ? -1 : 1; }
     if (arg_is(f, "--window-size")) { VALUE(); return arg_int(f, v, 1, 1 << 24, &o->window_size) ? -1 : 1; }
     if (arg_is(f, "--dam-pcl")) { VALUE(); return arg_int(f, v, 2, 1 << 16, &o->dam_pcl) ? -1 : 1; }
@@ -203,6 +221,8 @@ void model_args_help(FILE *out) {
         "  -m, --model DIR        model folder (default: $DAM_MODEL, else the embedded model)\n"
         "  -t, --threads N        threads (default: all cores)\n"
         "  -c, --ctx-size N       context size in tokens (default: the model's maximum)\n"
+        "  --quant Q              quantize the weights at load: q8_0 or q4_0 (default none: as stored)\n"
+        "  --kv-type T            KV cache elements of the full module: f32, f16 or bf16 (default f32)\n"
         "  --attn NAME            attention module: %s\n"
         "                         (default: dam run uses dam, or dma on Doge models; dam logits\n"
         "                         the model's exact attention: full, or dma on Doge models)\n"
@@ -223,5 +243,13 @@ void model_args_help(FILE *out) {
 }
 
 void model_args_apply_threads(const struct model_args *a) {
-    if (a->threads > 0) omp_set_num_threads(a->threads);
+    if (a->threads <= 0) return;
+    threads_set_count(a->threads);        /* the kernels' pool (include/dam/threads.h) */
+    omp_set_num_threads(a->threads);      /* and OpenMP, which the dam module still uses */
+}
+
+struct model *model_args_load(const struct model_args *a, const char *dir) {
+    struct model *m = model_load(dir);
+    if (m && model_quantize(m, a->quant) != 0) { model_free(m); return NULL; }
+    return m;
 }

@@ -389,7 +389,7 @@ int cmd_bench(int argc, char **argv) {
 
     char dir[PATH_MAX];
     struct model *m = NULL;
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) {
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) {
         cli_error("%s", dam_last_error());
         return EXIT_ERROR;
     }

@@ -141,7 +141,7 @@ int cmd_calibrate(int argc, char **argv) {
     char *texts[MAX_FILES] = { 0 };
     int **seqs = NULL, *lens = NULL, n_seqs = 0, n_read = 0;
     char dir[PATH_MAX], what[2048];
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) goto fail;
     size_t w = 0;
     what[0] = 0;
     for (int i = 0; i < n_files; i++)

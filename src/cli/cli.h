@@ -50,7 +50,8 @@ struct model_args {
     int threads;              /* -t, 0 = all cores */
     int n_ctx;                /* -c, 0 = model's maximum */
     const char *attn;         /* --attn */
-    struct attn_options attn_opts;   /* --window-*, --dam-* */
+    struct attn_options attn_opts;   /* --window-*, --dam-*, --kv-type */
+    enum quant_type quant;    /* --quant, QUANT_NONE = weights as stored */
 };
 
 /* Defaults: the built-in options, then configs/dam.json (found beside the
@@ -62,7 +63,10 @@ int model_args_default(struct model_args *a, const char *default_attn);
 int model_args_parse(struct model_args *a, int argc, char **argv, int *i);
 /* Help lines for the shared flags. */
 void model_args_help(FILE *out);
-/* Applies -t (omp_set_num_threads). */
+/* Applies -t (the kernels' pool and OpenMP). */
 void model_args_apply_threads(const struct model_args *a);
+struct model;
+/* model_load(dir), then --quant. NULL + dam_fail. */
+struct model *model_args_load(const struct model_args *a, const char *dir);
 
 #endif

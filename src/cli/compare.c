@@ -43,7 +43,8 @@ static void help(FILE *out) {
         "  --attn LIST            modules, comma-separated; the first is the reference. A module may\n"
         "                         carry its own options: dam:tau=0.05:mu=0.8, window:size=32:sinks=4\n"
         "                         (keys: sinks size pcl lambda tau mu support coverage fallback\n"
-        "                         fwindow capture profile)\n"
+        "                         fwindow capture profile), and for any module quant=q8_0|q4_0 (its\n"
+        "                         weights quantized at load) and kv=f32|f16|bf16 (its KV cache)\n"
         "  -n N                   greedy continuation length (default 64; 0 = none)\n"
         "  --gen-prompt N         continue after the first N document tokens (default: all that fit)\n"
         "  --json                 one JSON object\n"
@@ -61,6 +62,7 @@ struct variant {
     char label[1200];
     const struct attn_module *mod;
     struct attn_options opts;
+    enum quant_type quant;         /* weights of this entry (quant=...; default --quant) */
     struct session *s;
     float *logits;                 /* (CHUNK, vocab) */
     double agree, kl, nll;         /* sums over positions */
@@ -72,7 +74,8 @@ struct variant {
     double gen_ms;
 };
 
-static int set_option(struct attn_options *o, const char *key, const char *val, const char *spec) {
+static int set_option(struct variant *x, const char *key, const char *val, const char *spec) {
+    struct attn_options *o = &x->opts;
     float f;
     int i;
     char flag[64];
@@ -93,6 +96,16 @@ static int set_option(struct attn_options *o, const char *key, const char *val, 
     STR("fallback", dam_fallback)
     INT("fwindow", dam_fallback_window, 1, 1 << 24)
     STR("capture", dam_capture)
+    if (!strcmp(key, "quant")) {
+        if (quant_from_name(val, &x->quant) == 0) return 0;
+        cli_error("bad value for %s (expected %s)", flag, quant_names());
+        return -1;
+    }
+    if (!strcmp(key, "kv")) {
+        if (kv_type_from_name(val, &o->kv_type) == 0) return 0;
+        cli_error("bad value for %s (expected f32, f16 or bf16)", flag);
+        return -1;
+    }
     if (!strcmp(key, "profile")) {
         if (strlen(val) >= sizeof o->dam_profile) { cli_error("%s: path too long", flag); return -1; }
         snprintf(o->dam_profile, sizeof o->dam_profile, "%s", val);
@@ -103,11 +116,12 @@ static int set_option(struct attn_options *o, const char *key, const char *val, 
 #undef FLT
 #undef STR
     cli_error("unknown option '%s' in --attn '%s' (keys: sinks size pcl lambda tau mu support coverage "
-              "fallback fwindow capture profile)", key, spec);
+              "fallback fwindow capture profile quant kv)", key, spec);
     return -1;
 }
 
-static int parse_variant_list(char *buf, const struct attn_options *base, struct variant *v, int *n) {
+static int parse_variant_list(char *buf, const struct attn_options *base, enum quant_type quant,
+                              struct variant *v, int *n) {
     *n = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (*n == MAX_VARIANTS) { cli_error("at most %d modules", MAX_VARIANTS); return -1; }
@@ -115,6 +129,7 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
         memset(x, 0, sizeof *x);
         snprintf(x->label, sizeof x->label, "%s", item);
         x->opts = *base;
+        x->quant = quant;
         char *colon = strchr(item, ':');
         if (colon) *colon = 0;
         if (!(x->mod = attn_find(item))) {
@@ -127,7 +142,7 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
             char *eq = strchr(kv, '=');
             if (!eq) { cli_error("bad option '%s' in --attn '%s' (expected key=value)", kv, x->label); return -1; }
             *eq = 0;
-            if (set_option(&x->opts, kv, eq + 1, x->label)) return -1;
+            if (set_option(x, kv, eq + 1, x->label)) return -1;
         }
         struct dam_params check;
         if (x->mod == attn_find("dam") && dam_params_from_options(&x->opts, &check)) {
@@ -139,10 +154,11 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
     return 0;
 }
 
-static int parse_variants(const char *list, const struct attn_options *base, struct variant *v, int *n) {
+static int parse_variants(const char *list, const struct attn_options *base, enum quant_type quant,
+                          struct variant *v, int *n) {
     char *buf = strdup(list);
     if (!buf) { cli_error("out of memory"); return -1; }
-    int rc = parse_variant_list(buf, base, v, n);
+    int rc = parse_variant_list(buf, base, quant, v, n);
     free(buf);
     return rc;
 }
@@ -507,12 +523,18 @@ int cmd_compare(int argc, char **argv) {
     struct variant *vars = calloc(MAX_VARIANTS, sizeof *vars);
     int nv = 0;
     if (!vars) { cli_error("out of memory"); return EXIT_ERROR; }
-    if (parse_variants(attn_list, &ma.attn_opts, vars, &nv)) { free(vars); return EXIT_USAGE; }
+    if (parse_variants(attn_list, &ma.attn_opts, ma.quant, vars, &nv)) { free(vars); return EXIT_USAGE; }
 
     int rc = EXIT_ERROR, *doc = NULL, n = 0;
-    struct model *m = NULL;
+    struct model *m = NULL, *quantized[QUANT_COUNT] = { NULL };   /* one load per weight format in use */
     struct tokenizer *tok = NULL;
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    quantized[QUANT_NONE] = m;
+    for (int k = 0; k < nv; k++) {
+        const enum quant_type q = vars[k].quant;
+        if (quantized[q]) continue;
+        if (!(quantized[q] = model_load(dir)) || model_quantize(quantized[q], q) != 0) goto fail;
+    }
     const char *doc_name = doc_file ? doc_file : ids_json ? ids_json : "--ids";
     if (ids_list) {
         if (arg_ids("--ids", ids_list, &doc, &n)) { rc = EXIT_USAGE; goto done; }
@@ -538,7 +560,7 @@ int cmd_compare(int argc, char **argv) {
     if (n_gen > 0 && n_prompt + n_gen > n_ctx) n_prompt = n_ctx - n_gen;
     if (n_gen > 0 && n_prompt < 1) { dam_fail("-n %d leaves no room for a prompt in a context of %d", n_gen, n_ctx); goto fail; }
     for (int k = 0; k < nv; k++) {
-        if (!(vars[k].s = session_new(m, vars[k].mod, &vars[k].opts, n_ctx))) {
+        if (!(vars[k].s = session_new(quantized[vars[k].quant], vars[k].mod, &vars[k].opts, n_ctx))) {
             dam_fail("%s: %s", vars[k].label, dam_last_error());
             goto fail;
         }
@@ -564,6 +586,7 @@ done:
     free(vars);
     free(doc);
     tokenizer_free(tok);
+    for (int q = 1; q < QUANT_COUNT; q++) model_free(quantized[q]);
     model_free(m);
     return rc;
 }

@@ -76,7 +76,7 @@ int cmd_logits(int argc, char **argv) {
     rc = EXIT_ERROR;
     model_args_apply_threads(&ma);
     char dir[PATH_MAX];
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) goto fail;
     int n_ctx = ma.n_ctx ? ma.n_ctx : n;
     if (n > n_ctx) { dam_fail("%d tokens do not fit in a context of %d (-c)", n, n_ctx); goto fail; }
     if (!ma.attn) ma.attn = attn_default_for(m);

@@ -185,7 +185,7 @@ int cmd_masks(int argc, char **argv) {
                                        ma.attn_opts.dam_profile))
             goto fail;
     } else if (n_files) {
-        if (!(m = model_load(dir)) || !(tok = tokenizer_load(dir))) goto fail;
+        if (!(m = model_args_load(&ma, dir)) || !(tok = tokenizer_load(dir))) goto fail;
         for (int i = 0; i < n_files; i++)
             if (!(texts[i] = read_file(files[i], NULL))) goto fail;
         if (!(p = dam_calibrate_texts(m, tok, (const char *const *)texts, n_files, &ma.attn_opts,

@@ -353,7 +353,7 @@ int cmd_run(int argc, char **argv) {
         dam_fail("%s has no tokenizer.json: give the prompt as token ids (--ids)", dir);
         goto fail;
     }
-    if (!(m = model_load(dir))) goto fail;
+    if (!(m = model_args_load(&a.model, dir))) goto fail;
     if (has_tokenizer && !(tok = tokenizer_load(dir))) goto fail;
 
     if (a.ids) {

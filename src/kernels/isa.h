@@ -14,11 +14,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "dam/quant.h"
 #include "dam/safetensors.h"
 
 /* Most rows / tokens a gemm tile ever covers (buffers in drivers use these). */
 #define ISA_MAX_MR 8
 #define ISA_MAX_NR 8
+/* Quantized tiles: at most this many inputs and row groups (of QGROUP rows). */
+#define ISA_MAX_QMR 4
+#define ISA_MAX_QNG 4
 /* Attention tiles: at most this many query rows per attn_rows call. */
 #define ISA_ATTN_MAX_ROWS 32
 
@@ -53,6 +57,21 @@ struct isa {
     void (*x_prepare)(const float *x, int n, int cols, uint32_t *xp);
     void (*gemm_tile_bf16x)(int m, int nr, int kc, const uint32_t *xp, size_t ldxp,
                             const uint16_t *w, size_t ldw, float *out, size_t ldo, int accumulate);
+
+    /* ---- quantized weights (layouts in include/dam/quant.h) ----
+     * x_quantize: n rows of cols floats into the int8 blocks of x (whose
+     * buffers hold n * ldq bytes and n * blocks scales and sums; ldq =
+     * blocks * QBLOCK). Every variant rounds the same way (to nearest even,
+     * x * (127 / max |x|)), so all give the same bytes.
+     * qgemm_tile: inputs i0 .. i0+m-1 of x times row groups g0 .. g0+ng-1:
+     *   out[i * ldo + 16 g + r] = sum over blocks b of
+     *       d_w[g, b, r] d_x[i, b] (sum_c u[g, b, r, c] q_x[i, b, c] - zero * s_x[i, b])
+     * with wq, wd pointing at group g0's first tile and its scales, groups
+     * `blocks` tiles apart; m <= qmr, ng <= qng (m == 1: ng <= qng_gemv). */
+    int qmr, qng, qng_gemv;
+    void (*x_quantize)(const float *x, int n, int cols, const struct qinput *out);
+    void (*qgemm_tile)(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
+                       const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo);
 
     /* ---- vectors ---- */
     float (*dot)(const float *a, const float *b, int n);

@@ -310,6 +310,154 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
         }
 }
 
+/* ---- quantized weights (include/dam/quant.h) ----
+ * Activations as in the portable code (same rounding: vcvtps2dq rounds to
+ * nearest even), packed to bytes with two saturating packs (no value
+ * saturates: all are within -127..127) and a lane permutation. */
+
+static void x_quantize_avx2(const float *x, int n, int cols, const struct qinput *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK;
+            float pad[QBLOCK] = {0};
+            const float *src = xi + c0;
+            if (cols - c0 < QBLOCK) { memcpy(pad, src, (size_t)(cols - c0) * sizeof(float)); src = pad; }
+            __m256 v[4], mx = _mm256_setzero_ps();
+            UNROLL for (int j = 0; j < 4; j++) {
+                v[j] = _mm256_loadu_ps(src + 8 * j);
+                mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[j]));
+            }
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+            const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0);
+            __m256i qi[4], sum = _mm256_setzero_si256();
+            UNROLL for (int j = 0; j < 4; j++) {
+                qi[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+                sum = _mm256_add_epi32(sum, qi[j]);
+            }
+            __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+            _mm256_storeu_si256((__m256i *)(q + c0), _mm256_permutevar8x32_epi32(bytes, order));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
+            out->s[(size_t)i * out->blocks + b] = _mm_cvtsi128_si32(s4);
+        }
+    }
+}
+
+/* Weights: M inputs x G groups, each group's 16 rows as two vectors of 8
+ * int32 sums. vpmaddubsw multiplies unsigned bytes by signed bytes into
+ * pairwise int16 sums, which saturate: nibbles (0..15) times -127..127 never
+ * do, but q8_0's stored bytes (up to 255) could, so for q8_0 the signed
+ * value q = byte - 128 is multiplied instead, as llama.cpp does: |x| times
+ * q with x's sign (at most 2 x 127 x 127 < 32767), no zero-point term. */
+static inline __m256i bcast4_avx2(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
+                             const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256;
+    const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[2][2][2];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++) acc[i][g][h] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m256i s[2][2][2];
+        const int8_t *xb[2];
+        UNROLL for (int i = 0; i < M; i++) {
+            const size_t row = (size_t)(i0 + i);
+            xb[i] = x->q + row * x->ldq + b * QBLOCK;
+            const __m256i c = _mm256_set1_epi32(qt == QUANT_Q8_0 ? 0 : -8 * x->s[row * blocks + b]);
+            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = c;
+        }
+        const uint8_t *t = wq + (size_t)b * tb;
+        if (qt == QUANT_Q8_0) {
+            UNROLL for (int k = 0; k < 8; k++) {
+                __m256i w[2][2];
+                UNROLL for (int g = 0; g < G; g++)
+                    UNROLL for (int h = 0; h < 2; h++)
+                        w[g][h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(t + g * gq + k * 64 + h * 32)), flip);
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256i xv = bcast4_avx2(xb[i] + 4 * k), ax = _mm256_abs_epi8(xv);
+                    UNROLL for (int g = 0; g < G; g++)
+                        UNROLL for (int h = 0; h < 2; h++)
+                            s[i][g][h] = _mm256_add_epi32(s[i][g][h], _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[g][h], xv)), ones));
+                }
+            }
+        } else {
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m256i lo[2][2], hi[2][2];
+                UNROLL for (int g = 0; g < G; g++)
+                    UNROLL for (int h = 0; h < 2; h++) {
+                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(t + g * gq + k * 64 + h * 32));
+                        lo[g][h] = _mm256_and_si256(raw, low4);
+                        hi[g][h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+                    }
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256i xl = bcast4_avx2(xb[i] + 8 * k), xh = bcast4_avx2(xb[i] + 8 * k + 4);
+                    UNROLL for (int g = 0; g < G; g++)
+                        UNROLL for (int h = 0; h < 2; h++) {
+                            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[g][h], xl),
+                                                               _mm256_maddubs_epi16(hi[g][h], xh));
+                            s[i][g][h] = _mm256_add_epi32(s[i][g][h], _mm256_madd_epi16(p, ones));
+                        }
+                }
+            }
+        }
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + g * gs + (size_t)b * QGROUP + 8 * h)));
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x->d[(size_t)(i0 + i) * blocks + b]));
+                    acc[i][g][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][g][h]), d, acc[i][g][h]);
+                }
+            }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++)
+                _mm256_storeu_ps(out + (size_t)i * ldo + g * QGROUP + 8 * h, acc[i][g][h]);
+}
+
+/* Any m <= ISA_MAX_QMR, ng <= ISA_MAX_QNG (the AVX-512 variant hands its
+ * tiles here on CPUs without VNNI): 2 x 1 tiles, or 1 x 2 for one input. */
+static void qgemm_tile_avx2(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
+                            const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    const size_t gq = (size_t)x->blocks * quant_tile_bytes(qt), gs = (size_t)x->blocks * QGROUP;
+    for (int i = 0; i < m; i += 2) {
+        for (int g = 0; g < ng; ) {
+            const uint8_t *q = wq + g * gq;
+            const uint16_t *d = wd + g * gs;
+            float *o = out + (size_t)i * ldo + g * QGROUP;
+            if (m - i >= 2) {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(2, 1, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(2, 1, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 1;
+            } else if (ng - g >= 2) {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(1, 2, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(1, 2, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 2;
+            } else {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(1, 1, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(1, 1, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 1;
+            }
+        }
+    }
+}
+
 /* ---- probe: 10 independent chains ---- */
 
 static double fma_probe_avx2(long iters) {
@@ -350,6 +498,9 @@ const struct isa isa_avx2 = {
     .cpu_has = cpu_has_avx2,
     .mr = 3, .nr_max = NR, .nr_gemv = NR1,
     .gemm_tile = gemm_tile_avx2,
+    .qmr = 2, .qng = 1, .qng_gemv = 2,
+    .x_quantize = x_quantize_avx2,
+    .qgemm_tile = qgemm_tile_avx2,
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .scale = scale_avx2,

@@ -42,6 +42,9 @@ INLINE __m512 load16_mask(enum dtype dt, const void *p, __mmask16 k) {
     return _mm512_maskz_loadu_ps(k, p);
 }
 
+/* The first n lanes (n clamped to 0 .. 16). */
+INLINE __mmask16 mask16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
 /* Sums of four vectors as one 4-lane vector: fold 512 -> 256 -> 128 bits,
  * then two rounds of pairwise adds across the four. */
 INLINE __m128 fold(__m512 a) {
@@ -352,6 +355,155 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
         }
 }
 
+/* ---- quantized weights (include/dam/quant.h) ----
+ * Activations: per block of 32, two vectors; max |x| reduced, then
+ * round(x * 127 / max) with the rounding vcvtps2dq does (to nearest even,
+ * the same as the portable nearbyintf), packed to bytes by vpmovdb. */
+
+static void x_quantize_avx512(const float *x, int n, int cols, const struct qinput *out) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK;
+            const __mmask16 k0 = mask16(cols - c0), k1 = mask16(cols - c0 - 16);
+            const __m512 v0 = _mm512_maskz_loadu_ps(k0, xi + c0), v1 = _mm512_maskz_loadu_ps(k1, xi + c0 + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+            const __m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0);
+            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+            _mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(q1));
+            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
+            out->s[(size_t)i * out->blocks + b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        }
+    }
+}
+
+/* Weights: M inputs x G groups of 16 rows per tile. Per block of 32
+ * columns, for each group one int32 vector of the 16 rows' sums, started
+ * at -zero * s_x (so it ends as the exact integer dot product), fed by
+ * vpdpbusd: 64 bytes of weights (4 columns x 16 rows, or 8 columns as two
+ * nibble halves) times the 4 activation bytes of those columns broadcast.
+ * Then one conversion and one FMA per (input, group) apply d_w d_x. The
+ * M x G int32 chains (8 long for a block) are independent, enough to hide
+ * vpdpbusd's latency; the results are 16 consecutive outputs per group. */
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
+                        const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256, z = qt == QUANT_Q8_0 ? 128 : 8;
+    const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
+    const int8_t *xq[ISA_MAX_QMR];
+    const float *xd[ISA_MAX_QMR];
+    const int32_t *xs[ISA_MAX_QMR];
+    UNROLL for (int i = 0; i < M; i++) {
+        xq[i] = x->q + (size_t)(i0 + i) * x->ldq;
+        xd[i] = x->d + (size_t)(i0 + i) * blocks;
+        xs[i] = x->s + (size_t)(i0 + i) * blocks;
+    }
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[ISA_MAX_QMR][ISA_MAX_QNG];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) acc[i][g] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG];
+        UNROLL for (int i = 0; i < M; i++) {
+            const __m512i c = _mm512_set1_epi32(-z * xs[i][b]);
+            UNROLL for (int g = 0; g < G; g++) s[i][g] = c;
+        }
+        const uint8_t *t = wq + (size_t)b * tb;
+        const int8_t *xb[ISA_MAX_QMR];
+        UNROLL for (int i = 0; i < M; i++) xb[i] = xq[i] + b * QBLOCK;
+        if (qt == QUANT_Q8_0) {
+            UNROLL for (int k = 0; k < 8; k++) {
+                __m512i w[ISA_MAX_QNG];
+                UNROLL for (int g = 0; g < G; g++) w[g] = _mm512_loadu_si512(t + g * gq + k * 64);
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m512i xv = bcast4(xb[i] + 4 * k);
+                    UNROLL for (int g = 0; g < G; g++) s[i][g] = _mm512_dpbusd_epi32(s[i][g], w[g], xv);
+                }
+            }
+        } else {
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m512i lo[ISA_MAX_QNG], hi[ISA_MAX_QNG];
+                UNROLL for (int g = 0; g < G; g++) {
+                    const __m512i raw = _mm512_loadu_si512(t + g * gq + k * 64);
+                    lo[g] = _mm512_and_si512(raw, low4);
+                    hi[g] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                }
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m512i xl = bcast4(xb[i] + 8 * k), xh = bcast4(xb[i] + 8 * k + 4);
+                    UNROLL for (int g = 0; g < G; g++) {
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], lo[g], xl);
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], hi[g], xh);
+                    }
+                }
+            }
+        }
+        __m512 dw[ISA_MAX_QNG];
+        UNROLL for (int g = 0; g < G; g++)
+            dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wd + g * gs + (size_t)b * QGROUP)));
+        UNROLL for (int i = 0; i < M; i++) {
+            const __m512 dx = _mm512_set1_ps(xd[i][b]);
+            UNROLL for (int g = 0; g < G; g++)
+                acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][g]), _mm512_mul_ps(dw[g], dx), acc[i][g]);
+        }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) _mm512_storeu_ps(out + (size_t)i * ldo + g * QGROUP, acc[i][g]);
+}
+
+/* Prefill tiles: 4 inputs x 2 groups (32 rows); decode: 1 input x 4 groups
+ * (64 rows, 4 independent chains). Smaller edges take the generic path of
+ * the same kernel with fewer inputs or groups. */
+#define QMR 4
+#define QNG 2
+#define QNG1 4
+
+#define QGEMM_CASES(QT)                                                                              \
+    if (m == 1) {                                                                                    \
+        switch (ng) {                                                                                \
+        case 4: qgemm_micro(1, 4, QT, x, i0, wq, wd, out, ldo); break;                               \
+        case 3: qgemm_micro(1, 3, QT, x, i0, wq, wd, out, ldo); break;                               \
+        case 2: qgemm_micro(1, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
+        default: qgemm_micro(1, 1, QT, x, i0, wq, wd, out, ldo); break;                              \
+        }                                                                                            \
+    } else if (ng == 2) {                                                                            \
+        switch (m) {                                                                                 \
+        case 4: qgemm_micro(4, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
+        default: qgemm_micro(2, 2, QT, x, i0, wq, wd, out, ldo); break;                              \
+        }                                                                                            \
+    } else {                                                                                         \
+        switch (m) {                                                                                 \
+        case 4: qgemm_micro(4, 1, QT, x, i0, wq, wd, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 1, QT, x, i0, wq, wd, out, ldo); break;                               \
+        default: qgemm_micro(2, 1, QT, x, i0, wq, wd, out, ldo); break;                              \
+        }                                                                                            \
+    }
+
+static void qgemm_tile_vnni(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
+                            const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    if (qt == QUANT_Q8_0) { QGEMM_CASES(QUANT_Q8_0) }
+    else { QGEMM_CASES(QUANT_Q4_0) }
+}
+#pragma GCC pop_options
+
+/* AVX-512 without VNNI (Skylake-X): the AVX2 tile, same layout. */
+static void qgemm_tile_avx512(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
+                              const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    if (__builtin_cpu_supports("avx512vnni")) qgemm_tile_vnni(qt, m, ng, x, i0, wq, wd, out, ldo);
+    else isa_avx2.qgemm_tile(qt, m, ng, x, i0, wq, wd, out, ldo);
+}
+
 /* ---- probe: 12 independent FMA chains, more than latency x pipes ---- */
 
 static double fma_probe_avx512(long iters) {
@@ -393,6 +545,9 @@ const struct isa isa_avx512 = {
     .cpu_has = cpu_has_avx512,
     .mr = 4, .nr_max = NR, .nr_gemv = NR1,
     .gemm_tile = gemm_tile_avx512,
+    .qmr = QMR, .qng = QNG, .qng_gemv = QNG1,
+    .x_quantize = x_quantize_avx512,
+    .qgemm_tile = qgemm_tile_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .scale = scale_avx512,
@@ -510,6 +665,9 @@ const struct isa isa_avx512bf16 = {
     .x_prepared_stride = x_prepared_stride_bf16,
     .x_prepare = x_prepare_bf16,
     .gemm_tile_bf16x = gemm_tile_bf16x,
+    .qmr = QMR, .qng = QNG, .qng_gemv = QNG1,
+    .x_quantize = x_quantize_avx512,
+    .qgemm_tile = qgemm_tile_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .scale = scale_avx512,

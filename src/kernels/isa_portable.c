@@ -62,6 +62,66 @@ static void gemm_tile_portable(enum dtype dt, int m, int nr, int kc, const float
     }
 }
 
+/* ---- quantized weights: the plain sums of quant.h ---- */
+
+static void x_quantize_portable(const float *x, int n, int cols, const struct qinput *out) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK, nc = cols - c0 < QBLOCK ? cols - c0 : QBLOCK;
+            float amax = 0;
+            for (int c = 0; c < nc; c++) amax = fmaxf(amax, fabsf(xi[c0 + c]));
+            const float id = amax > 0 ? 127.0f / amax : 0;
+            int32_t sum = 0;
+            for (int c = 0; c < QBLOCK; c++) {
+                const int v = c < nc ? (int)nearbyintf(xi[c0 + c] * id) : 0;
+                q[c0 + c] = (int8_t)v;
+                sum += v;
+            }
+            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
+            out->s[(size_t)i * out->blocks + b] = sum;
+        }
+    }
+}
+
+/* The integer sum of one (row, block): stored bytes times activation bytes. */
+static int32_t block_dot(enum quant_type qt, const uint8_t *tile, int r, const int8_t *xq) {
+    int32_t s = 0;
+    if (qt == QUANT_Q8_0) {
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 4; i++) s += tile[k * 64 + r * 4 + i] * xq[4 * k + i];
+    } else {
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < 4; i++) {
+                const uint8_t v = tile[k * 64 + r * 4 + i];
+                s += (v & 15) * xq[8 * k + i] + (v >> 4) * xq[8 * k + 4 + i];
+            }
+    }
+    return s;
+}
+
+static void qgemm_tile_portable(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
+                                const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+    const int blocks = x->blocks, tb = quant_tile_bytes(qt), z = quant_zero(qt);
+    for (int i = 0; i < m; i++) {
+        const int8_t *xq = x->q + (size_t)(i0 + i) * x->ldq;
+        const float *xd = x->d + (size_t)(i0 + i) * blocks;
+        const int32_t *xs = x->s + (size_t)(i0 + i) * blocks;
+        for (int g = 0; g < ng; g++) {
+            float acc[QGROUP] = {0};
+            for (int b = 0; b < blocks; b++) {
+                const size_t tile = (size_t)g * blocks + b;
+                for (int r = 0; r < QGROUP; r++) {
+                    const int32_t s = block_dot(qt, wq + tile * tb, r, xq + b * QBLOCK) - z * xs[b];
+                    acc[r] += (float)s * (f16_to_f32(wd[tile * QGROUP + r]) * xd[b]);
+                }
+            }
+            memcpy(out + (size_t)i * ldo + g * QGROUP, acc, sizeof acc);
+        }
+    }
+}
+
 /* ---- attention: one row at a time, keys in blocks of KV_BLOCK ---- */
 
 static int attn_hd_ok_portable(int hd) { (void)hd; return 1; }
@@ -123,6 +183,9 @@ const struct isa isa_portable = {
     .cpu_has = cpu_has_portable,
     .mr = 4, .nr_max = 4, .nr_gemv = 4,
     .gemm_tile = gemm_tile_portable,
+    .qmr = 4, .qng = 1, .qng_gemv = 1,
+    .x_quantize = x_quantize_portable,
+    .qgemm_tile = qgemm_tile_portable,
     .dot = dot_portable,
     .axpy = axpy_portable,
     .scale = scale_portable,

@@ -247,6 +247,7 @@ void model_free(struct model *m) {
     free(m->layers);
     free(m->norm_f32);
     free(m->doge_f32);
+    free(m->quant_mem);
     free(m->dir);
     free(m);
 }

@@ -1,0 +1,120 @@
+/* quantize.c — --quant: the model's matrices quantized once, at load.
+ *
+ * Read from the mapped checkpoint as they are (BF16, F16 or F32), written
+ * into one new allocation; the tensor views are then pointed at it. The
+ * file is never written, and nothing is cached: quantizing takes a fraction
+ * of a second (the work is spread over the pool, one task per group of 16
+ * rows).
+ *
+ * Which matrices: every projection and MLP matrix, the embedding, and
+ * lm_head, in the format asked for. Doge's dt_proj (a few KB per layer)
+ * and the norm vectors stay as they are. */
+#include "dam/model.h"
+#include "dam/common.h"
+#include "dam/kernels.h"
+#include "dam/threads.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* One matrix to quantize: where its view is, and where its groups go. */
+struct qjob {
+    struct tensor *t;
+    struct tensor src;         /* the view as loaded */
+    enum quant_type q;
+    struct qshape shape;
+    uint8_t *quants;
+    uint16_t *scales;
+    int first_group;           /* index of its first group among all tasks */
+};
+
+struct qctx {
+    struct qjob *jobs;
+    int n_jobs, max_cols;
+    float *rows;               /* per thread: QGROUP rows of max_cols floats */
+};
+
+/* Tasks [begin, end): one group of 16 rows each, any matrix. */
+static void quantize_groups(void *arg, int begin, int end, int thread) {
+    const struct qctx *c = arg;
+    float *buf = c->rows + (size_t)thread * QGROUP * c->max_cols;
+    int j = 0;
+    for (int task = begin; task < end; task++) {
+        while (j + 1 < c->n_jobs && task >= c->jobs[j + 1].first_group) j++;
+        const struct qjob *q = &c->jobs[j];
+        const int r0 = (task - q->first_group) * QGROUP;
+        const int r1 = r0 + QGROUP < q->src.rows ? r0 + QGROUP : q->src.rows;
+        for (int r = r0; r < r1; r++) tensor_row_f32(&q->src, r, buf + (size_t)(r - r0) * q->src.cols);
+        quant_rows(q->q, buf, (size_t)q->src.cols, q->src.rows, q->src.cols, r0, r0 + QGROUP,
+                   q->quants, q->scales);
+    }
+}
+
+/* The matrices of m, in a fixed order (lm_head last, when not tied). */
+static int list_matrices(struct model *m, struct tensor **out) {
+    int n = 0;
+    out[n++] = &m->embed;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        struct layer_weights *w = &m->layers[l];
+        struct tensor *t[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down };
+        for (int i = 0; i < 7; i++) out[n++] = t[i];
+    }
+    if (!m->cfg.tie_embeddings) out[n++] = &m->lm_head;
+    return n;
+}
+
+int model_quantize(struct model *m, enum quant_type q) {
+    if (q == QUANT_NONE || m->quant != QUANT_NONE) return 0;
+    const double t0 = now_ms();
+    const int max_n = 2 + 7 * m->cfg.n_layers;
+    struct tensor **mats = xmalloc((size_t)max_n * sizeof *mats, "quantization");
+    struct qjob *jobs = xcalloc((size_t)max_n, sizeof *jobs, "quantization");
+    struct qctx c = { .jobs = jobs };
+    if (!mats || !jobs) { free(mats); free(jobs); return -1; }
+    c.n_jobs = list_matrices(m, mats);
+    size_t total = 0;
+    int groups = 0;
+    for (int i = 0; i < c.n_jobs; i++) {
+        struct qjob *j = &jobs[i];
+        j->t = mats[i];
+        j->src = *mats[i];
+        j->q = q;
+        if (j->q == QUANT_NONE) { j->shape = (struct qshape){0}; j->first_group = groups; continue; }
+        j->shape = quant_shape(j->q, j->src.rows, j->src.cols);
+        j->first_group = groups;
+        groups += j->shape.groups;
+        total += (j->shape.quant_bytes + j->shape.scale_bytes + 63) / 64 * 64;
+        if (j->src.cols > c.max_cols) c.max_cols = j->src.cols;
+    }
+    uint8_t *mem = aligned_alloc(64, total);
+    c.rows = xmalloc((size_t)threads_count() * QGROUP * c.max_cols * sizeof(float), "quantization");
+    if (!mem || !c.rows) {
+        if (!mem) dam_fail("out of memory: %.0f MiB for the %s weights", total / 1048576.0, quant_name(q));
+        free(mem); free(c.rows); free(mats); free(jobs);
+        return -1;
+    }
+    uint8_t *p = mem;
+    for (int i = 0; i < c.n_jobs; i++) {
+        struct qjob *j = &jobs[i];
+        j->quants = p;
+        j->scales = (uint16_t *)(p + j->shape.quant_bytes);
+        p += (j->shape.quant_bytes + j->shape.scale_bytes + 63) / 64 * 64;
+    }
+    parallel_for(groups, 1, quantize_groups, &c);
+    size_t before = 0, after = 0;
+    for (int i = 0; i < c.n_jobs; i++) {
+        struct qjob *j = &jobs[i];
+        if (j->q == QUANT_NONE) continue;
+        before += tensor_bytes(&j->src);
+        j->t->quant = j->q;
+        j->t->data = j->quants;
+        j->t->scales = j->scales;
+        after += tensor_bytes(j->t);
+    }
+    if (m->cfg.tie_embeddings) m->lm_head = m->embed;
+    m->weight_bytes = m->weight_bytes - before + after;
+    m->quant = q;
+    m->quant_mem = mem;
+    m->quant_ms = now_ms() - t0;
+    free(c.rows); free(mats); free(jobs);
+    return 0;
+}
