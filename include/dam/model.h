@@ -52,15 +52,16 @@ int config_parse(const char *json, size_t len, const char *what, struct model_co
 int config_is_eos(const struct model_config *cfg, int token);
 
 /* A 2-D weight matrix (rows, cols), row-major, in its stored dtype, or
- * quantized at load (include/dam/quant.h): then data holds the quants and
- * scales the block scales, in the tiled layout described there.
+ * quantized at load (include/dam/quant.h): then data holds the quants,
+ * scales and supers the other two arrays of the tiled layout described there.
  * Linear layers are stored as (out_features, in_features). */
 struct tensor {
     enum dtype dtype;          /* as stored in the checkpoint */
     int rows, cols;
     const void *data;
     enum quant_type quant;     /* QUANT_NONE: data is (rows, cols) in dtype */
-    const uint16_t *scales;    /* quantized: float16 block scales */
+    const uint8_t *scales;     /* quantized: block scales */
+    const uint16_t *supers;    /* q4_k: the float16 maxima of the scales */
 };
 
 /* Bytes a kernel reads to use the whole matrix (quants and scales when

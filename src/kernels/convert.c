@@ -77,7 +77,7 @@ static void row_bf16(const uint16_t *src, float *dst, int n) {
 
 void tensor_row_f32(const struct tensor *w, int row, float *dst) {
     if (w->quant != QUANT_NONE) {
-        dequant_row(w->quant, w->data, w->scales, w->rows, w->cols, row, dst);
+        dequant_row(w->quant, w->data, w->scales, w->supers, w->rows, w->cols, row, dst);
         return;
     }
     size_t off = (size_t)row * (size_t)w->cols;
@@ -92,5 +92,5 @@ void tensor_row_f32(const struct tensor *w, int row, float *dst) {
 size_t tensor_bytes(const struct tensor *t) {
     if (t->quant == QUANT_NONE) return (size_t)t->rows * t->cols * dtype_size(t->dtype);
     const struct qshape sh = quant_shape(t->quant, t->rows, t->cols);
-    return sh.quant_bytes + sh.scale_bytes;
+    return sh.quant_bytes + sh.scale_bytes + sh.super_bytes;
 }

@@ -60,18 +60,20 @@ struct isa {
 
     /* ---- quantized weights (layouts in include/dam/quant.h) ----
      * x_quantize: n rows of cols floats into the int8 blocks of x (whose
-     * buffers hold n * ldq bytes and n * blocks scales and sums; ldq =
-     * blocks * QBLOCK). Every variant rounds the same way (to nearest even,
-     * x * (127 / max |x|)), so all give the same bytes.
-     * qgemm_tile: inputs i0 .. i0+m-1 of x times row groups g0 .. g0+ng-1:
-     *   out[i * ldo + 16 g + r] = sum over blocks b of
-     *       d_w[g, b, r] d_x[i, b] (sum_c u[g, b, r, c] q_x[i, b, c] - zero * s_x[i, b])
-     * with wq, wd pointing at group g0's first tile and its scales, groups
-     * `blocks` tiles apart; m <= qmr, ng <= qng (m == 1: ng <= qng_gemv). */
+     * buffers hold n * ldq bytes, n * blocks scales and sums, 2n * blocks
+     * half sums; ldq = blocks * QBLOCK; and, when x->r is set, the second
+     * bytes and their sums). Every variant rounds the same way (to nearest
+     * even, t = x * (127 / max |x|), then (t - q) * QRES), so all give the
+     * same bytes. q8_0 weights need x->r.
+     * qgemm_tile: inputs i0 .. i0+m-1 of x times row groups g0 .. g0+ng-1,
+     * every block (quant.h gives the sums):
+     *   out[i * ldo + 16 g + r] = sum_c w[16 (g0 + g) + r, c] x[i0 + i, c]
+     * with wq, ws, wsup pointing at group g0's first tile, its scales and
+     * (q4_k) its supers; m <= qmr, ng <= qng (m == 1: ng <= qng_gemv). */
     int qmr, qng, qng_gemv;
     void (*x_quantize)(const float *x, int n, int cols, const struct qinput *out);
-    void (*qgemm_tile)(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
-                       const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo);
+    void (*qgemm_tile)(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                       const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo);
 
     /* ---- vectors ---- */
     float (*dot)(const float *a, const float *b, int n);

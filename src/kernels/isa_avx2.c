@@ -315,6 +315,13 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
  * nearest even), packed to bytes with two saturating packs (no value
  * saturates: all are within -127..127) and a lane permutation. */
 
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    return _mm_cvtsi128_si32(s4);
+}
+
 static void x_quantize_avx2(const float *x, int n, int cols, const struct qinput *out) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -335,18 +342,29 @@ static void x_quantize_avx2(const float *x, int n, int cols, const struct qinput
             h = _mm_max_ps(h, _mm_movehl_ps(h, h));
             const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
             const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0);
-            __m256i qi[4], sum = _mm256_setzero_si256();
+            __m256i qi[4], ri[4], sum = _mm256_setzero_si256(), first = _mm256_setzero_si256(), rsum = sum;
             UNROLL for (int j = 0; j < 4; j++) {
-                qi[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+                const __m256 t = _mm256_mul_ps(v[j], id);
+                qi[j] = _mm256_cvtps_epi32(t);
                 sum = _mm256_add_epi32(sum, qi[j]);
+                if (j == 1) first = sum;                     /* columns 0-15 */
+                ri[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t, _mm256_cvtepi32_ps(qi[j])),
+                                                         _mm256_set1_ps((float)QRES)));
+                rsum = _mm256_add_epi32(rsum, ri[j]);
+            }
+            if (out->r) {                                    /* the remainder, in units of 1 / QRES */
+                __m256i rb = _mm256_packs_epi16(_mm256_packs_epi32(ri[0], ri[1]), _mm256_packs_epi32(ri[2], ri[3]));
+                _mm256_storeu_si256((__m256i *)(out->r + (size_t)i * out->ldq + c0), _mm256_permutevar8x32_epi32(rb, order));
+                out->rs[(size_t)i * out->blocks + b] = hsum_epi32(rsum);
             }
             __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
             _mm256_storeu_si256((__m256i *)(q + c0), _mm256_permutevar8x32_epi32(bytes, order));
-            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
-            out->s[(size_t)i * out->blocks + b] = _mm_cvtsi128_si32(s4);
+            const size_t k = (size_t)i * out->blocks + b;
+            const int32_t total = hsum_epi32(sum), h0 = hsum_epi32(first);
+            out->d[k] = amax / 127.0f;
+            out->s[k] = total;
+            out->h[2 * k] = h0;
+            out->h[2 * k + 1] = total - h0;
         }
     }
 }
@@ -364,7 +382,8 @@ static inline __m256i bcast4_avx2(const int8_t *p) {
 }
 
 INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
-                             const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+                             const uint8_t *wq, const uint8_t *ws, float *out, size_t ldo) {
+    const uint16_t *wd = (const uint16_t *)ws;
     const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256;
     const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
     const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
@@ -372,14 +391,16 @@ INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt,
     UNROLL for (int i = 0; i < M; i++)
         UNROLL for (int g = 0; g < G; g++)
             UNROLL for (int h = 0; h < 2; h++) acc[i][g][h] = _mm256_setzero_ps();
+    const int two = qt == QUANT_Q8_0;                /* the activations' second byte (quant.h) */
     for (int b = 0; b < blocks; b++) {
-        __m256i s[2][2][2];
-        const int8_t *xb[2];
+        __m256i s[2][2][2], s2[2][2][2];
+        const int8_t *xb[2], *xr[2];
         UNROLL for (int i = 0; i < M; i++) {
             const size_t row = (size_t)(i0 + i);
             xb[i] = x->q + row * x->ldq + b * QBLOCK;
+            xr[i] = two ? x->r + row * x->ldq + b * QBLOCK : NULL;
             const __m256i c = _mm256_set1_epi32(qt == QUANT_Q8_0 ? 0 : -8 * x->s[row * blocks + b]);
-            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = c;
+            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = s2[i][g][0] = s2[i][g][1] = c;
         }
         const uint8_t *t = wq + (size_t)b * tb;
         if (qt == QUANT_Q8_0) {
@@ -390,10 +411,14 @@ INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt,
                         w[g][h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(t + g * gq + k * 64 + h * 32)), flip);
                 UNROLL for (int i = 0; i < M; i++) {
                     const __m256i xv = bcast4_avx2(xb[i] + 4 * k), ax = _mm256_abs_epi8(xv);
+                    const __m256i xv2 = bcast4_avx2(xr[i] + 4 * k), ax2 = _mm256_abs_epi8(xv2);
                     UNROLL for (int g = 0; g < G; g++)
-                        UNROLL for (int h = 0; h < 2; h++)
+                        UNROLL for (int h = 0; h < 2; h++) {
                             s[i][g][h] = _mm256_add_epi32(s[i][g][h], _mm256_madd_epi16(
                                 _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[g][h], xv)), ones));
+                            s2[i][g][h] = _mm256_add_epi32(s2[i][g][h], _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(ax2, _mm256_sign_epi8(w[g][h], xv2)), ones));
+                        }
                 }
             }
         } else {
@@ -421,7 +446,9 @@ INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt,
                 const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + g * gs + (size_t)b * QGROUP + 8 * h)));
                 UNROLL for (int i = 0; i < M; i++) {
                     const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x->d[(size_t)(i0 + i) * blocks + b]));
-                    acc[i][g][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][g][h]), d, acc[i][g][h]);
+                    __m256 t = _mm256_cvtepi32_ps(s[i][g][h]);
+                    if (two) t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2[i][g][h]), _mm256_set1_ps(1.0f / QRES), t);
+                    acc[i][g][h] = _mm256_fmadd_ps(t, d, acc[i][g][h]);
                 }
             }
     }
@@ -431,15 +458,65 @@ INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt,
                 _mm256_storeu_ps(out + (size_t)i * ldo + g * QGROUP + 8 * h, acc[i][g][h]);
 }
 
+/* q4_k, one input and one group at a time: per half of the rows (8 lanes)
+ * and half of the block (16 columns), one int32 sum; d and m per (row,
+ * half-block) applied in the float epilogue, the mins through the
+ * activation half sums. */
+static void qgemm_k_avx2(const struct qinput *x, int i, const uint8_t *wq, const uint8_t *ws, const uint16_t *wsup,
+                         float *out) {
+    const int blocks = x->blocks;
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int b = 0; b < blocks; b++) {
+        const int8_t *xb = x->q + (size_t)i * x->ldq + b * QBLOCK;
+        __m256i s[2][2];                                   /* [row half][column half] */
+        UNROLL for (int h = 0; h < 2; h++) s[h][0] = s[h][1] = _mm256_setzero_si256();
+        UNROLL for (int k = 0; k < 4; k++) {
+            const __m256i xl = bcast4_avx2(xb + 8 * k), xh = bcast4_avx2(xb + 8 * k + 4);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + (size_t)b * 256 + k * 64 + h * 32));
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(raw, low4), xl),
+                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), xh));
+                s[h][k / 2] = _mm256_add_epi32(s[h][k / 2], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const size_t kx = (size_t)i * blocks + b;
+        const float dx = x->d[kx];
+        const uint8_t *sc = ws + (size_t)b * 64;
+        const uint16_t *sup = wsup + (size_t)(b / QSUPER) * 2 * QGROUP;
+        UNROLL for (int h = 0; h < 2; h++) {            /* rows 8h .. 8h+7 */
+            const __m256 D = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sup + 8 * h)));
+            const __m256 M = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sup + QGROUP + 8 * h)));
+            UNROLL for (int c = 0; c < 2; c++) {         /* columns 16c .. 16c+15 */
+                int64_t dv, mv;
+                memcpy(&dv, sc + 16 * c + 8 * h, 8);
+                memcpy(&mv, sc + 32 + 16 * c + 8 * h, 8);
+                const __m256 d = _mm256_mul_ps(D, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(dv))));
+                const __m256 m = _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mv))));
+                acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[h][c]), _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h]);
+                acc[h] = _mm256_fnmadd_ps(m, _mm256_set1_ps(dx * (float)x->h[2 * kx + c]), acc[h]);
+            }
+        }
+    }
+    _mm256_storeu_ps(out, acc[0]);
+    _mm256_storeu_ps(out + 8, acc[1]);
+}
+
 /* Any m <= ISA_MAX_QMR, ng <= ISA_MAX_QNG (the AVX-512 variant hands its
  * tiles here on CPUs without VNNI): 2 x 1 tiles, or 1 x 2 for one input. */
-static void qgemm_tile_avx2(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
-                            const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
-    const size_t gq = (size_t)x->blocks * quant_tile_bytes(qt), gs = (size_t)x->blocks * QGROUP;
+static void qgemm_tile_avx2(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                            const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const size_t gq = (size_t)x->blocks * quant_tile_bytes(qt), gs = (size_t)x->blocks * quant_scale_bytes(qt);
+    if (qt == QUANT_Q4_K) {
+        const size_t gsup = (size_t)((x->blocks + QSUPER - 1) / QSUPER) * 2 * QGROUP;
+        for (int i = 0; i < m; i++)
+            for (int g = 0; g < ng; g++)
+                qgemm_k_avx2(x, i0 + i, wq + g * gq, ws + g * gs, wsup + g * gsup, out + (size_t)i * ldo + g * QGROUP);
+        return;
+    }
     for (int i = 0; i < m; i += 2) {
         for (int g = 0; g < ng; ) {
-            const uint8_t *q = wq + g * gq;
-            const uint16_t *d = wd + g * gs;
+            const uint8_t *q = wq + g * gq, *d = ws + g * gs;
             float *o = out + (size_t)i * ldo + g * QGROUP;
             if (m - i >= 2) {
                 if (qt == QUANT_Q8_0) qgemm_micro_avx2(2, 1, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);

@@ -371,11 +371,25 @@ static void x_quantize_avx512(const float *x, int n, int cols, const struct qinp
             const __m512 v0 = _mm512_maskz_loadu_ps(k0, xi + c0), v1 = _mm512_maskz_loadu_ps(k1, xi + c0 + 16);
             const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
             const __m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0);
-            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+            const __m512 t0 = _mm512_mul_ps(v0, id), t1 = _mm512_mul_ps(v1, id);
+            const __m512i q0 = _mm512_cvtps_epi32(t0), q1 = _mm512_cvtps_epi32(t1);
             _mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(q0));
             _mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(q1));
-            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
-            out->s[(size_t)i * out->blocks + b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+            const size_t k = (size_t)i * out->blocks + b;
+            if (out->r) {                          /* the remainder t - q, in units of 1 / QRES */
+                const __m512 res = _mm512_set1_ps((float)QRES);
+                const __m512i r0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t0, _mm512_cvtepi32_ps(q0)), res));
+                const __m512i r1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t1, _mm512_cvtepi32_ps(q1)), res));
+                int8_t *rq = out->r + (size_t)i * out->ldq;
+                _mm_storeu_si128((__m128i *)(rq + c0), _mm512_cvtepi32_epi8(r0));
+                _mm_storeu_si128((__m128i *)(rq + c0 + 16), _mm512_cvtepi32_epi8(r1));
+                out->rs[k] = _mm512_reduce_add_epi32(_mm512_add_epi32(r0, r1));
+            }
+            const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);
+            out->d[k] = amax / 127.0f;
+            out->s[k] = h0 + h1;
+            out->h[2 * k] = h0;
+            out->h[2 * k + 1] = h1;
         }
     }
 }
@@ -398,26 +412,31 @@ INLINE __m512i bcast4(const int8_t *p) {
 }
 
 INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
-                        const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+                        const uint8_t *wq, const uint8_t *ws, float *out, size_t ldo) {
+    const uint16_t *wd = (const uint16_t *)ws;
     const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256, z = qt == QUANT_Q8_0 ? 128 : 8;
     const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
-    const int8_t *xq[ISA_MAX_QMR];
+    const int8_t *xq[ISA_MAX_QMR], *xr[ISA_MAX_QMR];
     const float *xd[ISA_MAX_QMR];
-    const int32_t *xs[ISA_MAX_QMR];
+    const int32_t *xs[ISA_MAX_QMR], *xrs[ISA_MAX_QMR];
+    const int two = qt == QUANT_Q8_0;             /* q8_0: the activations' second byte (quant.h) */
     UNROLL for (int i = 0; i < M; i++) {
         xq[i] = x->q + (size_t)(i0 + i) * x->ldq;
         xd[i] = x->d + (size_t)(i0 + i) * blocks;
         xs[i] = x->s + (size_t)(i0 + i) * blocks;
+        xr[i] = two ? x->r + (size_t)(i0 + i) * x->ldq : NULL;
+        xrs[i] = two ? x->rs + (size_t)(i0 + i) * blocks : NULL;
     }
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     __m512 acc[ISA_MAX_QMR][ISA_MAX_QNG];
     UNROLL for (int i = 0; i < M; i++)
         UNROLL for (int g = 0; g < G; g++) acc[i][g] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
-        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG];
+        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG], s2[ISA_MAX_QMR][ISA_MAX_QNG];
         UNROLL for (int i = 0; i < M; i++) {
             const __m512i c = _mm512_set1_epi32(-z * xs[i][b]);
-            UNROLL for (int g = 0; g < G; g++) s[i][g] = c;
+            const __m512i c2 = two ? _mm512_set1_epi32(-z * xrs[i][b]) : c;
+            UNROLL for (int g = 0; g < G; g++) { s[i][g] = c; s2[i][g] = c2; }
         }
         const uint8_t *t = wq + (size_t)b * tb;
         const int8_t *xb[ISA_MAX_QMR];
@@ -427,8 +446,11 @@ INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, cons
                 __m512i w[ISA_MAX_QNG];
                 UNROLL for (int g = 0; g < G; g++) w[g] = _mm512_loadu_si512(t + g * gq + k * 64);
                 UNROLL for (int i = 0; i < M; i++) {
-                    const __m512i xv = bcast4(xb[i] + 4 * k);
-                    UNROLL for (int g = 0; g < G; g++) s[i][g] = _mm512_dpbusd_epi32(s[i][g], w[g], xv);
+                    const __m512i xv = bcast4(xb[i] + 4 * k), xv2 = bcast4(xr[i] + (size_t)b * QBLOCK + 4 * k);
+                    UNROLL for (int g = 0; g < G; g++) {
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], w[g], xv);
+                        s2[i][g] = _mm512_dpbusd_epi32(s2[i][g], w[g], xv2);
+                    }
                 }
             }
         } else {
@@ -452,9 +474,70 @@ INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, cons
         UNROLL for (int g = 0; g < G; g++)
             dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wd + g * gs + (size_t)b * QGROUP)));
         UNROLL for (int i = 0; i < M; i++) {
-            const __m512 dx = _mm512_set1_ps(xd[i][b]);
-            UNROLL for (int g = 0; g < G; g++)
-                acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][g]), _mm512_mul_ps(dw[g], dx), acc[i][g]);
+            const __m512 dx = _mm512_set1_ps(xd[i][b]), inv = _mm512_set1_ps(1.0f / QRES);
+            UNROLL for (int g = 0; g < G; g++) {
+                __m512 t = _mm512_cvtepi32_ps(s[i][g]);
+                if (two) t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s2[i][g]), inv, t);
+                acc[i][g] = _mm512_fmadd_ps(t, _mm512_mul_ps(dw[g], dx), acc[i][g]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) _mm512_storeu_ps(out + (size_t)i * ldo + g * QGROUP, acc[i][g]);
+}
+
+/* q4_k: the same nibbles, two int32 sums per block (columns 0-15 and
+ * 16-31, each with its own d and m), no zero point: the mins enter through
+ * the activation half sums, m_h (d_x s_h), in the float epilogue. */
+INLINE void qgemm_micro_k(const int M, const int G, const struct qinput *x, int i0, const uint8_t *wq,
+                          const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    const size_t gq = (size_t)blocks * 256, gs = (size_t)blocks * 64, gsup = (size_t)supers * 2 * QGROUP;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[ISA_MAX_QMR][ISA_MAX_QNG];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) acc[i][g] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG][2];
+        const int8_t *xb[ISA_MAX_QMR];
+        UNROLL for (int i = 0; i < M; i++) {
+            xb[i] = x->q + (size_t)(i0 + i) * x->ldq + b * QBLOCK;
+            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = _mm512_setzero_si512();
+        }
+        UNROLL for (int k = 0; k < 4; k++) {
+            __m512i lo[ISA_MAX_QNG], hi[ISA_MAX_QNG];
+            UNROLL for (int g = 0; g < G; g++) {
+                const __m512i raw = _mm512_loadu_si512(wq + g * gq + (size_t)b * 256 + k * 64);
+                lo[g] = _mm512_and_si512(raw, low4);
+                hi[g] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+            }
+            UNROLL for (int i = 0; i < M; i++) {
+                const __m512i xl = bcast4(xb[i] + 8 * k), xh = bcast4(xb[i] + 8 * k + 4);
+                UNROLL for (int g = 0; g < G; g++) {
+                    s[i][g][k / 2] = _mm512_dpbusd_epi32(s[i][g][k / 2], lo[g], xl);
+                    s[i][g][k / 2] = _mm512_dpbusd_epi32(s[i][g][k / 2], hi[g], xh);
+                }
+            }
+        }
+        UNROLL for (int g = 0; g < G; g++) {
+            const uint8_t *sc = ws + g * gs + (size_t)b * 64;
+            const uint16_t *sup = wsup + g * gsup + (size_t)(b / QSUPER) * 2 * QGROUP;
+            const __m512 D = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sup));
+            const __m512 Mn = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sup + QGROUP)));
+            __m512 d[2], m[2];
+            UNROLL for (int h = 0; h < 2; h++) {
+                d[h] = _mm512_mul_ps(D, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16 * h)))));
+                m[h] = _mm512_mul_ps(Mn, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 32 + 16 * h)))));
+            }
+            UNROLL for (int i = 0; i < M; i++) {
+                const size_t k = (size_t)(i0 + i) * blocks + b;
+                const float dx = x->d[k];
+                const __m512 dxv = _mm512_set1_ps(dx);
+                UNROLL for (int h = 0; h < 2; h++) {
+                    acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][g][h]), _mm512_mul_ps(d[h], dxv), acc[i][g]);
+                    acc[i][g] = _mm512_fnmadd_ps(m[h], _mm512_set1_ps(dx * (float)x->h[2 * k + h]), acc[i][g]);
+                }
+            }
         }
     }
     UNROLL for (int i = 0; i < M; i++)
@@ -471,37 +554,62 @@ INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, cons
 #define QGEMM_CASES(QT)                                                                              \
     if (m == 1) {                                                                                    \
         switch (ng) {                                                                                \
-        case 4: qgemm_micro(1, 4, QT, x, i0, wq, wd, out, ldo); break;                               \
-        case 3: qgemm_micro(1, 3, QT, x, i0, wq, wd, out, ldo); break;                               \
-        case 2: qgemm_micro(1, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
-        default: qgemm_micro(1, 1, QT, x, i0, wq, wd, out, ldo); break;                              \
+        case 4: qgemm_micro(1, 4, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(1, 3, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 2: qgemm_micro(1, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(1, 1, QT, x, i0, wq, ws, out, ldo); break;                              \
         }                                                                                            \
     } else if (ng == 2) {                                                                            \
         switch (m) {                                                                                 \
-        case 4: qgemm_micro(4, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
-        case 3: qgemm_micro(3, 2, QT, x, i0, wq, wd, out, ldo); break;                               \
-        default: qgemm_micro(2, 2, QT, x, i0, wq, wd, out, ldo); break;                              \
+        case 4: qgemm_micro(4, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(2, 2, QT, x, i0, wq, ws, out, ldo); break;                              \
         }                                                                                            \
     } else {                                                                                         \
         switch (m) {                                                                                 \
-        case 4: qgemm_micro(4, 1, QT, x, i0, wq, wd, out, ldo); break;                               \
-        case 3: qgemm_micro(3, 1, QT, x, i0, wq, wd, out, ldo); break;                               \
-        default: qgemm_micro(2, 1, QT, x, i0, wq, wd, out, ldo); break;                              \
+        case 4: qgemm_micro(4, 1, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 1, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(2, 1, QT, x, i0, wq, ws, out, ldo); break;                              \
         }                                                                                            \
     }
 
-static void qgemm_tile_vnni(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
-                            const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
+/* q4_k: two int32 sums per (input, group), so at most 4 x 1 or 1 x 4 at a time */
+static void qgemm_k(int m, int ng, const struct qinput *x, int i0, const uint8_t *wq, const uint8_t *ws,
+                    const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    if (m == 1) {
+        switch (ng) {
+        case 4: qgemm_micro_k(1, 4, x, i0, wq, ws, wsup, out, ldo); break;
+        case 3: qgemm_micro_k(1, 3, x, i0, wq, ws, wsup, out, ldo); break;
+        case 2: qgemm_micro_k(1, 2, x, i0, wq, ws, wsup, out, ldo); break;
+        default: qgemm_micro_k(1, 1, x, i0, wq, ws, wsup, out, ldo); break;
+        }
+        return;
+    }
+    for (int g = 0; g < ng; g++) {
+        const uint8_t *q = wq + (size_t)g * blocks * 256, *s = ws + (size_t)g * blocks * 64;
+        const uint16_t *sup = wsup + (size_t)g * supers * 2 * QGROUP;
+        switch (m) {
+        case 4: qgemm_micro_k(4, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        case 3: qgemm_micro_k(3, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        default: qgemm_micro_k(2, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        }
+    }
+}
+
+static void qgemm_tile_vnni(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                            const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
     if (qt == QUANT_Q8_0) { QGEMM_CASES(QUANT_Q8_0) }
-    else { QGEMM_CASES(QUANT_Q4_0) }
+    else if (qt == QUANT_Q4_0) { QGEMM_CASES(QUANT_Q4_0) }
+    else qgemm_k(m, ng, x, i0, wq, ws, wsup, out, ldo);
 }
 #pragma GCC pop_options
 
 /* AVX-512 without VNNI (Skylake-X): the AVX2 tile, same layout. */
-static void qgemm_tile_avx512(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
-                              const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
-    if (__builtin_cpu_supports("avx512vnni")) qgemm_tile_vnni(qt, m, ng, x, i0, wq, wd, out, ldo);
-    else isa_avx2.qgemm_tile(qt, m, ng, x, i0, wq, wd, out, ldo);
+static void qgemm_tile_avx512(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                              const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    if (__builtin_cpu_supports("avx512vnni")) qgemm_tile_vnni(qt, m, ng, x, i0, wq, ws, wsup, out, ldo);
+    else isa_avx2.qgemm_tile(qt, m, ng, x, i0, wq, ws, wsup, out, ldo);
 }
 
 /* ---- probe: 12 independent FMA chains, more than latency x pipes ---- */

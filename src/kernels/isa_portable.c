@@ -73,48 +73,75 @@ static void x_quantize_portable(const float *x, int n, int cols, const struct qi
             float amax = 0;
             for (int c = 0; c < nc; c++) amax = fmaxf(amax, fabsf(xi[c0 + c]));
             const float id = amax > 0 ? 127.0f / amax : 0;
-            int32_t sum = 0;
+            int32_t half[2] = {0, 0}, rsum = 0;
             for (int c = 0; c < QBLOCK; c++) {
-                const int v = c < nc ? (int)nearbyintf(xi[c0 + c] * id) : 0;
+                const float t = c < nc ? xi[c0 + c] * id : 0, v = nearbyintf(t);
                 q[c0 + c] = (int8_t)v;
-                sum += v;
+                half[c / 16] += (int)v;
+                if (out->r) {
+                    const int rv = (int)nearbyintf((t - v) * (float)QRES);
+                    out->r[(size_t)i * out->ldq + c0 + c] = (int8_t)rv;
+                    rsum += rv;
+                }
             }
-            out->d[(size_t)i * out->blocks + b] = amax / 127.0f;
-            out->s[(size_t)i * out->blocks + b] = sum;
+            const size_t k = (size_t)i * out->blocks + b;
+            if (out->r) out->rs[k] = rsum;
+            out->d[k] = amax / 127.0f;
+            out->s[k] = half[0] + half[1];
+            out->h[2 * k] = half[0];
+            out->h[2 * k + 1] = half[1];
         }
     }
 }
 
-/* The integer sum of one (row, block): stored bytes times activation bytes. */
-static int32_t block_dot(enum quant_type qt, const uint8_t *tile, int r, const int8_t *xq) {
+/* The integer sums of one (row, block) over columns [c0, c1): stored bytes
+ * or nibbles times activation bytes. */
+static int32_t block_dot(enum quant_type qt, const uint8_t *tile, int r, const int8_t *xq, int c0, int c1) {
     int32_t s = 0;
-    if (qt == QUANT_Q8_0) {
-        for (int k = 0; k < 8; k++)
-            for (int i = 0; i < 4; i++) s += tile[k * 64 + r * 4 + i] * xq[4 * k + i];
-    } else {
-        for (int k = 0; k < 4; k++)
-            for (int i = 0; i < 4; i++) {
-                const uint8_t v = tile[k * 64 + r * 4 + i];
-                s += (v & 15) * xq[8 * k + i] + (v >> 4) * xq[8 * k + 4 + i];
-            }
+    for (int c = c0; c < c1; c++) {
+        int u;
+        if (qt == QUANT_Q8_0) u = tile[(c / 4) * 64 + r * 4 + c % 4];
+        else {
+            const uint8_t v = tile[(c / 8) * 64 + r * 4 + (c % 8) % 4];
+            u = c % 8 < 4 ? v & 15 : v >> 4;
+        }
+        s += u * xq[c];
     }
     return s;
 }
 
-static void qgemm_tile_portable(enum quant_type qt, int m, int ng, const struct qinput *x, int i0,
-                                const uint8_t *wq, const uint16_t *wd, float *out, size_t ldo) {
-    const int blocks = x->blocks, tb = quant_tile_bytes(qt), z = quant_zero(qt);
+static void qgemm_tile_portable(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                                const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    const int tb = quant_tile_bytes(qt), sb = quant_scale_bytes(qt), z = quant_zero(qt);
     for (int i = 0; i < m; i++) {
-        const int8_t *xq = x->q + (size_t)(i0 + i) * x->ldq;
-        const float *xd = x->d + (size_t)(i0 + i) * blocks;
-        const int32_t *xs = x->s + (size_t)(i0 + i) * blocks;
+        const size_t row = (size_t)(i0 + i);
+        const int8_t *xq = x->q + row * x->ldq;
         for (int g = 0; g < ng; g++) {
             float acc[QGROUP] = {0};
             for (int b = 0; b < blocks; b++) {
                 const size_t tile = (size_t)g * blocks + b;
+                const uint8_t *t = wq + tile * tb, *sc = ws + tile * sb;
+                const float dx = x->d[row * blocks + b];
+                const int8_t *xb = xq + b * QBLOCK;
                 for (int r = 0; r < QGROUP; r++) {
-                    const int32_t s = block_dot(qt, wq + tile * tb, r, xq + b * QBLOCK) - z * xs[b];
-                    acc[r] += (float)s * (f16_to_f32(wd[tile * QGROUP + r]) * xd[b]);
+                    if (qt != QUANT_Q4_K) {
+                        float s = (float)(block_dot(qt, t, r, xb, 0, QBLOCK) - z * x->s[row * blocks + b]);
+                        if (qt == QUANT_Q8_0 && x->r) {
+                            const int32_t s2 = block_dot(qt, t, r, x->r + row * x->ldq + b * QBLOCK, 0, QBLOCK) -
+                                               z * x->rs[row * blocks + b];
+                            s += (float)s2 * (1.0f / QRES);
+                        }
+                        acc[r] += s * (f16_to_f32(((const uint16_t *)sc)[r]) * dx);
+                        continue;
+                    }
+                    const uint16_t *sup = wsup + ((size_t)g * supers + b / QSUPER) * 2 * QGROUP;
+                    const float D = f16_to_f32(sup[r]), M = f16_to_f32(sup[QGROUP + r]);
+                    for (int h = 0; h < 2; h++) {
+                        const int32_t s = block_dot(qt, t, r, xb, 16 * h, 16 * h + 16);
+                        acc[r] += (float)s * (D * sc[16 * h + r] * dx);
+                        acc[r] -= M * sc[32 + 16 * h + r] * (dx * (float)x->h[2 * (row * blocks + b) + h]);
+                    }
                 }
             }
             memcpy(out + (size_t)i * ldo + g * QGROUP, acc, sizeof acc);

@@ -123,15 +123,16 @@ static void qbatch_units(void *arg, int begin, int end, int thread) {
         const struct qshape sh = quant_shape(w->quant, w->rows, w->cols);
         const int g0 = (u - b->first[j]) * b->ug, ng = sh.groups - g0 < b->ug ? sh.groups - g0 : b->ug;
         const uint8_t *wq = (const uint8_t *)w->data + (size_t)g0 * sh.blocks * quant_tile_bytes(w->quant);
-        const uint16_t *wd = w->scales + (size_t)g0 * sh.blocks * QGROUP;
+        const uint8_t *ws = w->scales + (size_t)g0 * sh.blocks * quant_scale_bytes(w->quant);
+        const uint16_t *wsup = w->supers ? w->supers + (size_t)g0 * sh.supers * 2 * QGROUP : NULL;
         const int r0 = g0 * QGROUP, nr = w->rows - r0 < ng * QGROUP ? w->rows - r0 : ng * QGROUP;
         for (int i0 = 0; i0 < b->n; i0 += b->m_tile) {
             const int m = b->n - i0 < b->m_tile ? b->n - i0 : b->m_tile;
             float *o = b->out[j] + (size_t)i0 * w->rows + r0;
             if (nr == ng * QGROUP) {
-                b->isa->qgemm_tile(w->quant, m, ng, b->x, i0, wq, wd, o, (size_t)w->rows);
+                b->isa->qgemm_tile(w->quant, m, ng, b->x, i0, wq, ws, wsup, o, (size_t)w->rows);
             } else {                    /* the last group is cut short: its padding rows are not ours to write */
-                b->isa->qgemm_tile(w->quant, m, ng, b->x, i0, wq, wd, tmp, (size_t)ng * QGROUP);
+                b->isa->qgemm_tile(w->quant, m, ng, b->x, i0, wq, ws, wsup, tmp, (size_t)ng * QGROUP);
                 for (int i = 0; i < m; i++) memcpy(o + (size_t)i * w->rows, tmp + (size_t)i * ng * QGROUP, (size_t)nr * sizeof(float));
             }
         }
@@ -154,8 +155,15 @@ static int qmatmul_batch(int count, float *const out[], const float *x, const st
     qx.q = malloc((size_t)n * qx.ldq);
     qx.d = malloc((size_t)n * qx.blocks * sizeof(float));
     qx.s = malloc((size_t)n * qx.blocks * sizeof(int32_t));
-    if (!qx.q || !qx.d || !qx.s) {
-        free(qx.q); free(qx.d); free(qx.s);
+    qx.h = malloc((size_t)n * qx.blocks * 2 * sizeof(int32_t));
+    int any_q8 = 0;
+    for (int j = 0; j < count; j++) any_q8 |= w[j]->quant == QUANT_Q8_0;
+    if (any_q8) {                               /* q8_0 reads the activations' second byte (quant.h) */
+        qx.r = malloc((size_t)n * qx.ldq);
+        qx.rs = malloc((size_t)n * qx.blocks * sizeof(int32_t));
+    }
+    if (!qx.q || !qx.d || !qx.s || !qx.h || (any_q8 && (!qx.r || !qx.rs))) {
+        free(qx.q); free(qx.d); free(qx.s); free(qx.h); free(qx.r); free(qx.rs);
         return dam_fail("out of memory quantizing %d input rows of %d columns", n, cols);
     }
     isa->x_quantize(x, n, cols, &qx);
@@ -165,7 +173,7 @@ static int qmatmul_batch(int count, float *const out[], const float *x, const st
     if (grain < 1) grain = 1;
     if (work < PARALLEL_MIN_WORK) qbatch_units(&b, 0, units, 0);
     else parallel_for(units, grain, qbatch_units, &b);
-    free(qx.q); free(qx.d); free(qx.s);
+    free(qx.q); free(qx.d); free(qx.s); free(qx.h); free(qx.r); free(qx.rs);
     return 0;
 }
 
