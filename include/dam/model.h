@@ -102,7 +102,8 @@ struct model {
                                   (an older generation); 0 = no DMA weights */
     size_t weight_bytes;       /* bytes of all weights as used (quantized: quants and scales) */
     enum quant_type quant;     /* what --quant asked for (QUANT_NONE: weights as stored) */
-    void *quant_mem;           /* the quantized matrices (one allocation) */
+    void *quant_mem;           /* the quantized matrices (one mapping of quant_bytes) */
+    size_t quant_bytes;
     double quant_ms;           /* time quantizing took at load */
     int64_t n_params;
 };

@@ -276,10 +276,14 @@ static void on_prefill(void *ctx, int done, int total) {
     p->shown = 1;
 }
 
-static void print_timings(double load_ms, const struct gen_result *r, double total_ms,
+static void print_timings(double load_ms, const struct model *m, const struct gen_result *r, double total_ms,
                           const char *attn, const struct attn_stats *st) {
     fprintf(stderr, "\n");
-    fprintf(stderr, "load time        = %10.2f ms\n", load_ms);
+    if (m->quant != QUANT_NONE)
+        fprintf(stderr, "load time        = %10.2f ms (weights %s, %.1f MiB, quantized in %.0f ms)\n", load_ms,
+                quant_name(m->quant), m->weight_bytes / 1048576.0, m->quant_ms);
+    else
+        fprintf(stderr, "load time        = %10.2f ms (weights as stored, %.1f MiB)\n", load_ms, m->weight_bytes / 1048576.0);
     fprintf(stderr, "prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)\n",
             r->prompt_ms, r->n_prompt, r->n_prompt ? r->prompt_ms / r->n_prompt : 0,
             r->prompt_ms > 0 ? 1e3 * r->n_prompt / r->prompt_ms : 0);
@@ -293,12 +297,15 @@ static void print_timings(double load_ms, const struct gen_result *r, double tot
     fprintf(stderr, "\nstop             = %s\n", stop_reason_name(r->stop));
 }
 
-static void print_json(const struct run_args *a, const char *model_dir, const struct output *o,
+static void print_json(const struct run_args *a, const char *model_dir, const struct model *m, const struct output *o,
                        const struct gen_result *r, double load_ms, double total_ms,
                        const struct attn_stats *st) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", model_dir);
     cJSON_AddStringToObject(j, "attn", a->model.attn);
+    cJSON_AddStringToObject(j, "weights", quant_name(m->quant));
+    cJSON_AddStringToObject(j, "kv_type", kv_type_name(a->model.attn_opts.kv_type));
+    cJSON_AddNumberToObject(j, "weight_bytes", (double)m->weight_bytes);
     cJSON_AddStringToObject(j, "text", o->text ? o->text : "");
     cJSON *ids = cJSON_AddArrayToObject(j, "ids");
     for (int i = 0; i < r->n_generated; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(r->tokens[i]));
@@ -308,6 +315,7 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     cJSON_AddNumberToObject(j, "seed", (double)a->sampling.seed);
     cJSON *t = cJSON_AddObjectToObject(j, "timings");
     cJSON_AddNumberToObject(t, "load_ms", load_ms);
+    cJSON_AddNumberToObject(t, "quantize_ms", m->quant_ms);
     cJSON_AddNumberToObject(t, "prompt_ms", r->prompt_ms);
     cJSON_AddNumberToObject(t, "prompt_tokens_per_second", r->prompt_ms > 0 ? 1e3 * r->n_prompt / r->prompt_ms : 0);
     cJSON_AddNumberToObject(t, "eval_ms", r->eval_ms);
@@ -400,8 +408,8 @@ int cmd_run(int argc, char **argv) {
     struct attn_stats st = { 0 };
     s->attn->stats(s->attn_state, &st);
     double total_ms = now_ms() - t_start;
-    if (a.json) print_json(&a, dir, &out, &res, load_ms, total_ms, &st);
-    else print_timings(load_ms, &res, total_ms, a.model.attn, &st);
+    if (a.json) print_json(&a, dir, m, &out, &res, load_ms, total_ms, &st);
+    else print_timings(load_ms, m, &res, total_ms, a.model.attn, &st);
     rc = res.stop == STOP_INTERRUPT ? 130 : EXIT_OK;
     goto done;
 fail:

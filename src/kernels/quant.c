@@ -11,9 +11,6 @@
 #include <string.h>
 
 #define R QGROUP
-#ifndef Q8_STEPS
-#define Q8_STEPS 8
-#endif
 
 static const char *const names[QUANT_COUNT] = { "none", "q8_0", "q4_0", "q4_k" };
 
@@ -38,58 +35,65 @@ struct qshape quant_shape(enum quant_type q, int rows, int cols) {
     return s;
 }
 
-static inline float f16_round(float x) { return f16_to_f32(f32_to_f16(x)); }
+/* The 16 rows of a tile as one vector (GCC vector extensions: plain C
+ * that becomes AVX-512, AVX2 or SSE code, whatever the target). */
+typedef float vf __attribute__((vector_size(4 * R)));
+typedef int32_t vi __attribute__((vector_size(4 * R)));
 
-/* Places value u (< 16) of (row r, column c) of a nibble tile. */
-static inline void put_nibble(uint8_t *tile, int r, int c, int u) {
-    const int k = c / 8, i = c % 8;
-    uint8_t *b = tile + k * 64 + r * 4 + (i & 3);
-    *b = i < 4 ? (uint8_t)((*b & 0xf0) | u) : (uint8_t)((*b & 0x0f) | u << 4);
+static inline vf vset(float x) { return (vf){0} + x; }
+static inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
+static inline vf vmax(vf a, vf b) { vi m = a > b; return (vf)((m & (vi)a) | (~m & (vi)b)); }
+static inline vf vmin(vf a, vf b) { vi m = a < b; return (vf)((m & (vi)a) | (~m & (vi)b)); }
+static inline vf vsel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+static inline vf vclamp(vf x, float lo, float hi) { return vmin(vmax(x, vset(lo)), vset(hi)); }
+/* Round to nearest even for |x| < 2^22: adding and removing 1.5 * 2^23
+ * leaves the integer the rounding mode picks (nearest even). Compilers keep
+ * both operations: without -ffast-math, (x + c) - c is not x. */
+static inline vf vround(vf x) {
+    const vf big = vset(12582912.0f);
+    return (x + big) - big;
+}
+/* 1 / x where x != 0, else 0 */
+static inline vf vinv(vf x) { return vsel(x != 0, vset(1.0f) / vsel(x != 0, x, vset(1.0f)), vset(0)); }
+/* x rounded to the nearest float16 (normal range; used to choose scales,
+ * the stored ones are converted exactly). */
+static inline vf vf16(vf x) {
+    vi u = (vi)x;
+    u = (u + 0xfff + ((u >> 13) & 1)) & ~0x1fff;
+    return (vf)u;
+}
+static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+
+/* The exact float16 of each row's d: stored, and its value back. */
+static vf store_f16(vf d, uint16_t *out) {
+    float back[R];
+    for (int r = 0; r < R; r++) { out[r] = f32_to_f16(d[r]); back[r] = f16_to_f32(out[r]); }
+    return vload(back);
 }
 
-static inline int get_nibble(const uint8_t *tile, int r, int c) {
-    const int k = c / 8, i = c % 8;
-    const uint8_t b = tile[k * 64 + r * 4 + (i & 3)];
-    return i < 4 ? b & 15 : b >> 4;
-}
+/* ---- q8_0: d per (row, block), chosen among max |x| / (127 - k) ---- */
 
-/* ---- q8_0: d = max |x| / 127 per (row, block) ---- */
+#define Q8_STEPS 8
 
 static void tile_q8(float xt[QBLOCK][R], uint8_t *tile, uint16_t *scales) {
-    float amax[R] = {0}, best[R], best_d[R];
-    for (int c = 0; c < QBLOCK; c++)
-        for (int r = 0; r < R; r++) {
-            const float a = fabsf(xt[c][r]);
-            amax[r] = a > amax[r] ? a : amax[r];
-        }
-    for (int r = 0; r < R; r++) { best[r] = INFINITY; best_d[r] = 0; }
+    vf amax = vset(0), best = vset(INFINITY), best_d = vset(0);
+    for (int c = 0; c < QBLOCK; c++) amax = vmax(amax, vabs(vload(xt[c])));
     for (int k = 0; k < Q8_STEPS; k++) {
-        float d[R], id[R], err[R] = {0};
-        for (int r = 0; r < R; r++) {
-            d[r] = f16_round(amax[r] / (127.0f - k));
-            id[r] = d[r] > 0 ? 1.0f / d[r] : 0;
+        const vf d = vf16(amax / (127.0f - k)), id = vinv(d);
+        vf err = vset(0);
+        for (int c = 0; c < QBLOCK; c++) {
+            const vf x = vload(xt[c]), e = x - d * vclamp(vround(x * id), -127, 127);
+            err += e * e;
         }
-        for (int c = 0; c < QBLOCK; c++)
-            for (int r = 0; r < R; r++) {
-                float v = nearbyintf(xt[c][r] * id[r]);
-                v = v < -127 ? -127 : v > 127 ? 127 : v;
-                const float e = xt[c][r] - d[r] * v;
-                err[r] += e * e;
-            }
-        for (int r = 0; r < R; r++)
-            if (err[r] < best[r]) { best[r] = err[r]; best_d[r] = d[r]; }
+        const vi better = err < best;
+        best = vsel(better, err, best);
+        best_d = vsel(better, d, best_d);
     }
-    float id[R];
-    for (int r = 0; r < R; r++) {
-        id[r] = best_d[r] > 0 ? 1.0f / best_d[r] : 0;
-        scales[r] = f32_to_f16(best_d[r]);
+    const vf id = vinv(store_f16(best_d, scales));
+    for (int c = 0; c < QBLOCK; c++) {
+        const vf q = vclamp(vround(vload(xt[c]) * id), -127, 127) + 128;
+        for (int r = 0; r < R; r++) tile[(c / 4) * 64 + r * 4 + c % 4] = (uint8_t)(int)q[r];
     }
-    for (int c = 0; c < QBLOCK; c++)
-        for (int r = 0; r < R; r++) {
-            float v = nearbyintf(xt[c][r] * id[r]);
-            v = v < -127 ? -127 : v > 127 ? 127 : v;
-            tile[(c / 4) * 64 + r * 4 + c % 4] = (uint8_t)(128 + (int)v);
-        }
 }
 
 /* ---- q4_0: w = d (q - 8); d chosen among a few steps ----
@@ -98,43 +102,37 @@ static void tile_q8(float xt[QBLOCK][R], uint8_t *tile, uint16_t *scales) {
  * fits the other 31 values better. Tried: d = m / -s for s in 8, 7.75 ...
  * 6.5 and m / 7 (m at the +7 end); the least squared error wins. */
 
+static void pack_nibbles(const vf q[QBLOCK], uint8_t *tile) {
+    for (int k = 0; k < 4; k++)
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < 4; i++)
+                tile[k * 64 + r * 4 + i] = (uint8_t)((int)q[8 * k + i][r] | (int)q[8 * k + 4 + i][r] << 4);
+}
+
 static void tile_q4_0(float xt[QBLOCK][R], uint8_t *tile, uint16_t *scales) {
     static const float steps[] = { -8.0f, -7.75f, -7.5f, -7.25f, -7.0f, -6.75f, -6.5f, 7.0f };
-    float m[R] = {0}, am[R] = {0}, best[R], best_d[R];
-    for (int c = 0; c < QBLOCK; c++)
-        for (int r = 0; r < R; r++) {
-            const float a = fabsf(xt[c][r]);
-            if (a > am[r]) { am[r] = a; m[r] = xt[c][r]; }
-        }
-    for (int r = 0; r < R; r++) { best[r] = INFINITY; best_d[r] = 0; }
+    vf m = vset(0), am = vset(0), best = vset(INFINITY), best_d = vset(0);
+    for (int c = 0; c < QBLOCK; c++) {
+        const vf x = vload(xt[c]), a = vabs(x);
+        const vi bigger = a > am;
+        am = vsel(bigger, a, am);
+        m = vsel(bigger, x, m);
+    }
     for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
-        float d[R], id[R], err[R] = {0};
-        for (int r = 0; r < R; r++) {
-            d[r] = f16_round(m[r] / steps[s]);
-            id[r] = d[r] != 0 ? 1.0f / d[r] : 0;
+        const vf d = vf16(m / steps[s]), id = vinv(d);
+        vf err = vset(0);
+        for (int c = 0; c < QBLOCK; c++) {
+            const vf x = vload(xt[c]), e = x - d * vclamp(vround(x * id), -8, 7);
+            err += e * e;
         }
-        for (int c = 0; c < QBLOCK; c++)
-            for (int r = 0; r < R; r++) {
-                float v = nearbyintf(xt[c][r] * id[r]);
-                v = v < -8 ? -8 : v > 7 ? 7 : v;
-                const float e = xt[c][r] - d[r] * v;
-                err[r] += e * e;
-            }
-        for (int r = 0; r < R; r++)
-            if (err[r] < best[r]) { best[r] = err[r]; best_d[r] = d[r]; }
+        const vi better = err < best;
+        best = vsel(better, err, best);
+        best_d = vsel(better, d, best_d);
     }
-    float id[R];
-    for (int r = 0; r < R; r++) {
-        id[r] = best_d[r] != 0 ? 1.0f / best_d[r] : 0;
-        scales[r] = f32_to_f16(best_d[r]);
-    }
-    memset(tile, 0, 256);
-    for (int c = 0; c < QBLOCK; c++)
-        for (int r = 0; r < R; r++) {
-            float v = nearbyintf(xt[c][r] * id[r]);
-            v = v < -8 ? -8 : v > 7 ? 7 : v;
-            put_nibble(tile, r, c, (int)v + 8);
-        }
+    const vf id = vinv(store_f16(best_d, scales));
+    vf q[QBLOCK];
+    for (int c = 0; c < QBLOCK; c++) q[c] = vclamp(vround(vload(xt[c]) * id), -8, 7) + 8;
+    pack_nibbles(q, tile);
 }
 
 /* ---- q4_k: w = d q - m per (row, 16 columns), q in 0..15 ----
@@ -146,75 +144,63 @@ static void tile_q4_0(float xt[QBLOCK][R], uint8_t *tile, uint16_t *scales) {
 
 #define KSTEPS 9
 
-static void fit_sub(float xt[QBLOCK][R], int c0, float *d_out, float *m_out) {
-    float mn[R], mx[R], best[R];
-    for (int r = 0; r < R; r++) { mn[r] = 0; mx[r] = xt[c0][r]; best[r] = INFINITY; d_out[r] = m_out[r] = 0; }
-    for (int c = c0; c < c0 + 16; c++)
-        for (int r = 0; r < R; r++) {
-            mn[r] = xt[c][r] < mn[r] ? xt[c][r] : mn[r];
-            mx[r] = xt[c][r] > mx[r] ? xt[c][r] : mx[r];
-        }
+static void fit_sub(float xt[QBLOCK][R], int c0, vf *d_out, vf *m_out) {
+    vf mn = vset(0), mx = vload(xt[c0]), best = vset(INFINITY);
+    *d_out = *m_out = vset(0);
+    for (int c = c0; c < c0 + 16; c++) {
+        mn = vmin(mn, vload(xt[c]));
+        mx = vmax(mx, vload(xt[c]));
+    }
+    const vf range = mx - mn;
     for (int k = 0; k < KSTEPS; k++) {
-        const float steps = 15.0f + 0.2f * (k - KSTEPS / 2);
-        float id[R], sq[R] = {0}, sqq[R] = {0}, sx[R] = {0}, sxq[R] = {0}, sxx[R] = {0};
-        for (int r = 0; r < R; r++) id[r] = mx[r] > mn[r] ? steps / (mx[r] - mn[r]) : 0;
-        for (int c = c0; c < c0 + 16; c++)
-            for (int r = 0; r < R; r++) {
-                float q = nearbyintf((xt[c][r] - mn[r]) * id[r]);
-                q = q < 0 ? 0 : q > 15 ? 15 : q;
-                sq[r] += q; sqq[r] += q * q; sx[r] += xt[c][r]; sxq[r] += xt[c][r] * q;
-                sxx[r] += xt[c][r] * xt[c][r];
-            }
-        for (int r = 0; r < R; r++) {
-            /* least squares of x ~ a q + b over 16 points; w = d q - m: d = a, m = -b */
-            const float n = 16, var = n * sqq[r] - sq[r] * sq[r];
-            float a = var > 0 ? (n * sxq[r] - sq[r] * sx[r]) / var : 0, b = (sx[r] - a * sq[r]) / n;
-            if (a < 0) a = 0;
-            if (b > 0) { b = 0; a = sqq[r] > 0 ? sxq[r] / sqq[r] : 0; if (a < 0) a = 0; }
-            /* squared error of a q + b, from the sums */
-            const float err = sxx[r] - 2 * a * sxq[r] - 2 * b * sx[r] + a * a * sqq[r] + 2 * a * b * sq[r] + n * b * b;
-            if (err < best[r]) { best[r] = err; d_out[r] = a; m_out[r] = -b; }
+        const vf id = vinv(range) * (15.0f + 0.2f * (k - KSTEPS / 2));
+        vf sq = vset(0), sqq = vset(0), sx = vset(0), sxq = vset(0), sxx = vset(0);
+        for (int c = c0; c < c0 + 16; c++) {
+            const vf x = vload(xt[c]), q = vclamp(vround((x - mn) * id), 0, 15);
+            sq += q; sqq += q * q; sx += x; sxq += x * q; sxx += x * x;
         }
+        /* least squares of x ~ a q + b over 16 points; w = d q - m: d = a, m = -b */
+        const vf n = vset(16), var = n * sqq - sq * sq;
+        vf a = vmax(vsel(var > 0, (n * sxq - sq * sx) / vsel(var > 0, var, vset(1)), vset(0)), vset(0));
+        vf b = (sx - a * sq) / n;
+        const vi pos = b > 0;                 /* an offset above 0: fit through 0 instead */
+        a = vsel(pos, vmax(sxq * vinv(sqq), vset(0)), a);
+        b = vsel(pos, vset(0), b);
+        const vf err = sxx - 2 * a * sxq - 2 * b * sx + a * a * sqq + 2 * a * b * sq + n * b * b;
+        const vi better = err < best;
+        best = vsel(better, err, best);
+        *d_out = vsel(better, a, *d_out);
+        *m_out = vsel(better, -b, *m_out);
     }
 }
 
 static void group_q4_k(float xt_all[][QBLOCK][R], int blocks, int b0, uint8_t *tiles, uint8_t *scales,
                        uint16_t *super) {
     const int nb = blocks - b0 < QSUPER ? blocks - b0 : QSUPER;
-    float d[2 * QSUPER][R], m[2 * QSUPER][R], dmax[R] = {0}, mmax[R] = {0};
+    vf d[2 * QSUPER], m[2 * QSUPER], dmax = vset(0), mmax = vset(0);
     for (int j = 0; j < 2 * nb; j++) {
-        fit_sub(xt_all[j / 2], (j % 2) * 16, d[j], m[j]);
-        for (int r = 0; r < R; r++) {
-            dmax[r] = d[j][r] > dmax[r] ? d[j][r] : dmax[r];
-            mmax[r] = m[j][r] > mmax[r] ? m[j][r] : mmax[r];
+        fit_sub(xt_all[j / 2], (j % 2) * 16, &d[j], &m[j]);
+        dmax = vmax(dmax, d[j]);
+        mmax = vmax(mmax, m[j]);
+    }
+    const vf D = store_f16(dmax / 255.0f, super), M = store_f16(mmax / 255.0f, super + R);
+    const vf iD = vinv(D), iM = vinv(M);
+    for (int b = 0; b < nb; b++) {
+        uint8_t *sc = scales + (size_t)b * 64;
+        vf q[QBLOCK];
+        for (int h = 0; h < 2; h++) {
+            const vf sd = vclamp(vround(d[2 * b + h] * iD), 0, 255), sm = vclamp(vround(m[2 * b + h] * iM), 0, 255);
+            for (int r = 0; r < R; r++) { sc[16 * h + r] = (uint8_t)(int)sd[r]; sc[32 + 16 * h + r] = (uint8_t)(int)sm[r]; }
+            const vf dq = D * sd, mq = M * sm, id = vinv(dq);
+            for (int c = 16 * h; c < 16 * h + 16; c++) q[c] = vclamp(vround((vload(xt_all[b][c]) + mq) * id), 0, 15);
         }
+        pack_nibbles(q, tiles + (size_t)b * 256);
     }
-    float D[R], M[R];
-    for (int r = 0; r < R; r++) {
-        D[r] = f16_round(dmax[r] / 255.0f);
-        M[r] = f16_round(mmax[r] / 255.0f);
-        super[r] = f32_to_f16(D[r]);
-        super[R + r] = f32_to_f16(M[r]);
-    }
-    for (int j = 0; j < 2 * nb; j++) {
-        uint8_t *sc = scales + (size_t)(j / 2) * 64, *tile = tiles + (size_t)(j / 2) * 256;
-        float dq[R], mq[R], id[R];
-        for (int r = 0; r < R; r++) {
-            const int sd = D[r] > 0 ? (int)nearbyintf(d[j][r] / D[r]) : 0, sm = M[r] > 0 ? (int)nearbyintf(m[j][r] / M[r]) : 0;
-            sc[(j % 2) * 16 + r] = (uint8_t)(sd > 255 ? 255 : sd);
-            sc[32 + (j % 2) * 16 + r] = (uint8_t)(sm > 255 ? 255 : sm);
-            dq[r] = D[r] * sc[(j % 2) * 16 + r];
-            mq[r] = M[r] * sc[32 + (j % 2) * 16 + r];
-            id[r] = dq[r] > 0 ? 1.0f / dq[r] : 0;
-        }
-        if (j % 2 == 0) memset(tile, 0, 256);
-        for (int c = (j % 2) * 16; c < (j % 2) * 16 + 16; c++)
-            for (int r = 0; r < R; r++) {
-                float q = nearbyintf((xt_all[j / 2][c][r] + mq[r]) * id[r]);
-                q = q < 0 ? 0 : q > 15 ? 15 : q;
-                put_nibble(tile, r, c, (int)q);
-            }
-    }
+}
+
+static inline int get_nibble(const uint8_t *tile, int r, int c) {
+    const uint8_t b = tile[(c / 8) * 64 + r * 4 + (c % 8) % 4];
+    return c % 8 < 4 ? b & 15 : b >> 4;
 }
 
 /* ---- a group of 16 rows ---- */

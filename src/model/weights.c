@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- shards ---- */
 
@@ -247,7 +248,7 @@ void model_free(struct model *m) {
     free(m->layers);
     free(m->norm_f32);
     free(m->doge_f32);
-    free(m->quant_mem);
+    if (m->quant_mem) munmap(m->quant_mem, m->quant_bytes);
     free(m->dir);
     free(m);
 }
