@@ -54,6 +54,10 @@ int matmul(float *out, const float *x, const struct tensor *w, int n);
  * parallel pass: out[i] (n, w[i]->rows) = x · w[i]ᵀ. */
 int matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
 
+/* The int8 form of n rows of cols floats that quantized matrices multiply
+ * (quant.h; the buffers of x sized for n rows, x->r NULL or not). */
+void kernels_quantize_input(const float *x, int n, int cols, const struct qinput *out);
+
 /* out (n, dim) = x / rms(x) * weight, per row. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, int dim, float eps);
 
