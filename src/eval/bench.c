@@ -249,7 +249,7 @@ int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, 
     r->kv_bytes_full = after.kv_bytes_full;
     const int group = c->n_heads / c->n_kv_heads;
     /* keys and values visited: a KV head's rows are read once for the query heads sharing it */
-    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * sizeof(float);
+    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * (double)s->kv_elem_bytes;
     r->bytes_per_token = bench_weight_bytes_per_token(m) + kv_read;
     r->flops_attn_per_token = 4.0 * c->head_dim * kept / n_tokens;
     r->flops_per_token = matmul_flops_per_token(m) + r->flops_attn_per_token +
@@ -302,9 +302,9 @@ double bench_kernel_attention(int n_heads, int n_kv_heads, int head_dim, int dep
         fill_random(v, (size_t)chunk * n_kv_heads * head_dim, 4);
         for (int pos = 0; pos < depth; pos += chunk) {
             const int n = depth - pos < chunk ? depth - pos : chunk;
-            kv_blocked_store(kc, vc, cap, n_kv_heads, head_dim, pos, n, k, v);
+            kv_blocked_store(kc, vc, KV_F32, cap, n_kv_heads, head_dim, pos, n, k, v);
             double t0 = now_ms();                      /* the attention alone is timed */
-            if (attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, cap) != 0) {
+            if (attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, KV_F32, cap) != 0) {
                 ms = 0;
                 break;
             }

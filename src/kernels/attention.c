@@ -27,17 +27,32 @@
 /* Attention smaller than this (multiply-adds) runs on the calling thread. */
 #define PARALLEL_MIN_WORK (1 << 17)
 
-void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, int head_dim,
+/* Element i of a cache of type kt := x (16-bit types rounded to nearest even). */
+static inline void kv_put(enum kv_type kt, void *cache, size_t i, float x) {
+    if (kt == KV_F32) ((float *)cache)[i] = x;
+    else ((uint16_t *)cache)[i] = kt == KV_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+}
+
+void kv_blocked_store(void *k_cache, void *v_cache, enum kv_type kt, int cap, int n_kv_heads, int head_dim,
                       int pos0, int n, const float *k, const float *v) {
     for (int g = 0; g < n_kv_heads; g++) {
-        float *kc = k_cache + (size_t)g * cap * head_dim, *vc = v_cache + (size_t)g * cap * head_dim;
+        const size_t head = (size_t)g * cap * head_dim;
         for (int t = 0; t < n; t++) {
             const int p = pos0 + t;
-            const float *kt = k + ((size_t)t * n_kv_heads + g) * head_dim;
-            float *kb = kc + (size_t)(p / KV_BLOCK) * head_dim * KV_BLOCK + p % KV_BLOCK;
-            for (int d = 0; d < head_dim; d++) kb[(size_t)d * KV_BLOCK] = kt[d];
-            memcpy(vc + (size_t)p * head_dim, v + ((size_t)t * n_kv_heads + g) * head_dim,
-                   (size_t)head_dim * sizeof(float));
+            const float *kt_ = k + ((size_t)t * n_kv_heads + g) * head_dim;
+            const float *vt = v + ((size_t)t * n_kv_heads + g) * head_dim;
+            const size_t kb = head + (size_t)(p / KV_BLOCK) * head_dim * KV_BLOCK + p % KV_BLOCK;
+            const size_t vb = head + (size_t)p * head_dim;
+            if (kt == KV_F32) {
+                float *kc = k_cache;
+                for (int d = 0; d < head_dim; d++) kc[kb + (size_t)d * KV_BLOCK] = kt_[d];
+                memcpy((float *)v_cache + vb, vt, (size_t)head_dim * sizeof(float));
+                continue;
+            }
+            for (int d = 0; d < head_dim; d++) {
+                kv_put(kt, k_cache, kb + (size_t)d * KV_BLOCK, kt_[d]);
+                kv_put(kt, v_cache, vb + d, vt[d]);
+            }
         }
     }
 }
@@ -60,7 +75,9 @@ static void gather_rows(float *q_rows, int *last, const float *q, int t0, int nt
 struct prefill_job {
     const struct isa *isa;
     float *out;
-    const float *q, *k_cache, *v_cache;
+    const float *q;
+    const char *k_cache, *v_cache;
+    enum kv_type kt;
     int n, pos0, n_heads, n_kv_heads, hd, cap, group, nh, slices, nt, tiles;
     float qscale;
     float *scratch;             /* per thread: q_rows, o (ISA_ATTN_MAX_ROWS * hd each) */
@@ -84,8 +101,9 @@ static void prefill_tasks(void *arg, int begin, int end, int thread) {
         gather_rows(q_rows, last, j->q, t0, tn, h0, hn, j->n_heads, hd, j->pos0, j->qscale);
         for (int r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0; }
         memset(o, 0, (size_t)rows * hd * sizeof(float));
-        j->isa->attn_rows(rows, hd, q_rows, last, j->k_cache + (size_t)g * j->cap * hd,
-                          j->v_cache + (size_t)g * j->cap * hd, 0, j->pos0 + t0 + tn, m, l, o);
+        const size_t head = (size_t)g * j->cap * hd * kv_type_size(j->kt);
+        j->isa->attn_rows(j->kt, rows, hd, q_rows, last, j->k_cache + head, j->v_cache + head, 0,
+                          j->pos0 + t0 + tn, m, l, o);
         for (int t = 0; t < tn; t++)
             for (int h = 0; h < hn; h++) {
                 const int r = t * hn + h;
@@ -97,9 +115,9 @@ static void prefill_tasks(void *arg, int begin, int end, int thread) {
 }
 
 static int prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
-                   int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                   int n_kv_heads, int hd, const void *k_cache, const void *v_cache, enum kv_type kt, int cap,
                    float qscale) {
-    struct prefill_job j = { .isa = isa, .out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache,
+    struct prefill_job j = { .isa = isa, .out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache, .kt = kt,
                              .n = n, .pos0 = pos0, .n_heads = n_heads, .n_kv_heads = n_kv_heads,
                              .hd = hd, .cap = cap, .qscale = qscale };
     j.group = n_heads / n_kv_heads;
@@ -123,7 +141,9 @@ static int prefill(const struct isa *isa, float *out, const float *q, int n, int
 
 struct decode_job {
     const struct isa *isa;
-    const float *qs, *k_cache, *v_cache;
+    const float *qs;
+    const char *k_cache, *v_cache;
+    enum kv_type kt;
     const int *last;
     int n_keys, n_heads, n_kv_heads, group, hd, cap;
     float *pm, *pl, *po;        /* partial state per (range, query head) */
@@ -143,9 +163,9 @@ static void decode_tasks(void *arg, int begin, int end, int thread) {
         /* a group larger than one call takes is run in slices */
         for (int h0 = 0; h0 < group; h0 += ISA_ATTN_MAX_ROWS) {
             const int hn = group - h0 < ISA_ATTN_MAX_ROWS ? group - h0 : ISA_ATTN_MAX_ROWS;
-            j->isa->attn_rows(hn, hd, j->qs + (size_t)(g * group + h0) * hd, j->last + g * group + h0,
-                              j->k_cache + (size_t)g * j->cap * hd, j->v_cache + (size_t)g * j->cap * hd,
-                              k0, k1, m + h0, l + h0, o + (size_t)h0 * hd);
+            const size_t head = (size_t)g * j->cap * hd * kv_type_size(j->kt);
+            j->isa->attn_rows(j->kt, hn, hd, j->qs + (size_t)(g * group + h0) * hd, j->last + g * group + h0,
+                              j->k_cache + head, j->v_cache + head, k0, k1, m + h0, l + h0, o + (size_t)h0 * hd);
         }
     }
 }
@@ -153,7 +173,7 @@ static void decode_tasks(void *arg, int begin, int end, int thread) {
 /* One token: tasks (KV head, key range); partial results merged per head:
  * with M the largest partial maximum, out = sum o_c 2^(m_c - M) / sum l_c 2^(m_c - M). */
 static int decode(const struct isa *isa, float *out, const float *q, int pos, int n_heads,
-                  int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                  int n_kv_heads, int hd, const void *k_cache, const void *v_cache, enum kv_type kt, int cap,
                   float qscale) {
     const int group = n_heads / n_kv_heads, n_keys = pos + 1;
     const int ranges = (n_keys + DECODE_KEYS - 1) / DECODE_KEYS, tasks = n_kv_heads * ranges;
@@ -167,7 +187,7 @@ static int decode(const struct isa *isa, float *out, const float *q, int pos, in
         return dam_fail("out of memory in attention (%d keys)", n_keys);
     }
     gather_rows(qs, last, q, 0, 1, 0, n_heads, n_heads, hd, pos, qscale);
-    struct decode_job j = { .isa = isa, .qs = qs, .k_cache = k_cache, .v_cache = v_cache, .last = last,
+    struct decode_job j = { .isa = isa, .qs = qs, .k_cache = k_cache, .v_cache = v_cache, .kt = kt, .last = last,
                             .n_keys = n_keys, .n_heads = n_heads, .n_kv_heads = n_kv_heads,
                             .group = group, .hd = hd, .cap = cap, .pm = pm, .pl = pl, .po = po };
     if ((double)n_keys * n_heads * hd >= PARALLEL_MIN_WORK) parallel_for(tasks, 1, decode_tasks, &j);
@@ -191,12 +211,12 @@ static int decode(const struct isa *isa, float *out, const float *q, int pos, in
 }
 
 int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
-                      int head_dim, const float *k_cache, const float *v_cache, int cap) {
+                      int head_dim, const void *k_cache, const void *v_cache, enum kv_type kt, int cap) {
     const struct isa *isa = isa_current();
     if (!isa->attn_hd_ok(head_dim)) isa = &isa_portable;
     const float qscale = (float)(LOG2E / sqrt((double)head_dim));
-    if (n == 1) return decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
-    return prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
+    if (n == 1) return decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, kt, cap, qscale);
+    return prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, kt, cap, qscale);
 }
 
 /* ---- one row over a flat (position, kv_dim) cache ---- */

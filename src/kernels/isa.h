@@ -88,15 +88,17 @@ struct isa {
      * Online-softmax attention of `rows` query rows q (rows, hd), already
      * multiplied by scale * log2(e), against the keys [k0, k1) of one KV
      * head: kb holds the keys in blocks of KV_BLOCK positions, each block
-     * transposed (head_dim, KV_BLOCK); v holds the values (pos, head_dim).
+     * transposed (head_dim, KV_BLOCK); v holds the values (pos, head_dim);
+     * both of element type kt (float32, or F16 / BF16 converted exactly to
+     * float32 in registers).
      * Row r sees only keys j <= last[r]. Running state per row: m[r] the
      * maximum score so far (log2 units, -inf before any key), l[r] the sum
      * of 2^(s - m), o (rows, hd) the unnormalised output. k0 is a multiple
      * of KV_BLOCK. attn_hd_ok(hd) says whether this ISA handles head_dim hd
      * (otherwise the portable kernel runs). */
     int (*attn_hd_ok)(int hd);
-    void (*attn_rows)(int rows, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int k0, int k1, float *m, float *l, float *o);
+    void (*attn_rows)(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int k0, int k1, float *m, float *l, float *o);
 
     /* ---- machine probes (dam bench) ----
      * Runs iters rounds of independent FMAs on registers only; returns the

@@ -222,18 +222,26 @@ INLINE __m256 lanes_below(int n) {
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
 }
 
-INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+/* 8 cache elements from element i of p, as float32 (exact). */
+INLINE __m256 kv_load8(const enum kv_type T, const void *p, size_t i) {
+    if (T == KV_F32) return _mm256_loadu_ps((const float *)p + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    if (T == KV_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
     const int nblk = (k1 - jt + 15) / 16;
-    const float *kblk[2];
-    UNROLL for (int b = 0; b < 2; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    size_t kblk[2];
+    UNROLL for (int b = 0; b < 2; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     __m256 s[RB][4];
     UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m256 kv[4];
-        UNROLL for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kb, kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
         UNROLL for (int r = 0; r < R; r++) {
             __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
             UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
@@ -276,8 +284,8 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         UNROLL for (int r = 0; r < R; r++)
             UNROLL for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
         for (int j = 0; j < jmax; j++) {
-            const float *vj = v + (size_t)(jt + j) * hd + d0;
-            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            const size_t vj = (size_t)(jt + j) * hd + d0;
+            __m256 v0 = kv_load8(T, v, vj), v1 = kv_load8(T, v, vj + 8);
             UNROLL for (int r = 0; r < R; r++) {
                 __m256 pv = _mm256_broadcast_ss(p + r * KT + j);
                 acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
@@ -291,8 +299,8 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
 
 static int attn_hd_ok_avx2(int hd) { return hd % 16 == 0; }
 
-static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, const float *kb,
-                           const float *v, int k0, int k1, float *m, float *l, float *o) {
+INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, const int *last, const void *kb,
+                        const void *v, int k0, int k1, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int jt = k0; jt < k1; jt += KT)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -303,11 +311,18 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            default: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile(1, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(3, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
             }
         }
+}
+
+static void attn_rows_avx2(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                           const void *v, int k0, int k1, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_rows_t(KV_F16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else if (kt == KV_BF16) attn_rows_t(KV_BF16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else attn_rows_t(KV_F32, rows, hd, q, last, kb, v, k0, k1, m, l, o);
 }
 
 /* ---- quantized weights (include/dam/quant.h) ----

@@ -258,12 +258,21 @@ INLINE __mmask16 visible(int jt, int b, int lim) {
     return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
-    /* blocks past k1 are not read: their pointer repeats block 0 (masked anyway) */
+/* 16 cache elements from element i of p, as float32: exact for F16 and
+ * BF16 (a conversion instruction; a shift). */
+INLINE __m512 kv_load16(const enum kv_type T, const void *p, size_t i) {
+    if (T == KV_F32) return _mm512_loadu_ps((const float *)p + i);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+    if (T == KV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    /* blocks past k1 are not read: their offset repeats block 0 (masked anyway) */
     int nblk = (k1 - jt + 15) / 16;
-    const float *kblk[4];
-    UNROLL for (int b = 0; b < 4; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    size_t kblk[4];
+    UNROLL for (int b = 0; b < 4; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     /* S = Q K^T */
     __m512 s[RB][4];
@@ -271,7 +280,7 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m512 kv[4];
-        UNROLL for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kb, kblk[b] + (size_t)d * 16);
         UNROLL for (int r = 0; r < R; r++) {
             __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
             UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
@@ -317,9 +326,9 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
             UNROLL for (int e = 0; e < 4; e++)
                 acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
         for (int j = 0; j < jmax; j++) {
-            const float *vj = v + (size_t)(jt + j) * hd + d0;
+            const size_t vj = (size_t)(jt + j) * hd + d0;
             __m512 vv[4];
-            UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+            UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? kv_load16(T, v, vj + 16 * e) : _mm512_setzero_ps();
             UNROLL for (int r = 0; r < R; r++) {
                 __m512 pv = _mm512_set1_ps(p[r * KT + j]);
                 UNROLL for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
@@ -333,8 +342,9 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
 
 static int attn_hd_ok_avx512(int hd) { return hd % 16 == 0; }
 
-static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, const float *kb,
-                             const float *v, int k0, int k1, float *m, float *l, float *o) {
+/* Row groups of RB over one key tile, the element type a constant. */
+INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, const int *last, const void *kb,
+                        const void *v, int k0, int k1, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int jt = k0; jt < k1; jt += KT)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -345,14 +355,21 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 3: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 4: attn_tile(4, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 5: attn_tile(5, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            default: attn_tile(6, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile(1, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 3: attn_tile(3, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 4: attn_tile(4, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 5: attn_tile(5, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(6, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
             }
         }
+}
+
+static void attn_rows_avx512(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                             const void *v, int k0, int k1, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_rows_t(KV_F16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else if (kt == KV_BF16) attn_rows_t(KV_BF16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else attn_rows_t(KV_F32, rows, hd, q, last, kb, v, k0, k1, m, l, o);
 }
 
 /* ---- quantized weights (include/dam/quant.h) ----
