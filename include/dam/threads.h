@@ -43,8 +43,11 @@
  * - part() must not fail half-way: record errors in the context (one flag
  *   per thread, or an atomic) and report them after parallel_for returns.
  *
- * $DAM_SPIN_US sets how long a waiting thread spins before it sleeps
- * (microseconds, default THREADS_SPIN_US); 0 sleeps at once. */
+ * On a machine where other processes keep cores busy, jobs use only the
+ * cores they leave (sampled every 100 ms from /proc/stat; threads.c says
+ * why); $DAM_THREADS_ADAPT=0 turns that off. $DAM_SPIN_US sets how long a
+ * waiting thread spins before it sleeps (microseconds, default
+ * THREADS_SPIN_US); 0 sleeps at once. */
 #ifndef DAM_THREADS_H
 #define DAM_THREADS_H
 

@@ -84,7 +84,7 @@ static int list_matrices(struct model *m, enum quant_type q, struct tensor **out
     for (int l = 0; l < m->cfg.n_layers; l++) {
         struct layer_weights *w = &m->layers[l];
         struct tensor *t[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down };
-        for (int i = 0; i < 7; i++) { fmt[n] = i < 4 ? attn : q; out[n++] = t[i]; }
+        for (int i = 0; i < 7; i++) { fmt[n] = i < 4 ? attn : q; if (getenv("XDOWN") && i == 6) fmt[n] = QUANT_Q8_0; if (getenv("XV") && i == 2) fmt[n] = QUANT_Q8_0; out[n++] = t[i]; }
     }
     if (!m->cfg.tie_embeddings) { fmt[n] = wide; out[n++] = &m->lm_head; }
     return n;
