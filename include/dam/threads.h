@@ -44,7 +44,7 @@
  *   per thread, or an atomic) and report them after parallel_for returns.
  *
  * On a machine where other processes keep cores busy, jobs use only the
- * cores they leave (sampled every 100 ms from /proc/stat; threads.c says
+ * cores they leave (sampled every 200 ms from /proc/stat; threads.c says
  * why); $DAM_THREADS_ADAPT=0 turns that off. $DAM_SPIN_US sets how long a
  * waiting thread spins before it sleeps (microseconds, default
  * THREADS_SPIN_US); 0 sleeps at once. */

@@ -75,7 +75,7 @@ static struct {
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define SAMPLE_MS 100
+#define SAMPLE_MS 200
 /* the sampling state: only the thread that holds pool.busy touches it */
 static struct {
     int off;                   /* $DAM_THREADS_ADAPT=0, or no /proc/stat */
@@ -256,8 +256,9 @@ static double self_cpu_s(void) {
 }
 
 /* Threads a job may use: every SAMPLE_MS, the online cores minus those
- * others kept busy over the interval (rounded: a third of a core or more
- * counts as taken), at least 1. */
+ * others kept busy over the interval (rounded: half a core or more counts
+ * as taken; /proc/stat counts in ticks of 10 ms, so shorter intervals or
+ * lower thresholds mistake its rounding for load), at least 1. */
 static int usable_threads(int count) {
     if (adapt.off) return count;
     const long now = now_ns();
@@ -268,7 +269,7 @@ static int usable_threads(int count) {
         const double wall = (now - adapt.t_ns) * 1e-9;
         double others = (busy - adapt.busy_s) - (self - adapt.self_s);
         others = others > 0 ? others / wall : 0;         /* cores */
-        const int free = threads_online() - (int)(others + 0.67);
+        const int free = threads_online() - (int)(others + 0.5);
         adapt.usable = free < 1 ? 1 : free;
     } else {
         adapt.usable = count;
