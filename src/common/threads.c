@@ -70,7 +70,6 @@ static struct {
     int count;                             /* threads_count(); 0 = not set yet */
     int started;                           /* workers started (indices 1 .. started) */
     long spin_ns;                          /* spin this long before sleeping */
-    int yield_every;
 } pool;
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -123,13 +122,12 @@ static int spin_until(int (*cond)(uint32_t), _Atomic uint32_t *word) {
     if (cond(atomic_load_explicit(word, memory_order_acquire))) return 1;
     if (pool.spin_ns <= 0) return 0;
     const long deadline = now_ns() + pool.spin_ns;
-    for (int round = 1;; round++) {
+    for (;;) {
         for (int i = 0; i < 32; i++) {
             cpu_relax();
             if (cond(atomic_load_explicit(word, memory_order_acquire))) return 1;
         }
         if (now_ns() > deadline) return 0;
-        if (pool.yield_every && round % pool.yield_every == 0) sched_yield();
     }
 }
 
@@ -307,8 +305,6 @@ static void init_once(void) {
     pool.spin_ns = us * 1000;
     s = getenv("DAM_THREADS_ADAPT");
     adapt.off = s && !strcmp(s, "0");
-    s = getenv("DAM_YIELD");
-    if (s && *s) pool.yield_every = atoi(s);
     if (!pool.count) pool.count = threads_online();
 }
 
