@@ -98,6 +98,7 @@ static int bind(struct model *m, struct tensor *out, const char *name, int rows,
         if (rows) return dam_fail("%s: tensor %s has shape [%s], config says [%d, %d]", m->dir, name, got, rows, cols);
         return dam_fail("%s: tensor %s has shape [%s], config says [%d]", m->dir, name, got, cols);
     }
+    *out = (struct tensor){ .quant = QUANT_NONE };
     out->dtype = t->dtype;
     out->rows = rows ? rows : 1;
     out->cols = cols;
