@@ -25,9 +25,9 @@ WERROR   ?= -Werror
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(MARCH) -g -fopenmp -Wall -Wextra $(WERROR) \
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(MARCH) -g -fopenmp-simd -Wall -Wextra $(WERROR) \
             -Iinclude $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
 # SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer (make test-asan sets it);
 # float-cast-overflow too: gcc leaves it out of "undefined", and JSON numbers
 # cast to int are where files from strangers reach it.
@@ -116,7 +116,7 @@ FUZZ_JOBS    ?= 1
 FUZZ_TARGETS ?=
 FUZZ_DEB     := clang libclang-rt-14-dev
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g $(MARCH) -fopenmp -Wall -Wextra -Iinclude $(PKG_CFLAGS) \
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g $(MARCH) -fopenmp-simd -Wall -Wextra -Iinclude $(PKG_CFLAGS) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -MMD -MP
 FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 # clang 14 cannot build the AVX kernels (no "f16c" in __builtin_cpu_supports):

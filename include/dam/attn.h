@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "dam/attn_options.h"
+#include "dam/quant.h"
 
 struct model;
 struct tokenizer;

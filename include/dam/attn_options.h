@@ -11,6 +11,7 @@
 #define DAM_ATTN_OPTIONS_H
 
 #include <stddef.h>
+#include "dam/quant.h"
 
 struct dam_profile;
 
@@ -59,6 +60,8 @@ struct attn_options {
     struct window_options window;
     struct dam_options dam;
     struct dma_options dma;
+    enum kv_type kv_type;  /* KV cache elements of every module that supports it (--kv-type):
+                              full, and dam and window; dma stores float32 */
 };
 
 /* One option of a module, a row of its table. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include "dam/session.h"
 
-/* The machine's ceilings, measured with the threads OpenMP will use. */
+/* The machine's ceilings, measured with the threads the pool will use (threads.h). */
 struct bench_machine {
     int threads;
     const char *isa;       /* kernel variant in use ("avx512", ...) */

@@ -44,13 +44,19 @@ uint64_t kernels_read_probe(const void *p, size_t bytes);
 
 /* ---- matrix products ---- */
 
-/* out (n, w->rows) = x (n, w->cols) · wᵀ. OpenMP-parallel over output rows,
- * so each weight byte is read once per call whatever n; inputs are blocked
- * so the part in use stays in cache. */
-void matmul(float *out, const float *x, const struct tensor *w, int n);
+/* out (n, w->rows) = x (n, w->cols) · wᵀ. Parallel over output rows (the
+ * pool of threads.h), so each weight byte is read once per call whatever n;
+ * inputs are blocked so the part in use stays in cache. A quantized w
+ * (quant.h) multiplies x quantized to int8 blocks. 0, or -1 + dam_fail
+ * (out of memory for the quantized input; unquantized weights never fail). */
+int matmul(float *out, const float *x, const struct tensor *w, int n);
 /* count products that share the input x (q, k, v or gate, up) in one
  * parallel pass: out[i] (n, w[i]->rows) = x · w[i]ᵀ. */
-void matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
+int matmul_batch(int count, float *const out[], const float *x, const struct tensor *const w[], int n);
+
+/* The int8 form of n rows of cols floats that quantized matrices multiply
+ * (quant.h; the buffers of x sized for n rows, x->r NULL or not). */
+void kernels_quantize_input(const float *x, int n, int cols, const struct qinput *out);
 
 /* out (n, dim) = x / rms(x) * weight, per row. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, int dim, float eps);
@@ -79,7 +85,9 @@ void swiglu_f32(float *gate, const float *up, int n);
 float exp_sum_f32(float *x, int n, float shift);
 
 /* ---- attention over a blocked KV cache ----
- * One layer's cache, laid out for streaming reads, per KV head:
+ * One layer's cache, laid out for streaming reads, in elements of type kt
+ * (float32, or F16 / BF16: half the bytes, stored rounded to nearest even
+ * and converted back to float32 in registers), per KV head:
  *   keys   (n_kv_heads, cap / KV_BLOCK, head_dim, KV_BLOCK): blocks of
  *          KV_BLOCK positions, each transposed, so one vector load gives one
  *          dimension of KV_BLOCK consecutive keys (scores need no shuffles);
@@ -88,17 +96,17 @@ float exp_sum_f32(float *x, int n, float shift);
 #define KV_BLOCK 16
 
 /* Stores positions pos0 .. pos0+n-1 of k, v (n, n_kv_heads, head_dim). */
-void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, int head_dim,
+void kv_blocked_store(void *k_cache, void *v_cache, enum kv_type kt, int cap, int n_kv_heads, int head_dim,
                       int pos0, int n, const float *k, const float *v);
 /* Exact causal softmax attention of n queries at positions pos0 .. pos0+n-1
  * (q, out: (n, n_heads, head_dim)) over positions [0, pos0 + n) of the cache
  * (already holding this chunk). Flash-style: tiles of queries x keys with
  * an online softmax, so the score matrix never exists in full. Query head h
- * reads KV head h / (n_heads / n_kv_heads). OpenMP-parallel: over (KV head,
+ * reads KV head h / (n_heads / n_kv_heads). Parallel (threads.h): over (KV head,
  * query tile) for a chunk, over (KV head, key range) for one token.
  * 0, or -1 + dam_fail when out of memory for its scratch. */
 int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
-                      int head_dim, const float *k_cache, const float *v_cache, int cap);
+                      int head_dim, const void *k_cache, const void *v_cache, enum kv_type kt, int cap);
 
 /* ---- attention over a list of key blocks (the sparse modules) ----
  * A kv_block is KV_BLOCK consecutive positions starting at pos: keys

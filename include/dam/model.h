@@ -8,6 +8,7 @@
 #define DAM_MODEL_H
 
 #include <stdint.h>
+#include "dam/quant.h"
 #include "dam/safetensors.h"
 
 #define MAX_EOS_IDS 8
@@ -50,13 +51,22 @@ int config_load(const char *dir, struct model_config *cfg);
 int config_parse(const char *json, size_t len, const char *what, struct model_config *cfg);
 int config_is_eos(const struct model_config *cfg, int token);
 
-/* A 2-D weight matrix (rows, cols), row-major, in its stored dtype.
+/* A 2-D weight matrix (rows, cols), row-major, in its stored dtype, or
+ * quantized at load (include/dam/quant.h): then data holds the quants,
+ * scales and supers the other two arrays of the tiled layout described there.
  * Linear layers are stored as (out_features, in_features). */
 struct tensor {
-    enum dtype dtype;
+    enum dtype dtype;          /* as stored in the checkpoint */
     int rows, cols;
     const void *data;
+    enum quant_type quant;     /* QUANT_NONE: data is (rows, cols) in dtype */
+    const uint8_t *scales;     /* quantized: block scales */
+    const uint16_t *supers;    /* q4_k: the float16 maxima of the scales */
 };
+
+/* Bytes a kernel reads to use the whole matrix (quants and scales when
+ * quantized). */
+size_t tensor_bytes(const struct tensor *t);
 
 struct layer_weights {
     struct tensor attn_norm;   /* (1, dim) */
@@ -90,7 +100,11 @@ struct model {
     float *doge_f32;           /* Doge per-layer vectors as float32 (what layer_weights points into) */
     int dma_heads;             /* Doge: heads with their own δ and mask: n_kv_heads, or n_heads
                                   (an older generation); 0 = no DMA weights */
-    size_t weight_bytes;       /* bytes of all weights as stored */
+    size_t weight_bytes;       /* bytes of all weights as used (quantized: quants and scales) */
+    enum quant_type quant;     /* what --quant asked for (QUANT_NONE: weights as stored) */
+    void *quant_mem;           /* the quantized matrices (one mapping of quant_bytes) */
+    size_t quant_bytes;
+    double quant_ms;           /* time quantizing took at load */
     int64_t n_params;
 };
 
@@ -98,6 +112,11 @@ struct model {
  * from dir. Shapes are checked against the config. */
 struct model *model_load(const char *dir);
 void model_free(struct model *m);
+/* Quantizes every matrix of a loaded model (the projections, the MLP, the
+ * embedding and lm_head) into q; the mapped checkpoint is only read.
+ * Which matrices get which format: quantize.c. 0, or -1 + dam_fail (out
+ * of memory: the model is then unchanged). */
+int model_quantize(struct model *m, enum quant_type q);
 
 /* A key for the content of a loaded model, for caches of what is derived
  * from its weights: 64 hex digits of SHA-256 over config.json, every

@@ -17,12 +17,12 @@
 #include "dam/dam.h"
 #include "dam/common.h"
 #include "dam/kernels.h"
+#include "dam/threads.h"
 #include "dam_kv.h"
 #include "dam_select.h"
 #include "dam_state.h"
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +55,8 @@ int head_plan_copy(struct head_plan *dst, const struct head_plan *src) {
 /* ---------------------------------------------------------------------------
  * State */
 
-static int grow_scratch(struct dam_state *st) {
-    const int threads = omp_get_max_threads();
+int dam_grow_scratch(struct dam_state *st) {
+    const int threads = threads_count();
     if (threads <= st->n_threads) return 0;
     struct select_scratch *s = realloc(st->scratch, (size_t)threads * sizeof *s);
     if (!s) return dam_fail("out of memory for attention scratch");
@@ -103,7 +103,7 @@ struct dam_state *dam_state_new(const struct attn_setup *setup) {
         st->keep_all[i] = 1;
         if (kv_store_init(&st->kv[i], setup->head_dim, setup->max_seq_len, 0)) { dam_state_free(st); return NULL; }
     }
-    if (grow_scratch(st)) { dam_state_free(st); return NULL; }
+    if (dam_grow_scratch(st)) { dam_state_free(st); return NULL; }
     return st;
 }
 
@@ -280,46 +280,70 @@ static const struct head_plan dense_plan = { .dense = 1 };
  * the blocks of TILE positions the rows fall in, counted from position 0
  * (the first and last may be partial), so a row's keys never depend on how
  * the prompt was cut into chunks: only rows of the same block share a
- * selection. */
+ * selection. Tasks run on the thread pool (threads.h), the longest rows
+ * first; each thread sums its figures in its scratch. */
+struct rows_job {
+    struct dam_state *st;
+    int layer, pos0, t0, t1, first, tiles;
+    const float *q;
+    float *out;
+};
+
+static void rows_part(void *arg, int begin, int end, int thread) {
+    const struct rows_job *j = arg;
+    struct dam_state *st = j->st;
+    const struct attn_setup *s = &st->setup;
+    const int H = s->n_heads, hd = s->head_dim;
+    struct select_scratch *sc = &st->scratch[thread];
+    for (int task = begin; task < end; task++) {
+        const int tile = j->first + j->tiles - 1 - task / H, h = task % H;
+        const int i0 = tile * TILE > j->pos0 + j->t0 ? tile * TILE : j->pos0 + j->t0;
+        const int i1 = (tile + 1) * TILE < j->pos0 + j->t1 ? (tile + 1) * TILE : j->pos0 + j->t1;
+        const int ta = i0 - j->pos0, rows = i1 - i0;
+        const struct head_plan *plan = st->planned[j->layer] ? &st->plans[(size_t)j->layer * H + h] : &dense_plan;
+        const struct kv_store *kv = &st->kv[(size_t)j->layer * s->n_kv_heads + h / st->group];
+        const float *qt = j->q + ((size_t)ta * H + h) * hd;
+        struct select_figures fig = { 0 };
+        const int nb = select_blocks(sc, plan, kv, qt, (size_t)H * hd, rows, i0, &fig);
+        if (nb < 0) { sc->failed = 1; continue; }
+        int last[TILE];
+        for (int r = 0; r < rows; r++) {
+            last[r] = i0 + r;
+            sc->causal += last[r] + 1;
+        }
+        attention_blocks(j->out + ((size_t)ta * H + h) * hd, (size_t)H * hd, qt, (size_t)H * hd, rows,
+                         last, hd, sc->blocks, nb);
+        sc->kept += fig.kept;
+        sc->selected += fig.selected;
+        sc->candidates += fig.candidates;
+    }
+}
+
 static int attend_rows(struct dam_state *st, int layer, int pos0, int t0, int t1,
                        const float *q, float *out) {
     const struct attn_setup *s = &st->setup;
     const int H = s->n_heads, hd = s->head_dim;
-    const int first = (pos0 + t0) / TILE, tiles = (pos0 + t1 - 1) / TILE - first + 1;
-    double kept = 0, causal = 0, selected = 0, candidates = 0;
-    int missing = 0;
-    /* small work runs on the calling thread: waking a team costs more */
-    const double work = (double)(t1 - t0) * H * (pos0 + t1) * hd;
-    #pragma omp parallel for schedule(dynamic, 1) reduction(+:kept, causal, selected, candidates) \
-        reduction(|:missing) if (work >= (1 << 17))
-    for (int task = 0; task < tiles * H; task++) {
-        const int tile = first + tiles - 1 - task / H, h = task % H;      /* longest rows first */
-        const int i0 = tile * TILE > pos0 + t0 ? tile * TILE : pos0 + t0;
-        const int i1 = (tile + 1) * TILE < pos0 + t1 ? (tile + 1) * TILE : pos0 + t1;
-        const int ta = i0 - pos0, rows = i1 - i0;
-        const struct head_plan *plan = st->planned[layer] ? &st->plans[(size_t)layer * H + h] : &dense_plan;
-        const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
-        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
-        const float *qt = q + ((size_t)ta * H + h) * hd;
-        struct select_figures fig = { 0 };
-        const int nb = select_blocks(sc, plan, kv, qt, (size_t)H * hd, rows, i0, &fig);
-        if (nb < 0) { missing = 1; continue; }
-        int last[TILE];
-        for (int r = 0; r < rows; r++) {
-            last[r] = i0 + r;
-            causal += last[r] + 1;
-        }
-        attention_blocks(out + ((size_t)ta * H + h) * hd, (size_t)H * hd, qt, (size_t)H * hd, rows,
-                         last, hd, sc->blocks, nb);
-        kept += fig.kept;
-        selected += fig.selected;
-        candidates += fig.candidates;
+    struct rows_job j = { st, layer, pos0, t0, t1, (pos0 + t0) / TILE, 0, q, out };
+    j.tiles = (pos0 + t1 - 1) / TILE - j.first + 1;
+    for (int t = 0; t < st->n_threads; t++) {
+        struct select_scratch *sc = &st->scratch[t];
+        sc->kept = sc->causal = sc->selected = sc->candidates = 0;
+        sc->failed = 0;
     }
-    if (missing) return dam_fail("dam: internal error: a plan asked for a key the KV cache did not keep");
-    st->kept_pairs += kept;
-    st->causal_pairs += causal;
-    st->selected_keys += selected;
-    st->candidate_keys += candidates;
+    /* small work runs on the calling thread: waking the pool costs more */
+    const double work = (double)(t1 - t0) * H * (pos0 + t1) * hd;
+    if (work < (1 << 17)) rows_part(&j, 0, j.tiles * H, 0);
+    else parallel_for(j.tiles * H, 1, rows_part, &j);
+    int failed = 0;
+    for (int t = 0; t < st->n_threads; t++) {
+        const struct select_scratch *sc = &st->scratch[t];
+        st->kept_pairs += sc->kept;
+        st->causal_pairs += sc->causal;
+        st->selected_keys += sc->selected;
+        st->candidate_keys += sc->candidates;
+        failed |= sc->failed;
+    }
+    if (failed) return dam_fail("dam: internal error: a plan asked for a key the KV cache did not keep");
     return 0;
 }
 
@@ -340,7 +364,7 @@ int dam_state_prefill(void *state, int layer, int pos0, int n,
     if (pos0 != st->n_pos[layer])
         return dam_fail("attention: layer %d holds %d positions, asked to continue at %d", layer,
                         st->n_pos[layer], pos0);
-    if (grow_scratch(st)) return -1;
+    if (dam_grow_scratch(st)) return -1;
     if (st->run.evict > 0 && n == 1 && st->last_rows[layer] > 0 && dam_evict_layer(st, layer)) return -1;
     for (int gi = 0; gi < s->n_kv_heads; gi++)
         if (kv_store_append(&st->kv[(size_t)layer * s->n_kv_heads + gi], pos0, n,

@@ -2,9 +2,9 @@
  * the prompt's last rows attend to least. */
 #include "dam/common.h"
 #include "dam/kernels.h"
+#include "dam/threads.h"
 #include "dam_state.h"
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,12 +65,16 @@ static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes
         }
 }
 
-int dam_evict_layer(struct dam_state *st, int layer) {
+/* One task per KV group: its votes, then the blocks it drops. */
+struct evict_job { struct dam_state *st; int layer; };
+
+static void evict_part(void *arg, int begin, int end, int thread) {
+    const struct evict_job *jb = arg;
+    struct dam_state *st = jb->st;
     const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads;
-    int failed = 0;
-    #pragma omp parallel for schedule(dynamic, 1) reduction(|:failed)
-    for (int gi = 0; gi < s->n_kv_heads; gi++) {
+    const int H = s->n_heads, layer = jb->layer;
+    struct select_scratch *sc = &st->scratch[thread];
+    for (int gi = begin; gi < end; gi++) {
         const size_t i = (size_t)layer * s->n_kv_heads + gi;
         struct kv_store *kv = &st->kv[i];
         if (!st->keep_all[i] || kv->n_pos == 0) continue;
@@ -84,9 +88,8 @@ int dam_evict_layer(struct dam_state *st, int layer) {
         }
         if (dense) continue;                      /* a dense head reads every block */
         const int first = kv->n_pos / KB - wb;    /* the next row's window */
-        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
         float *votes = xmalloc((size_t)kv->max_blocks * sizeof *votes, "eviction votes");
-        if (!votes) { failed = 1; continue; }
+        if (!votes) { sc->failed = 1; continue; }
         eviction_votes(st, layer, gi, votes, sc->scores);
         int n = 0;
         for (int b = sinks; b < first; b++)
@@ -101,7 +104,14 @@ int dam_evict_layer(struct dam_state *st, int layer) {
         free(votes);
         kv->evicted = 1;
     }
+}
+
+int dam_evict_layer(struct dam_state *st, int layer) {
+    for (int t = 0; t < st->n_threads; t++) st->scratch[t].failed = 0;
+    struct evict_job jb = { st, layer };
+    parallel_for(st->setup.n_kv_heads, 1, evict_part, &jb);
+    int failed = 0;
+    for (int t = 0; t < st->n_threads; t++) failed |= st->scratch[t].failed;
     st->last_rows[layer] = 0;
     return failed ? -1 : 0;
 }
-

@@ -4,26 +4,35 @@
  * scores the blocks before each tile exactly as the selection does. */
 #include "dam/common.h"
 #include "dam/kernels.h"
+#include "dam/threads.h"
 #include "dam_state.h"
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------------------
  * Capture rows: full attention with the probabilities written out */
 
-/* Rows t in [t0, t1) of the chunk at pos0 (all < PCL), every head. */
-void dam_attend_capture(struct dam_state *st, int layer, int pos0, int t0, int t1,
-                           const float *q, float *out) {
+/* One task per head (the capture's rows of a head are summed by one thread). */
+struct measure_job {
+    struct dam_state *st;
+    int layer, pos0, t0, t1;
+    const float *q;
+    float *out;
+};
+
+static void capture_part(void *arg, int begin, int end, int thread) {
+    const struct measure_job *jb = arg;
+    struct dam_state *st = jb->st;
     const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads, hd = s->head_dim;
+    const int H = s->n_heads, hd = s->head_dim, layer = jb->layer, pos0 = jb->pos0;
+    const float *q = jb->q;
+    float *out = jb->out;
     const float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
+    for (int h = begin; h < end; h++) {
         const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
-        float *p = st->scratch[omp_get_thread_num()].scores;      /* >= max_seq_len floats */
-        for (int t = t0; t < t1; t++) {
+        float *p = st->scratch[thread].scores;              /* >= max_seq_len floats */
+        for (int t = jb->t0; t < jb->t1; t++) {
             const int i = pos0 + t;
             const float *qr = q + ((size_t)t * H + h) * hd;
             float mx = -INFINITY;
@@ -49,38 +58,33 @@ void dam_attend_capture(struct dam_state *st, int layer, int pos0, int t0, int t
             dam_capture_add_row(st->cap, layer, h, i, p);
         }
     }
+}
+
+/* Rows t in [t0, t1) of the chunk at pos0 (all < PCL), every head. */
+void dam_attend_capture(struct dam_state *st, int layer, int pos0, int t0, int t1,
+                        const float *q, float *out) {
+    const int H = st->setup.n_heads;
+    struct measure_job jb = { st, layer, pos0, t0, t1, q, out };
+    parallel_for(H, 1, capture_part, &jb);
     for (int t = t0; t < t1; t++) dam_capture_count_row(st->cap, layer, pos0 + t);
     const double n = t1 - t0;
     st->kept_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
     st->causal_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
 }
 
-/* Rows t in [t0, t1) with full attention, their probabilities measured by
- * the reach capture: one task per head (a head's figures are summed by one
- * thread), tiles of TILE rows as the engine runs them. */
-int dam_attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t1,
-                        const float *q, float *out) {
+static void reach_part(void *arg, int begin, int end, int thread) {
+    const struct measure_job *jb = arg;
+    struct dam_state *st = jb->st;
     const struct attn_setup *s = &st->setup;
-    const int H = s->n_heads, hd = s->head_dim, threads = omp_get_max_threads();
+    const int H = s->n_heads, hd = s->head_dim, layer = jb->layer, pos0 = jb->pos0, t0 = jb->t0, t1 = jb->t1;
     const size_t ld = (size_t)s->max_seq_len;
-    if (threads > st->reach_threads) {
-        float *p = realloc(st->reach_p, (size_t)threads * TILE * ld * sizeof(float));
-        if (!p) return dam_fail("out of memory for the reach capture");
-        st->reach_p = p;
-        struct dam_reach_scratch *rs = realloc(st->reach_sc, (size_t)threads * sizeof *rs);
-        if (!rs) return dam_fail("out of memory for the reach capture");
-        st->reach_sc = rs;
-        for (int t = st->reach_threads; t < threads; t++) {
-            if (dam_reach_scratch_init(&rs[t], (s->max_seq_len + KB - 1) / KB, hd)) return -1;
-            st->reach_threads = t + 1;
-        }
-    }
+    const float *q = jb->q;
+    float *out = jb->out;
     const float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < H; h++) {
+    for (int h = begin; h < end; h++) {
         const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
-        struct select_scratch *sc = &st->scratch[omp_get_thread_num()];
-        float *P = st->reach_p + (size_t)omp_get_thread_num() * TILE * ld;
+        struct select_scratch *sc = &st->scratch[thread];
+        float *P = st->reach_p + (size_t)thread * TILE * ld;
         for (int ta = t0, rows; ta < t1; ta += rows) {   /* tiles: blocks of positions, as attend_rows */
             const int i0 = pos0 + ta, next = (i0 / TILE + 1) * TILE;
             rows = (next < pos0 + t1 ? next : pos0 + t1) - i0;
@@ -122,9 +126,33 @@ int dam_attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t1,
             }
             block_bounds(sc->scores, qpm, hd, kv->sums, 0, first);
             dam_reach_add_tile(st->reach, layer, h, i0, rows, P, ld, sc->scores, sc->blocks, hd,
-                               &st->reach_sc[omp_get_thread_num()]);
+                               &st->reach_sc[thread]);
         }
     }
+}
+
+/* Rows t in [t0, t1) with full attention, their probabilities measured by
+ * the reach capture: one task per head (a head's figures are summed by one
+ * thread), tiles of TILE rows as the engine runs them. */
+int dam_attend_reach(struct dam_state *st, int layer, int pos0, int t0, int t1,
+                        const float *q, float *out) {
+    const struct attn_setup *s = &st->setup;
+    const int H = s->n_heads, hd = s->head_dim, threads = threads_count();
+    const size_t ld = (size_t)s->max_seq_len;
+    if (threads > st->reach_threads) {
+        float *p = realloc(st->reach_p, (size_t)threads * TILE * ld * sizeof(float));
+        if (!p) return dam_fail("out of memory for the reach capture");
+        st->reach_p = p;
+        struct dam_reach_scratch *rs = realloc(st->reach_sc, (size_t)threads * sizeof *rs);
+        if (!rs) return dam_fail("out of memory for the reach capture");
+        st->reach_sc = rs;
+        for (int t = st->reach_threads; t < threads; t++) {
+            if (dam_reach_scratch_init(&rs[t], (s->max_seq_len + KB - 1) / KB, hd)) return -1;
+            st->reach_threads = t + 1;
+        }
+    }
+    struct measure_job jb = { st, layer, pos0, t0, t1, q, out };
+    parallel_for(H, 1, reach_part, &jb);
     const double n = t1 - t0;
     st->kept_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);
     st->causal_pairs += H * (n * (pos0 + t0) + n * (n + 1) / 2);

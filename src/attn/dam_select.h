@@ -15,6 +15,9 @@ struct select_scratch {
     float *scores;             /* (max_blocks * KB) block scores; also a row of probabilities */
     int *order;                /* (max_blocks) */
     float *qpm;                /* (2 * head_dim) summed (q+, q-) of the tile's rows */
+    /* what this thread's tasks did in the current parallel call, summed after it */
+    double kept, causal, selected, candidates;
+    int failed;
 };
 
 int select_scratch_init(struct select_scratch *s, int max_blocks, int head_dim);

@@ -42,6 +42,8 @@ struct dam_state {
     double kept_pairs, causal_pairs, selected_keys, candidate_keys;
 };
 
+/* Per-thread scratch for threads_count() threads (threads.h). */
+int dam_grow_scratch(struct dam_state *st);
 /* 1 when block b is a sink or column block of a head of group gi. */
 int dam_group_pins(const struct dam_state *st, int layer, int gi, int b);
 

@@ -42,8 +42,8 @@
 #include "dam/common.h"
 #include "dam/kernels.h"
 #include "dam/model.h"
+#include "dam/threads.h"
 #include <math.h>
-#include <omp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +78,7 @@ struct dma_state {
     int *n_pos;            /* (layer) positions seen */
     int n_threads;
     float *scores;         /* (n_threads, cap) scratch of one query row */
+    double *kept;          /* (n_threads) pairs visited by each thread in a chunk */
     float *dt;             /* (chunk_cap, groups) dt, then δ, of a chunk */
     int chunk_cap;         /* rows dt holds */
     double kept_pairs, causal_pairs;
@@ -180,7 +181,7 @@ static float softplus(float x) {
 /* δ (n, groups) of n positions from their values v (n, n_kv_heads * head_dim). */
 static void compute_delta(const struct dma_state *s, int layer, int n, const float *v, float *delta) {
     const struct layer_weights *w = &s->model->layers[layer];
-    matmul(delta, v, &w->dt_proj, n);
+    (void)matmul(delta, v, &w->dt_proj, n);     /* never quantized: cannot fail */
     for (int t = 0; t < n; t++)
         for (int h = 0; h < s->groups; h++) {
             float *d = delta + (size_t)t * s->groups + h;
@@ -212,7 +213,7 @@ static void dma_destroy(void *state) {
         free(s->g[0].heap); free(s->g[0].pos); free(s->g[0].delta); free(s->g[0].k); free(s->g[0].v);
         for (int i = 0; i < s->setup.n_layers * s->groups; i++) journal_free(&s->g[i].undo);
     }
-    free(s->g); free(s->n_pos); free(s->scores); free(s->dt);
+    free(s->g); free(s->n_pos); free(s->scores); free(s->kept); free(s->dt);
     free(s);
 }
 
@@ -238,13 +239,14 @@ static void *create(const struct attn_setup *setup, int dense) {
     s->groups = m->dma_heads;
     /* the dense counterpart: room for every position, so nothing is evicted */
     s->cap = dense || window > setup->max_seq_len ? setup->max_seq_len : window;
-    s->n_threads = omp_get_max_threads();
+    s->n_threads = threads_count();
     const size_t n_groups = (size_t)setup->n_layers * s->groups, slots = n_groups * s->cap,
                  hd = (size_t)setup->head_dim;
     s->g = xcalloc(n_groups, sizeof *s->g, "dma groups");
     s->n_pos = xcalloc((size_t)setup->n_layers, sizeof *s->n_pos, "dma positions");
     s->scores = xmalloc((size_t)s->n_threads * s->cap * sizeof(float), "dma scores");
-    if (!s->g || !s->n_pos || !s->scores) { dma_destroy(s); return NULL; }
+    s->kept = xcalloc((size_t)s->n_threads, sizeof(double), "dma counts");
+    if (!s->g || !s->n_pos || !s->scores || !s->kept) { dma_destroy(s); return NULL; }
     /* calloc: pages are committed only when written, so a dense cache over a
      * large context costs nothing until its positions are used */
     int *heap = calloc(slots, sizeof(int)), *pos = calloc(slots, sizeof(int));
@@ -277,6 +279,54 @@ static int ensure_chunk(struct dma_state *s, int n) {
     return 0;
 }
 
+/* The scratch of threads_count() threads (it may have grown since create). */
+static int ensure_threads(struct dma_state *s) {
+    const int n = threads_count();
+    if (n <= s->n_threads) return 0;
+    float *scores = realloc(s->scores, (size_t)n * s->cap * sizeof(float));
+    if (scores) s->scores = scores;
+    double *kept = scores ? realloc(s->kept, (size_t)n * sizeof(double)) : NULL;
+    if (kept) s->kept = kept;
+    if (!scores || !kept) return dam_fail("dma: out of memory for %d threads' scratch", n);
+    s->n_threads = n;
+    return 0;
+}
+
+/* One chunk of one layer, shared by the threads. */
+struct dma_chunk {
+    struct dma_state *s;
+    struct dma_group *groups;
+    int layer, pos0, n;
+    const float *q, *k, *v;
+    float *out;
+};
+
+/* Groups [begin, end): query t sees the set right after key t was offered. */
+static void attend_groups(void *arg, int begin, int end, int thread) {
+    const struct dma_chunk *c = arg;
+    struct dma_state *s = c->s;
+    const struct attn_setup *g = &s->setup;
+    const int hd = g->head_dim, kv_dim = g->n_kv_heads * hd, q_dim = g->n_heads * hd;
+    const int heads_per_group = g->n_heads / s->groups;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *scores = s->scores + (size_t)thread * s->cap;
+    double kept = 0;
+    for (int gi = begin; gi < end; gi++) {
+        struct dma_group *grp = &c->groups[gi];
+        const int kv_head = gi * g->n_kv_heads / s->groups;
+        for (int t = 0; t < c->n; t++) {
+            const float *kt = c->k + (size_t)t * kv_dim + (size_t)kv_head * hd;
+            const float *vt = c->v + (size_t)t * kv_dim + (size_t)kv_head * hd;
+            offer(grp, s->cap, c->pos0 + t, s->dt[(size_t)t * s->groups + gi], kt, vt, hd);
+            for (int h = gi * heads_per_group; h < (gi + 1) * heads_per_group; h++)
+                attend_row(grp, c->q + (size_t)t * q_dim + (size_t)h * hd, hd, scale, scores,
+                           c->out + (size_t)t * q_dim + (size_t)h * hd);
+            kept += (double)grp->used * heads_per_group;
+        }
+    }
+    s->kept[thread] += kept;
+}
+
 static int dma_prefill(void *state, int layer, int pos0, int n,
                        const float *q, const float *k, const float *v, float *out) {
     struct dma_state *s = state;
@@ -294,27 +344,15 @@ static int dma_prefill(void *state, int layer, int pos0, int n,
             if (journal_reserve(&groups[gi].undo, n, g->head_dim) != 0) return -1;
     compute_delta(s, layer, n, v, s->dt);
 
-    const int hd = g->head_dim, kv_dim = g->n_kv_heads * hd, q_dim = g->n_heads * hd;
-    const int heads_per_group = g->n_heads / s->groups;
-    const float scale = 1.0f / sqrtf((float)hd);
+    struct dma_chunk c = { .s = s, .groups = groups, .layer = layer, .pos0 = pos0, .n = n,
+                           .q = q, .k = k, .v = v, .out = out };
+    if (ensure_threads(s) != 0) return -1;
+    for (int t = 0; t < s->n_threads; t++) s->kept[t] = 0;
+    /* groups are independent; within one, positions go in order */
+    if (s->groups > 1) parallel_for(s->groups, 1, attend_groups, &c);
+    else attend_groups(&c, 0, s->groups, 0);
     double kept = 0;
-    /* groups are independent; within one, positions go in order: query t
-     * sees the set right after key t was offered */
-#pragma omp parallel for schedule(static) num_threads(s->n_threads) reduction(+ : kept) if (s->groups > 1)
-    for (int gi = 0; gi < s->groups; gi++) {
-        struct dma_group *grp = &groups[gi];
-        const int kv_head = gi * g->n_kv_heads / s->groups;
-        float *scores = s->scores + (size_t)omp_get_thread_num() * s->cap;
-        for (int t = 0; t < n; t++) {
-            const float *kt = k + (size_t)t * kv_dim + (size_t)kv_head * hd;
-            const float *vt = v + (size_t)t * kv_dim + (size_t)kv_head * hd;
-            offer(grp, s->cap, pos0 + t, s->dt[(size_t)t * s->groups + gi], kt, vt, hd);
-            for (int h = gi * heads_per_group; h < (gi + 1) * heads_per_group; h++)
-                attend_row(grp, q + (size_t)t * q_dim + (size_t)h * hd, hd, scale, scores,
-                           out + (size_t)t * q_dim + (size_t)h * hd);
-            kept += (double)grp->used * heads_per_group;
-        }
-    }
+    for (int t = 0; t < s->n_threads; t++) kept += s->kept[t];
     s->n_pos[layer] = pos0 + n;
     s->kept_pairs += kept;
     s->causal_pairs += ((double)n * pos0 + (double)n * (n + 1) / 2) * g->n_heads;

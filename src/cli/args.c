@@ -5,6 +5,7 @@
 #include "dam/dam.h"
 #include "dam/model.h"
 #include <ctype.h>
+#include "dam/threads.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
 #include <unistd.h>
 
 void cli_error(const char *fmt, ...) {
@@ -207,6 +207,22 @@ int model_args_parse(struct model_args *a, int argc, char **argv, int *i) {
         a->attn = v;
         return 1;
     }
+    if (arg_is(f, "--quant")) {
+        VALUE();
+        if (quant_from_name(v, &a->quant) != 0) {
+            cli_error("bad value for --quant: '%s' (expected %s)", v, quant_names());
+            return -1;
+        }
+        return 1;
+    }
+    if (arg_is(f, "--kv-type")) {
+        VALUE();
+        if (kv_type_from_name(v, &o->kv_type) != 0) {
+            cli_error("bad value for --kv-type: '%s' (expected f32, f16 or bf16)", v);
+            return -1;
+        }
+        return 1;
+    }
     /* a module's option: --MODULE-KEY VALUE, from the module's table */
     char name[64];
     const char *eq = strchr(f, '=');
@@ -231,6 +247,8 @@ void model_args_help(FILE *out) {
         "  -t, --threads N        threads (default: all cores; at most the CPUs online)\n"
         "  --oversubscribe        keep a -t above the CPUs online (slower: threads wait on each other)\n"
         "  -c, --ctx-size N       context size in tokens (default: the model's maximum)\n"
+        "  --quant Q              quantize the weights at load: q8_0, q4_0 or q4_k (default none: as stored)\n"
+        "  --kv-type T            KV cache elements: f32, f16 or bf16 (default f32)\n"
         "  --attn NAME            attention module: %s\n"
         "                         (default: dam run uses dam, or dma on Doge models; dam logits\n"
         "                         the model's exact attention: full, or dma on Doge models)\n"
@@ -240,15 +258,22 @@ void model_args_help(FILE *out) {
 }
 
 void model_args_apply_threads(const struct model_args *a) {
-    if (a->threads > 0) omp_set_num_threads(a->threads);
+    if (a->threads <= 0) return;
+    threads_set_count(a->threads);        /* the kernels' pool (include/dam/threads.h) */
 }
 
-/* More threads than CPUs only makes OpenMP's threads wait for each other at
- * every barrier (-t 16 on 2 cores decodes 4x slower than -t 1): -t is
+struct model *model_args_load(const struct model_args *a, const char *dir) {
+    struct model *m = model_load(dir);
+    if (m && model_quantize(m, a->quant) != 0) { model_free(m); return NULL; }
+    return m;
+}
+
+/* More threads than CPUs only makes threads wait for each other at every
+ * parallel step (-t 16 on 2 cores decodes 4x slower than -t 1): -t is
  * capped at the CPUs this process may run on, with a warning, unless
  * --oversubscribe asks for it. */
 static void cap_threads(struct model_args *a) {
-    int cpus = omp_get_num_procs();
+    int cpus = threads_online();
     if (a->threads <= cpus || a->oversubscribe || cpus < 1) return;
     cli_warn("-t %d is more than the %d CPUs online: using %d (--oversubscribe keeps %d)",
              a->threads, cpus, cpus, a->threads);

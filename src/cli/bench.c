@@ -69,6 +69,8 @@ static int int_list(const char *flag, const char *val, int max, int *out, int *n
 
 struct row_id {
     const char *model, *attn;
+    const char *weights;       /* "BF16" (as stored) or the --quant format */
+    const char *kv;            /* KV cache elements: --kv-type for full, f32 for the others */
     size_t size;
     int64_t params;
     int threads;
@@ -91,16 +93,13 @@ static void machine_line(const struct bench_machine *mc) {
            mc->fma_gflops, mc->cores, 100 * mc->idle, mc->load_avg);
 }
 
-/* Other processes on the cores make every figure low and noisy; OpenMP's
- * threads then lose most of their time waiting for each other at the end
- * of each parallel region (a spinning thread competes with the very thread
- * it waits for). */
+/* Other processes on the cores make every figure low and noisy (the
+ * kernels' threads then use only the cores they leave: threads.h). */
 static void warn_if_busy(const struct bench_machine *mc) {
     const double busy = mc->idle >= 0 ? (1 - mc->idle) * mc->cores : -1;   /* cores in use */
     if (busy > 0.5)
         fprintf(stderr, "dam bench: other processes use %.1f of the %d cores: the figures will be low and "
-                "noisy (OMP_WAIT_POLICY=passive or fewer threads suffer less on a busy machine)\n",
-                busy, mc->cores);
+                "noisy\n", busy, mc->cores);
 }
 
 static void md_row(const struct row_id *id, const struct bench_result *r, double peak) {
@@ -110,8 +109,8 @@ static void md_row(const struct row_id *id, const struct bench_result *r, double
     test_name(test, sizeof test, r);
     if (id->params >= 1000000000) snprintf(params, sizeof params, "%.2f B", id->params / 1e9);
     else snprintf(params, sizeof params, "%.2f M", id->params / 1e6);
-    printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.3f | %s | %.1f %s | %.1f%% |\n", id->model,
-           size, params, id->attn, id->threads, test, r->ts_mean, r->ts_std, r->sparsity, kv,
+    printf("| %s | %s | %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.3f | %s | %.1f %s | %.1f%% |\n", id->model,
+           id->weights, size, params, id->attn, id->kv, id->threads, test, r->ts_mean, r->ts_std, r->sparsity, kv,
            r->achieved, r->kind == BENCH_PP ? "GFLOP/s" : "GB/s", 100 * r->achieved / peak);
     out_flush();                 /* remembers a write error: main reports it */
 }
@@ -119,19 +118,19 @@ static void md_row(const struct row_id *id, const struct bench_result *r, double
 static const char *csv_columns =
     "model,size_bytes,params,attn,threads,isa,test,n_prompt,n_gen,depth,reps,ts_mean,ts_std,"
     "sparsity,kv_bytes,kv_bytes_full,bytes_per_token,flops_per_token,flops_attn_per_token,"
-    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops,load_avg,idle,peak_buffer_bytes";
+    "achieved,achieved_unit,peak,peak_fraction,read_gbs,fma_gflops,load_avg,idle,peak_buffer_bytes,weights,kv_type";
 
 static void csv_row(const struct row_id *id, const struct bench_result *r, const struct bench_machine *mc,
                     double peak, size_t peak_bytes) {
     char test[48];
     test_name(test, sizeof test, r);
     const int pp = r->kind == BENCH_PP;
-    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f,%.2f,%.3f,%zu\n",
+    printf("\"%s\",%zu,%lld,%s,%d,%s,\"%s\",%d,%d,%d,%d,%.4f,%.4f,%.6f,%zu,%zu,%.0f,%.0f,%.0f,%.4f,%s,%.4f,%.6f,%.4f,%.4f,%.2f,%.3f,%zu,%s,%s\n",
            id->model, id->size, (long long)id->params, id->attn, id->threads, mc->isa, test,
            pp ? r->n_tokens : 0, pp ? 0 : r->n_tokens, r->depth, r->reps, r->ts_mean, r->ts_std,
            r->sparsity, r->kv_bytes, r->kv_bytes_full, r->bytes_per_token, r->flops_per_token,
            r->flops_attn_per_token, r->achieved, pp ? "GFLOP/s" : "GB/s", peak,
-           r->achieved / peak, mc->read_gbs, mc->fma_gflops, mc->load_avg, mc->idle, peak_bytes);
+           r->achieved / peak, mc->read_gbs, mc->fma_gflops, mc->load_avg, mc->idle, peak_bytes, id->weights, id->kv);
     out_flush();                 /* remembers a write error: main reports it */
 }
 
@@ -144,6 +143,8 @@ static cJSON *json_row(const struct row_id *id, const struct bench_result *r, do
     cJSON_AddNumberToObject(o, "size_bytes", (double)id->size);
     cJSON_AddNumberToObject(o, "params", (double)id->params);
     cJSON_AddStringToObject(o, "attn", id->attn);
+    cJSON_AddStringToObject(o, "weights", id->weights);
+    cJSON_AddStringToObject(o, "kv_type", id->kv);
     cJSON_AddNumberToObject(o, "threads", id->threads);
     cJSON_AddStringToObject(o, "test", test);
     cJSON_AddNumberToObject(o, "n_prompt", pp ? r->n_tokens : 0);
@@ -239,6 +240,7 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
     if (!s) return -1;
     struct row_id id = *id_base;
     id.attn = attn;
+    id.kv = s->kv_elem_bytes == 4 ? "f32" : kv_type_name(ma->attn_opts.kv_type);
     const int progress = isatty(2);
     for (int di = 0; di < o->n_d; di++)
         for (int kind = BENCH_PP; kind <= BENCH_TG; kind++) {
@@ -324,8 +326,8 @@ static void print_report(const struct bench_opts *o, const struct bench_machine 
         machine_line(mc);
         if (o->kernels) printf("| kernel | shape | GFLOP/s | of peak |\n| --- | --- | ---: | ---: |\n");
         else {
-            printf("| model | size | params | attn | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
-            printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            printf("| model | weights | size | params | attn | kv | threads | test | t/s | sparsity | KV cache | achieved | of peak |\n");
+            printf("| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         }
     } else if (o->format == OUT_CSV) {
         printf("%s\n", o->kernels ? "kernel,shape,gflops,peak_fraction,isa,threads" : csv_columns);
@@ -436,7 +438,7 @@ int cmd_bench(int argc, char **argv) {
 
     char dir[PATH_MAX];
     struct model *m = NULL;
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) {
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) {
         cli_error("%s", dam_last_error());
         return EXIT_ERROR;
     }
@@ -462,7 +464,8 @@ int cmd_bench(int argc, char **argv) {
     while (len > 1 && dir[len - 1] == '/') dir[--len] = 0;
     const char *base = strrchr(dir, '/');
     struct row_id id = { .model = base ? base + 1 : dir, .size = m->weight_bytes, .params = m->n_params,
-                         .threads = mc.threads };
+                         .threads = mc.threads,
+                         .weights = m->quant != QUANT_NONE ? quant_name(m->quant) : dtype_name(m->embed.dtype) };
 
     warn_if_busy(&mc);
     int rc = EXIT_OK, n_krows = 0;

@@ -180,7 +180,7 @@ int cmd_calibrate(int argc, char **argv) {
     char *texts[MAX_FILES] = { 0 };
     int **seqs = NULL, *lens = NULL, n_seqs = 0, n_read = 0;
     char dir[PATH_MAX], what[2048];
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) goto fail;
     if (check_pcl(ma.attn_opts.dam.pcl, &m->cfg)) goto fail;
     size_t w = 0;
     what[0] = 0;

@@ -61,7 +61,8 @@ struct model_args {
     const char *module_flag[8];       /* per module of the registry: the first of its flags given */
     int n_ctx;                /* -c, 0 = model's maximum */
     const char *attn;         /* --attn */
-    struct attn_options attn_opts;   /* --MODULE-OPTION flags (attn_options.h) */
+    struct attn_options attn_opts;   /* --MODULE-OPTION flags (attn_options.h), --kv-type */
+    enum quant_type quant;    /* --quant, QUANT_NONE = weights as stored */
 };
 
 /* Defaults: the built-in options, then configs/dam.json (found beside the
@@ -73,7 +74,7 @@ int model_args_default(struct model_args *a, const char *default_attn);
 int model_args_parse(struct model_args *a, int argc, char **argv, int *i);
 /* Help lines for the shared flags. */
 void model_args_help(FILE *out);
-/* Applies -t (omp_set_num_threads). */
+/* Applies -t (the kernels' pool and OpenMP). */
 void model_args_apply_threads(const struct model_args *a);
 /* After the flags: checks their combinations (-1, printed: a usage error)
  * and applies -t, capped at the CPUs online (warned) unless --oversubscribe. */
@@ -90,5 +91,8 @@ struct model_config;
 void warn_past_trained(int positions, const struct model_config *cfg, const char *what);
 /* dam's PCL longer than the model's context: -1 + dam_fail. */
 int check_pcl(int pcl, const struct model_config *cfg);
+struct model;
+/* model_load(dir), then --quant. NULL + dam_fail. */
+struct model *model_args_load(const struct model_args *a, const char *dir);
 
 #endif

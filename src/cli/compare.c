@@ -44,7 +44,8 @@ static void help(FILE *out) {
         "  --attn LIST            modules, comma-separated; the first is the reference. A module may\n"
         "                         carry its own options: dam:tau=0.05:mu=0.8, window:size=32:sinks=4\n"
         "                         (keys: sinks size pcl lambda tau mu support coverage fallback\n"
-        "                         fwindow capture profile)\n"
+        "                         fwindow capture profile), and for any module quant=q8_0|q4_0 (its\n"
+        "                         weights quantized at load) and kv=f32|f16|bf16 (its KV cache)\n"
         "  -n N                   greedy continuation length (default 64; 0 = none)\n"
         "  --gen-prompt N         continue after the first N document tokens (default: all that fit)\n"
         "  --truncate left|right  a document longer than the context: keep its last (left: cut on the\n"
@@ -64,6 +65,7 @@ struct variant {
     char label[1200];
     const struct attn_module *mod;
     struct attn_options opts;
+    enum quant_type quant;         /* weights of this entry (quant=...; default --quant) */
     struct session *s;
     float *logits;                 /* (CHUNK, vocab) */
     double agree, kl, nll;         /* sums over positions */
@@ -75,25 +77,37 @@ struct variant {
     double gen_ms;
 };
 
-/* key=value of module mod's table (attn_options.h), into o. */
-static int set_option(const struct attn_module *mod, struct attn_options *o, const char *key, const char *val,
-                      const char *spec) {
-    const struct attn_opt *opt = attn_opt_find(mod, key);
-    if (!opt) {
-        char keys[512] = "";
-        for (const struct attn_opt *p = mod->options; p && p->key; p++)
-            if (p->help) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", keys[0] ? " " : "", p->key);
-        cli_error("unknown option '%s' of %s in --attn '%s' (keys: %s)", key, mod->name, spec,
-                  keys[0] ? keys : "none");
-        return -1;
-    }
+/* key=value of an entry: quant= and kv= (the weights and KV cache of the
+ * session), or an option of module mod's table (attn_options.h), into x. */
+static int set_option(struct variant *x, const char *key, const char *val, const char *spec) {
+    const struct attn_module *mod = x->mod;
+    struct attn_options *o = &x->opts;
     char what[sizeof ((struct variant *)0)->label + 64];
     snprintf(what, sizeof what, "%s in --attn '%s'", key, spec);
+    if (!strcmp(key, "quant")) {
+        if (quant_from_name(val, &x->quant) == 0) return 0;
+        cli_error("bad value for %s: '%s' (expected %s)", what, val, quant_names());
+        return -1;
+    }
+    if (!strcmp(key, "kv")) {
+        if (kv_type_from_name(val, &o->kv_type) == 0) return 0;
+        cli_error("bad value for %s: '%s' (expected f32, f16 or bf16)", what, val);
+        return -1;
+    }
+    const struct attn_opt *opt = attn_opt_find(mod, key);
+    if (!opt) {
+        char keys[512] = "quant kv";
+        for (const struct attn_opt *p = mod->options; p && p->key; p++)
+            if (p->help) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), " %s", p->key);
+        cli_error("unknown option '%s' of %s in --attn '%s' (keys: %s)", key, mod->name, spec, keys);
+        return -1;
+    }
     if (attn_opt_set(o, opt, val, what)) { cli_error("%s", dam_last_error()); return -1; }
     return 0;
 }
 
-static int parse_variant_list(char *buf, const struct attn_options *base, struct variant *v, int *n) {
+static int parse_variant_list(char *buf, const struct attn_options *base, enum quant_type quant,
+                              struct variant *v, int *n) {
     *n = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (*n == MAX_VARIANTS) { cli_error("at most %d modules", MAX_VARIANTS); return -1; }
@@ -101,6 +115,7 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
         memset(x, 0, sizeof *x);
         snprintf(x->label, sizeof x->label, "%s", item);
         x->opts = *base;
+        x->quant = quant;
         char *colon = strchr(item, ':');
         if (colon) *colon = 0;
         if (!(x->mod = attn_find(item))) {
@@ -113,7 +128,7 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
             char *eq = strchr(kv, '=');
             if (!eq) { cli_error("bad option '%s' in --attn '%s' (expected key=value)", kv, x->label); return -1; }
             *eq = 0;
-            if (set_option(x->mod, &x->opts, kv, eq + 1, x->label)) return -1;
+            if (set_option(x, kv, eq + 1, x->label)) return -1;
         }
         struct dam_params check;
         if (x->mod == attn_find("dam") && dam_params_from_options(&x->opts, &check)) {
@@ -125,10 +140,11 @@ static int parse_variant_list(char *buf, const struct attn_options *base, struct
     return 0;
 }
 
-static int parse_variants(const char *list, const struct attn_options *base, struct variant *v, int *n) {
+static int parse_variants(const char *list, const struct attn_options *base, enum quant_type quant,
+                          struct variant *v, int *n) {
     char *buf = strdup(list);
     if (!buf) { cli_error("out of memory"); return -1; }
-    int rc = parse_variant_list(buf, base, v, n);
+    int rc = parse_variant_list(buf, base, quant, v, n);
     free(buf);
     return rc;
 }
@@ -503,12 +519,18 @@ int cmd_compare(int argc, char **argv) {
     struct variant *vars = calloc(MAX_VARIANTS, sizeof *vars);
     int nv = 0;
     if (!vars) { cli_error("out of memory"); return EXIT_ERROR; }
-    if (parse_variants(attn_list, &ma.attn_opts, vars, &nv)) { free(vars); return EXIT_USAGE; }
+    if (parse_variants(attn_list, &ma.attn_opts, ma.quant, vars, &nv)) { free(vars); return EXIT_USAGE; }
 
     int rc = EXIT_ERROR, *doc = NULL, n = 0;
-    struct model *m = NULL;
+    struct model *m = NULL, *quantized[QUANT_COUNT] = { NULL };   /* one load per weight format in use */
     struct tokenizer *tok = NULL;
     if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    quantized[QUANT_NONE] = m;
+    for (int k = 0; k < nv; k++) {
+        const enum quant_type q = vars[k].quant;
+        if (quantized[q]) continue;
+        if (!(quantized[q] = model_load(dir)) || model_quantize(quantized[q], q) != 0) goto fail;
+    }
     const char *doc_name = doc_file ? doc_file : ids_json ? ids_json : "--ids";
     if (ids_list) {
         if (arg_ids("--ids", ids_list, &doc, &n)) { rc = EXIT_USAGE; goto done; }
@@ -555,8 +577,8 @@ int cmd_compare(int argc, char **argv) {
     if (n_gen > 0 && n_prompt + n_gen > n_ctx) n_prompt = n_ctx - n_gen;
     if (n_gen > 0 && n_prompt < 1) { dam_fail("-n %d leaves no room for a prompt in a context of %d", n_gen, n_ctx); goto fail; }
     for (int k = 0; k < nv; k++) {
-        if (attn_prepare(vars[k].mod, &vars[k].opts, m, tok) ||
-            !(vars[k].s = session_new(m, vars[k].mod, &vars[k].opts, n_ctx))) {
+        if (attn_prepare(vars[k].mod, &vars[k].opts, quantized[vars[k].quant], tok) ||
+            !(vars[k].s = session_new(quantized[vars[k].quant], vars[k].mod, &vars[k].opts, n_ctx))) {
             dam_fail("%s: %s", vars[k].label, dam_last_error());
             goto fail;
         }
@@ -587,6 +609,7 @@ done:
     free(vars);
     free(doc);
     tokenizer_free(tok);
+    for (int q = 1; q < QUANT_COUNT; q++) model_free(quantized[q]);
     model_free(m);
     return rc;
 }

@@ -80,7 +80,7 @@ int cmd_logits(int argc, char **argv) {
     if (out_path && check_output_path("--out", out_path)) { rc = EXIT_ERROR; goto done; }
     rc = EXIT_ERROR;
     char dir[PATH_MAX];
-    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_load(dir))) goto fail;
+    if (model_resolve_dir(ma.model, dir, sizeof dir) || !(m = model_args_load(&ma, dir))) goto fail;
     /* the context rule of every command: -c, else the model's maximum */
     int limit = ma.n_ctx ? ma.n_ctx : m->cfg.max_seq_len;
     if (ma.n_ctx) warn_past_trained(ma.n_ctx, &m->cfg, "-c");

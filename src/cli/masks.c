@@ -219,7 +219,7 @@ int cmd_masks(int argc, char **argv) {
                                        ma.attn_opts.dam.profile))
             goto fail;
     } else if (n_files) {
-        if (!(m = model_load(dir)) || !(tok = tokenizer_load(dir))) goto fail;
+        if (!(m = model_args_load(&ma, dir)) || !(tok = tokenizer_load(dir))) goto fail;
         for (int i = 0; i < n_files; i++) {
             size_t tl;
             if (!(texts[i] = read_input(files[i], &tl)) || text_check(files[i], texts[i], tl)) goto fail;

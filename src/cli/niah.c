@@ -326,7 +326,7 @@ static int load(struct niah_args *a, struct context *c, char *dir, size_t dir_si
     if (model_resolve_dir(a->model.model, dir, dir_size) != 0) return -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     if (!is_file(path)) return dam_fail("%s has no tokenizer.json: dam niah needs the model's tokenizer", dir);
-    if (!(c->m = model_load(dir)) || !(c->tok = tokenizer_load(dir))) return -1;
+    if (!(c->m = model_args_load(&a->model, dir)) || !(c->tok = tokenizer_load(dir))) return -1;
     if (a->n_attn == 0) {          /* no --attn: what the model runs by default */
         a->attn[a->n_attn++] = attn_default_for(c->m);
     }

@@ -8,11 +8,11 @@
 #include "dam/model.h"
 #include "dam/prompt_cache.h"
 #include "dam/session.h"
+#include "dam/threads.h"
 #include "dam/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
-#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -413,6 +413,7 @@ static int save_checkpoint(void *ctx, struct session *s) {
 
 /* What one answer reports (timings, figures). */
 struct report {
+    const struct model *m;
     double load_ms, total_ms;
     double first_ms;               /* prompt start (cache load included) to the first token; < 0: none */
     int n_past;                    /* prompt tokens the session held already */
@@ -439,7 +440,13 @@ static void print_timings(const struct report *p, const char *attn) {
     /* a blank line parts the timings from the text on a terminal; in a log
      * file (stderr redirected) it would only be a stray first line */
     if (isatty(STDERR_FILENO)) fprintf(stderr, "\n");
-    fprintf(stderr, "load time        = %10.2f ms\n", p->load_ms);
+    const struct model *m = p->m;
+    if (m->quant != QUANT_NONE)
+        fprintf(stderr, "load time        = %10.2f ms (weights %s, %.1f MiB, quantized in %.0f ms)\n", p->load_ms,
+                quant_name(m->quant), m->weight_bytes / 1048576.0, m->quant_ms);
+    else
+        fprintf(stderr, "load time        = %10.2f ms (weights as stored, %.1f MiB)\n", p->load_ms,
+                m->weight_bytes / 1048576.0);
     if (p->cache) print_cache(p->cache);
     fprintf(stderr, "prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)\n",
             r->prompt_ms, r->n_prompt, r->n_prompt ? r->prompt_ms / r->n_prompt : 0,
@@ -472,9 +479,13 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
                        const struct report *p) {
     const struct gen_result *r = p->r;
     const struct attn_stats *st = &p->st;
+    const struct model *m = p->m;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", model_dir);
     cJSON_AddStringToObject(j, "attn", a->model.attn);
+    cJSON_AddStringToObject(j, "weights", quant_name(m->quant));
+    cJSON_AddStringToObject(j, "kv_type", kv_type_name(a->model.attn_opts.kv_type));
+    cJSON_AddNumberToObject(j, "weight_bytes", (double)m->weight_bytes);
     cJSON_AddStringToObject(j, "text", o->text ? o->text : "");
     /* the ids of the text: a stop string and the ids it is made of are not part of it */
     cJSON *ids = cJSON_AddArrayToObject(j, "ids");
@@ -486,9 +497,10 @@ static void print_json(const struct run_args *a, const char *model_dir, const st
     char seed[24];                            /* a 64-bit seed exactly, not as a double */
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)a->sampling.seed);
     cJSON_AddRawToObject(j, "seed", seed);
-    cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+    cJSON_AddNumberToObject(j, "threads", threads_count());
     cJSON *t = cJSON_AddObjectToObject(j, "timings");
     cJSON_AddNumberToObject(t, "load_ms", p->load_ms);
+    cJSON_AddNumberToObject(t, "quantize_ms", m->quant_ms);
     cJSON_AddNumberToObject(t, "prompt_ms", r->prompt_ms);
     cJSON_AddNumberToObject(t, "prompt_tokens_per_second", r->prompt_ms > 0 ? 1e3 * r->n_prompt / r->prompt_ms : 0);
     if (p->first_ms >= 0) cJSON_AddNumberToObject(t, "first_token_ms", p->first_ms);
@@ -641,7 +653,7 @@ static int answer(struct run *r, int first) {
     if (out_flush() != 0) { gen_result_free(&res); return 1; }
 
     struct report rep = {
-        .load_ms = r->load_ms, .total_ms = now_ms() - (first ? r->t_start : t0),
+        .m = r->m, .load_ms = r->load_ms, .total_ms = now_ms() - (first ? r->t_start : t0),
         .first_ms = out->first_ms ? out->first_ms - t0 : -1, .n_past = n_past, .r = &res, .cache = cache,
     };
     s->attn->stats(s->attn_state, &rep.st);
@@ -671,7 +683,7 @@ int cmd_run(int argc, char **argv) {
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", r.dir);
     int has_tokenizer = is_file(tok_path);
     if (check_inputs(&a, r.dir, has_tokenizer) != 0) goto fail;
-    if (!(r.m = model_load(r.dir))) goto fail;
+    if (!(r.m = model_args_load(&a.model, r.dir))) goto fail;
     if (has_tokenizer && !(r.tok = tokenizer_load(r.dir))) goto fail;
     if (a.chat) {
         if (a.chat_template) snprintf(r.chat, sizeof r.chat, "%s", a.chat_template);

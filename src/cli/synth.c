@@ -15,6 +15,7 @@
 #include "dam/kernels.h"
 #include "dam/model.h"
 #include "dam/safetensors.h"
+#include "dam/threads.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -61,25 +62,38 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
-/* Fills n values of a tensor with N(0, std²) in dtype dt (2 or 4 bytes each). */
-static void fill_normal(void *data, enum dtype dt, size_t n, float std, uint64_t seed, const char *name) {
-    const uint64_t base = seed * 0x2545f4914f6cdd1dull ^ hash_name(name);
-    const long n_blocks = (long)((n + BLOCK - 1) / BLOCK);
-    #pragma omp parallel for schedule(dynamic, 4)
-    for (long b = 0; b < n_blocks; b++) {
-        uint64_t state = base + (uint64_t)b * 0x9e3779b97f4a7c15ull;
+struct fill {
+    void *data;
+    enum dtype dt;
+    size_t n;
+    float std;
+    uint64_t base;
+};
+
+static void fill_blocks(void *arg, int begin, int end, int thread) {
+    const struct fill *f = arg;
+    (void)thread;
+    for (long b = begin; b < end; b++) {
+        uint64_t state = f->base + (uint64_t)b * 0x9e3779b97f4a7c15ull;
         splitmix64(&state);
-        size_t i0 = (size_t)b * BLOCK, i1 = i0 + BLOCK < n ? i0 + BLOCK : n;
+        size_t i0 = (size_t)b * BLOCK, i1 = i0 + BLOCK < f->n ? i0 + BLOCK : f->n;
         for (size_t i = i0; i < i1; i += 2) {
             double r = sqrt(-2.0 * log(uniform01(&state))), a = 2 * M_PI * uniform01(&state);
-            float v[2] = { (float)(std * r * cos(a)), (float)(std * r * sin(a)) };
+            float v[2] = { (float)(f->std * r * cos(a)), (float)(f->std * r * sin(a)) };
             for (size_t j = 0; j < 2 && i + j < i1; j++) {
-                if (dt == DT_F32) ((float *)data)[i + j] = v[j];
-                else if (dt == DT_BF16) ((uint16_t *)data)[i + j] = f32_to_bf16(v[j]);
-                else ((uint16_t *)data)[i + j] = f32_to_f16(v[j]);
+                if (f->dt == DT_F32) ((float *)f->data)[i + j] = v[j];
+                else if (f->dt == DT_BF16) ((uint16_t *)f->data)[i + j] = f32_to_bf16(v[j]);
+                else ((uint16_t *)f->data)[i + j] = f32_to_f16(v[j]);
             }
         }
     }
+}
+
+/* Fills n values of a tensor with N(0, std²) in dtype dt (2 or 4 bytes each). */
+static void fill_normal(void *data, enum dtype dt, size_t n, float std, uint64_t seed, const char *name) {
+    struct fill f = { .data = data, .dt = dt, .n = n, .std = std,
+                      .base = seed * 0x2545f4914f6cdd1dull ^ hash_name(name) };
+    parallel_for((int)((n + BLOCK - 1) / BLOCK), 4, fill_blocks, &f);
 }
 
 static void fill_ones(void *data, enum dtype dt, size_t n) {

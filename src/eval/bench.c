@@ -12,7 +12,8 @@
 #include "dam/common.h"
 #include "dam/kernels.h"
 #include <math.h>
-#include <omp.h>
+#include "dam/threads.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -29,6 +30,44 @@
  * this project's machines). MAP_POPULATE makes the kernel provide the pages
  * in one go: faulting them in one at a time costs more than the
  * measurement itself. */
+/* One task per thread: thread-sized slices of the buffer, or one FMA probe. */
+struct probe {
+    uint64_t *buf;
+    size_t bytes, passes;
+    int slices;
+    _Atomic uint64_t sink;
+    long iters;
+    double flops[THREADS_MAX];
+};
+
+static void write_slices(void *arg, int begin, int end, int thread) {
+    struct probe *p = arg;
+    (void)thread;
+    const size_t words = p->bytes / sizeof(uint64_t);
+    for (int s = begin; s < end; s++)
+        for (size_t i = words * s / p->slices; i < words * (s + 1) / p->slices; i++)
+            p->buf[i] = i * 0x9e3779b97f4a7c15ull;
+}
+
+static void read_slices(void *arg, int begin, int end, int thread) {
+    struct probe *p = arg;
+    (void)thread;
+    const size_t granules = p->bytes / 256;          /* slices of whole 256-byte granules (the probe's step) */
+    for (int s = begin; s < end; s++) {
+        const size_t g0 = granules * s / p->slices, g1 = granules * (s + 1) / p->slices;
+        uint64_t x = 0;
+        for (size_t pass = 0; pass < p->passes; pass++)
+            x ^= kernels_read_probe((const char *)p->buf + g0 * 256, (g1 - g0) * 256);
+        atomic_fetch_xor(&p->sink, x);
+    }
+}
+
+static void run_fma(void *arg, int begin, int end, int thread) {
+    struct probe *p = arg;
+    for (int s = begin; s < end; s++) p->flops[s] = kernels_fma_probe(p->iters);
+    (void)thread;
+}
+
 static double read_bandwidth(void) { return bench_read_bandwidth(READ_BYTES); }
 
 /* A buffer of `bytes` read over and over, as generation reads the weights
@@ -41,54 +80,45 @@ static double read_bandwidth(void) { return bench_read_bandwidth(READ_BYTES); }
 double bench_read_bandwidth(size_t bytes) {
     bytes = (bytes + 4095) / 4096 * 4096;
     if (bytes < 65536) bytes = 65536;
-    const size_t words = bytes / sizeof(uint64_t);
-    const size_t passes = bytes >= READ_MIN ? 1 : (READ_MIN + bytes - 1) / bytes;
-    uint64_t *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (buf == MAP_FAILED) return 0;
+    struct probe *p = calloc(1, sizeof *p);
+    if (!p) return 0;
+    p->bytes = bytes;
+    p->passes = bytes >= READ_MIN ? 1 : (READ_MIN + bytes - 1) / bytes;
+    p->buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p->buf == MAP_FAILED) { free(p); return 0; }
+    p->slices = threads_count();
     double best = 0;
-    volatile uint64_t sink = 0;
-    /* written (never-written pages could all share one zero page), each
-     * thread its own slice, the same slice it reads below */
-    #pragma omp parallel
-    {
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        const size_t i0 = words * id / nt, i1 = words * (id + 1) / nt;
-        for (size_t i = i0; i < i1; i++) buf[i] = i * 0x9e3779b97f4a7c15ull;
-    }
+    /* written (never-written pages could all share one zero page), one
+     * slice per thread, as it is read below */
+    parallel_for(p->slices, 1, write_slices, p);
     for (int round = 0; round < READ_ROUNDS; round++) {
         double t0 = now_ms();
-        #pragma omp parallel
-        {
-            /* slices of whole 256-byte granules (the probe's step) */
-            const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            const size_t granules = bytes / 256, g0 = granules * id / nt, g1 = granules * (id + 1) / nt;
-            uint64_t x = 0;
-            for (size_t pass = 0; pass < passes; pass++)
-                x ^= kernels_read_probe((const char *)buf + g0 * 256, (g1 - g0) * 256);
-            #pragma omp atomic
-            sink ^= x;
-        }
+        parallel_for(p->slices, 1, read_slices, p);
         double ms = now_ms() - t0;
-        double gbs = ms > 0 ? (double)bytes * passes / (ms * 1e6) : 0;
+        double gbs = ms > 0 ? (double)bytes * p->passes / (ms * 1e6) : 0;
         if (gbs > best) best = gbs;
     }
-    munmap(buf, bytes);
+    munmap(p->buf, bytes);
+    free(p);
     return best;
 }
 
 static double fma_peak(void) {
-    long iters = 1 << 16;
+    struct probe *p = calloc(1, sizeof *p);
+    if (!p) return 0;
+    const int n = threads_count();
+    p->iters = 1 << 16;
     double best = 0;
     for (int round = 0; round < 3; ) {
         double flops = 0, t0 = now_ms();
-        #pragma omp parallel reduction(+ : flops)
-        flops += kernels_fma_probe(iters);
+        parallel_for(n, 1, run_fma, p);
         double ms = now_ms() - t0;
-        if (ms < 40) { iters *= 2; continue; }      /* too short to time: longer, same round */
+        for (int t = 0; t < n; t++) flops += p->flops[t];
+        if (ms < 40) { p->iters *= 2; continue; }   /* too short to time: longer, same round */
         if (flops / (ms * 1e6) > best) best = flops / (ms * 1e6);
         round++;
     }
+    free(p);
     return best;
 }
 
@@ -116,8 +146,8 @@ static double idle_share(int ms) {
 
 int bench_machine_measure(struct bench_machine *mc) {
     mc->idle = idle_share(200);
-    mc->threads = omp_get_max_threads();
-    mc->cores = omp_get_num_procs();
+    mc->threads = threads_count();
+    mc->cores = threads_online();
     if (getloadavg(&mc->load_avg, 1) != 1) mc->load_avg = -1;
     mc->isa = kernels_isa();
     mc->read_gbs = read_bandwidth();
@@ -128,14 +158,10 @@ int bench_machine_measure(struct bench_machine *mc) {
 
 /* ---- what a token costs ---- */
 
-static size_t tensor_bytes(const struct tensor *t) {
-    return (size_t)t->rows * t->cols * dtype_size(t->dtype);
-}
-
 double bench_weight_bytes_per_token(const struct model *m) {
     double bytes = (double)m->weight_bytes;
     if (!m->cfg.tie_embeddings)       /* the embedding is only looked up: one row read */
-        bytes -= (double)tensor_bytes(&m->embed) - (double)m->cfg.dim * dtype_size(m->embed.dtype);
+        bytes -= (double)tensor_bytes(&m->embed) * (1.0 - 1.0 / m->cfg.vocab_size);
     return bytes;
 }
 
@@ -241,7 +267,7 @@ int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, 
     r->kv_bytes_full = after.kv_bytes_full;
     const int group = c->n_heads / c->n_kv_heads;
     /* keys and values visited: a KV head's rows are read once for the query heads sharing it */
-    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * sizeof(float);
+    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * (double)s->kv_elem_bytes;
     r->bytes_per_token = bench_weight_bytes_per_token(m) + kv_read;
     r->flops_attn_per_token = 4.0 * c->head_dim * kept / n_tokens;
     r->flops_per_token = matmul_flops_per_token(m) + r->flops_attn_per_token +
@@ -266,10 +292,10 @@ double bench_kernel_matmul(const struct tensor *w, int n, int reps) {
     double best = 0;
     if (x && out) {
         fill_random(x, (size_t)n * w->cols, 1);
-        matmul(out, x, w, n);                          /* warm-up */
+        if (matmul(out, x, w, n) != 0) reps = 0;      /* warm-up (out of memory: no figure) */
         for (int r = 0; r < reps; r++) {
             double t0 = now_ms();
-            matmul(out, x, w, n);
+            (void)matmul(out, x, w, n);
             double ms = now_ms() - t0;
             double gflops = 2.0 * n * w->rows * w->cols / (ms > 1e-6 ? ms : 1e-6) / 1e6;
             if (gflops > best) best = gflops;
@@ -294,9 +320,9 @@ double bench_kernel_attention(int n_heads, int n_kv_heads, int head_dim, int dep
         fill_random(v, (size_t)chunk * n_kv_heads * head_dim, 4);
         for (int pos = 0; pos < depth; pos += chunk) {
             const int n = depth - pos < chunk ? depth - pos : chunk;
-            kv_blocked_store(kc, vc, cap, n_kv_heads, head_dim, pos, n, k, v);
+            kv_blocked_store(kc, vc, KV_F32, cap, n_kv_heads, head_dim, pos, n, k, v);
             double t0 = now_ms();                      /* the attention alone is timed */
-            if (attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, cap) != 0) {
+            if (attention_blocked(out, q, n, pos, n_heads, n_kv_heads, head_dim, kc, vc, KV_F32, cap) != 0) {
                 ms = 0;
                 break;
             }

@@ -16,8 +16,8 @@
 #include "isa.h"
 #include "dam/common.h"
 #include "dam/kernels.h"
+#include "dam/threads.h"
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,17 +27,32 @@
 /* Attention smaller than this (multiply-adds) runs on the calling thread. */
 #define PARALLEL_MIN_WORK (1 << 17)
 
-void kv_blocked_store(float *k_cache, float *v_cache, int cap, int n_kv_heads, int head_dim,
+/* Element i of a cache of type kt := x (16-bit types rounded to nearest even). */
+static inline void kv_put(enum kv_type kt, void *cache, size_t i, float x) {
+    if (kt == KV_F32) ((float *)cache)[i] = x;
+    else ((uint16_t *)cache)[i] = kt == KV_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+}
+
+void kv_blocked_store(void *k_cache, void *v_cache, enum kv_type kt, int cap, int n_kv_heads, int head_dim,
                       int pos0, int n, const float *k, const float *v) {
     for (int g = 0; g < n_kv_heads; g++) {
-        float *kc = k_cache + (size_t)g * cap * head_dim, *vc = v_cache + (size_t)g * cap * head_dim;
+        const size_t head = (size_t)g * cap * head_dim;
         for (int t = 0; t < n; t++) {
             const int p = pos0 + t;
-            const float *kt = k + ((size_t)t * n_kv_heads + g) * head_dim;
-            float *kb = kc + (size_t)(p / KV_BLOCK) * head_dim * KV_BLOCK + p % KV_BLOCK;
-            for (int d = 0; d < head_dim; d++) kb[(size_t)d * KV_BLOCK] = kt[d];
-            memcpy(vc + (size_t)p * head_dim, v + ((size_t)t * n_kv_heads + g) * head_dim,
-                   (size_t)head_dim * sizeof(float));
+            const float *kt_ = k + ((size_t)t * n_kv_heads + g) * head_dim;
+            const float *vt = v + ((size_t)t * n_kv_heads + g) * head_dim;
+            const size_t kb = head + (size_t)(p / KV_BLOCK) * head_dim * KV_BLOCK + p % KV_BLOCK;
+            const size_t vb = head + (size_t)p * head_dim;
+            if (kt == KV_F32) {
+                float *kc = k_cache;
+                for (int d = 0; d < head_dim; d++) kc[kb + (size_t)d * KV_BLOCK] = kt_[d];
+                memcpy((float *)v_cache + vb, vt, (size_t)head_dim * sizeof(float));
+                continue;
+            }
+            for (int d = 0; d < head_dim; d++) {
+                kv_put(kt, k_cache, kb + (size_t)d * KV_BLOCK, kt_[d]);
+                kv_put(kt, v_cache, vb + d, vt[d]);
+            }
         }
     }
 }
@@ -55,62 +70,113 @@ static void gather_rows(float *q_rows, int *last, const float *q, int t0, int nt
         }
 }
 
-static int prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
-                   int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
-                   float qscale) {
-    const int group = n_heads / n_kv_heads;
-    const int nh = group < ISA_ATTN_MAX_ROWS ? group : ISA_ATTN_MAX_ROWS;  /* heads per task */
-    const int slices = (group + nh - 1) / nh;
-    int nt = ROWS_TARGET / nh;                                   /* tokens per task */
-    if (nt < 1) nt = 1;
-    const int tiles = (n + nt - 1) / nt, tasks = n_kv_heads * slices * tiles;
-    const double work = (double)n * (pos0 + n) * n_heads * hd;
-    int out_of_memory = 0;
-    #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
-    {
-        float *q_rows = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
-        float *o = malloc((size_t)ISA_ATTN_MAX_ROWS * hd * sizeof(float));
-        int last[ISA_ATTN_MAX_ROWS];
-        float m[ISA_ATTN_MAX_ROWS], l[ISA_ATTN_MAX_ROWS];
-        if (!q_rows || !o) {
-            #pragma omp atomic write
-            out_of_memory = 1;
-        }
-        #pragma omp for schedule(dynamic, 1)
-        for (int task = 0; task < tasks; task++) {
-            if (!q_rows || !o) continue;        /* reported below */
-            const int tile = tiles - 1 - task / (n_kv_heads * slices);  /* latest tiles first */
-            const int g = task % (n_kv_heads * slices) / slices, slice = task % slices;
-            const int t0 = tile * nt, tn = n - t0 < nt ? n - t0 : nt;
-            const int h0 = g * group + slice * nh, hn = group - slice * nh < nh ? group - slice * nh : nh;
-            const int rows = tn * hn;
-            gather_rows(q_rows, last, q, t0, tn, h0, hn, n_heads, hd, pos0, qscale);
-            for (int r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0; }
-            memset(o, 0, (size_t)rows * hd * sizeof(float));
-            isa->attn_rows(rows, hd, q_rows, last, k_cache + (size_t)g * cap * hd,
-                           v_cache + (size_t)g * cap * hd, 0, pos0 + t0 + tn, m, l, o);
-            for (int t = 0; t < tn; t++)
-                for (int h = 0; h < hn; h++) {
-                    const int r = t * hn + h;
-                    float *dst = out + ((size_t)(t0 + t) * n_heads + h0 + h) * hd;
-                    const float inv = 1.0f / l[r];
-                    for (int d = 0; d < hd; d++) dst[d] = o[(size_t)r * hd + d] * inv;
-                }
-        }
-        free(q_rows);
-        free(o);
+/* ---- prefill: tasks (KV head, head slice, query tile) ---- */
+
+struct prefill_job {
+    const struct isa *isa;
+    float *out;
+    const float *q;
+    const char *k_cache, *v_cache;
+    enum kv_type kt;
+    int n, pos0, n_heads, n_kv_heads, hd, cap, group, nh, slices, nt, tiles;
+    float qscale;
+    float *scratch;             /* per thread: q_rows, o (ISA_ATTN_MAX_ROWS * hd each) */
+};
+
+static void prefill_tasks(void *arg, int begin, int end, int thread) {
+    const struct prefill_job *j = arg;
+    const int hd = j->hd;
+    float *q_rows = j->scratch + (size_t)thread * 2 * ISA_ATTN_MAX_ROWS * hd;
+    float *o = q_rows + (size_t)ISA_ATTN_MAX_ROWS * hd;
+    int last[ISA_ATTN_MAX_ROWS];
+    float m[ISA_ATTN_MAX_ROWS], l[ISA_ATTN_MAX_ROWS];
+    for (int task = begin; task < end; task++) {
+        const int per_tile = j->n_kv_heads * j->slices;
+        const int tile = j->tiles - 1 - task / per_tile;        /* latest (largest) tiles first */
+        const int g = task % per_tile / j->slices, slice = task % j->slices;
+        const int t0 = tile * j->nt, tn = j->n - t0 < j->nt ? j->n - t0 : j->nt;
+        const int h0 = g * j->group + slice * j->nh;
+        const int hn = j->group - slice * j->nh < j->nh ? j->group - slice * j->nh : j->nh;
+        const int rows = tn * hn;
+        gather_rows(q_rows, last, j->q, t0, tn, h0, hn, j->n_heads, hd, j->pos0, j->qscale);
+        for (int r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0; }
+        memset(o, 0, (size_t)rows * hd * sizeof(float));
+        const size_t head = (size_t)g * j->cap * hd * kv_type_size(j->kt);
+        j->isa->attn_rows(j->kt, rows, hd, q_rows, last, j->k_cache + head, j->v_cache + head, 0,
+                          j->pos0 + t0 + tn, m, l, o);
+        for (int t = 0; t < tn; t++)
+            for (int h = 0; h < hn; h++) {
+                const int r = t * hn + h;
+                float *dst = j->out + ((size_t)(t0 + t) * j->n_heads + h0 + h) * hd;
+                const float inv = 1.0f / l[r];
+                for (int d = 0; d < hd; d++) dst[d] = o[(size_t)r * hd + d] * inv;
+            }
     }
-    return out_of_memory ? dam_fail("out of memory in attention (head_dim %d)", hd) : 0;
+}
+
+static int prefill(const struct isa *isa, float *out, const float *q, int n, int pos0, int n_heads,
+                   int n_kv_heads, int hd, const void *k_cache, const void *v_cache, enum kv_type kt, int cap,
+                   float qscale) {
+    struct prefill_job j = { .isa = isa, .out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache, .kt = kt,
+                             .n = n, .pos0 = pos0, .n_heads = n_heads, .n_kv_heads = n_kv_heads,
+                             .hd = hd, .cap = cap, .qscale = qscale };
+    j.group = n_heads / n_kv_heads;
+    j.nh = j.group < ISA_ATTN_MAX_ROWS ? j.group : ISA_ATTN_MAX_ROWS;   /* heads per task */
+    j.slices = (j.group + j.nh - 1) / j.nh;
+    j.nt = ROWS_TARGET / j.nh;                                         /* tokens per task */
+    if (j.nt < 1) j.nt = 1;
+    j.tiles = (n + j.nt - 1) / j.nt;
+    const int tasks = n_kv_heads * j.slices * j.tiles;
+    const double work = (double)n * (pos0 + n) * n_heads * hd;
+    const int threads = work >= PARALLEL_MIN_WORK ? threads_count() : 1;
+    j.scratch = malloc((size_t)threads * 2 * ISA_ATTN_MAX_ROWS * hd * sizeof(float));
+    if (!j.scratch) return dam_fail("out of memory in attention (head_dim %d)", hd);
+    if (threads > 1) parallel_for(tasks, 1, prefill_tasks, &j);
+    else prefill_tasks(&j, 0, tasks, 0);
+    free(j.scratch);
+    return 0;
+}
+
+/* ---- decode: tasks (KV head, key range) ---- */
+
+struct decode_job {
+    const struct isa *isa;
+    const float *qs;
+    const char *k_cache, *v_cache;
+    enum kv_type kt;
+    const int *last;
+    int n_keys, n_heads, n_kv_heads, group, hd, cap;
+    float *pm, *pl, *po;        /* partial state per (range, query head) */
+};
+
+static void decode_tasks(void *arg, int begin, int end, int thread) {
+    const struct decode_job *j = arg;
+    const int hd = j->hd, group = j->group;
+    (void)thread;
+    for (int task = begin; task < end; task++) {
+        const int g = task % j->n_kv_heads, c = task / j->n_kv_heads;
+        const int k0 = c * DECODE_KEYS, k1 = k0 + DECODE_KEYS < j->n_keys ? k0 + DECODE_KEYS : j->n_keys;
+        float *m = j->pm + (size_t)c * j->n_heads + g * group, *l = j->pl + (size_t)c * j->n_heads + g * group;
+        float *o = j->po + ((size_t)c * j->n_heads + g * group) * hd;
+        for (int r = 0; r < group; r++) { m[r] = -INFINITY; l[r] = 0; }
+        memset(o, 0, (size_t)group * hd * sizeof(float));
+        /* a group larger than one call takes is run in slices */
+        for (int h0 = 0; h0 < group; h0 += ISA_ATTN_MAX_ROWS) {
+            const int hn = group - h0 < ISA_ATTN_MAX_ROWS ? group - h0 : ISA_ATTN_MAX_ROWS;
+            const size_t head = (size_t)g * j->cap * hd * kv_type_size(j->kt);
+            j->isa->attn_rows(j->kt, hn, hd, j->qs + (size_t)(g * group + h0) * hd, j->last + g * group + h0,
+                              j->k_cache + head, j->v_cache + head, k0, k1, m + h0, l + h0, o + (size_t)h0 * hd);
+        }
+    }
 }
 
 /* One token: tasks (KV head, key range); partial results merged per head:
  * with M the largest partial maximum, out = sum o_c 2^(m_c - M) / sum l_c 2^(m_c - M). */
 static int decode(const struct isa *isa, float *out, const float *q, int pos, int n_heads,
-                  int n_kv_heads, int hd, const float *k_cache, const float *v_cache, int cap,
+                  int n_kv_heads, int hd, const void *k_cache, const void *v_cache, enum kv_type kt, int cap,
                   float qscale) {
     const int group = n_heads / n_kv_heads, n_keys = pos + 1;
     const int ranges = (n_keys + DECODE_KEYS - 1) / DECODE_KEYS, tasks = n_kv_heads * ranges;
-    /* partial state per (range, query head) */
     float *pm = malloc((size_t)ranges * n_heads * sizeof(float));
     float *pl = malloc((size_t)ranges * n_heads * sizeof(float));
     float *po = malloc((size_t)ranges * n_heads * hd * sizeof(float));
@@ -121,22 +187,11 @@ static int decode(const struct isa *isa, float *out, const float *q, int pos, in
         return dam_fail("out of memory in attention (%d keys)", n_keys);
     }
     gather_rows(qs, last, q, 0, 1, 0, n_heads, n_heads, hd, pos, qscale);
-    #pragma omp parallel for schedule(dynamic, 1) if ((double)n_keys * n_heads * hd >= PARALLEL_MIN_WORK)
-    for (int task = 0; task < tasks; task++) {
-        const int g = task % n_kv_heads, c = task / n_kv_heads;
-        const int k0 = c * DECODE_KEYS, k1 = k0 + DECODE_KEYS < n_keys ? k0 + DECODE_KEYS : n_keys;
-        float *m = pm + (size_t)c * n_heads + g * group, *l = pl + (size_t)c * n_heads + g * group;
-        float *o = po + ((size_t)c * n_heads + g * group) * hd;
-        for (int r = 0; r < group; r++) { m[r] = -INFINITY; l[r] = 0; }
-        memset(o, 0, (size_t)group * hd * sizeof(float));
-        /* a group larger than one call takes is run in slices */
-        for (int h0 = 0; h0 < group; h0 += ISA_ATTN_MAX_ROWS) {
-            const int hn = group - h0 < ISA_ATTN_MAX_ROWS ? group - h0 : ISA_ATTN_MAX_ROWS;
-            isa->attn_rows(hn, hd, qs + (size_t)(g * group + h0) * hd, last + g * group + h0,
-                           k_cache + (size_t)g * cap * hd, v_cache + (size_t)g * cap * hd, k0, k1,
-                           m + h0, l + h0, o + (size_t)h0 * hd);
-        }
-    }
+    struct decode_job j = { .isa = isa, .qs = qs, .k_cache = k_cache, .v_cache = v_cache, .kt = kt, .last = last,
+                            .n_keys = n_keys, .n_heads = n_heads, .n_kv_heads = n_kv_heads,
+                            .group = group, .hd = hd, .cap = cap, .pm = pm, .pl = pl, .po = po };
+    if ((double)n_keys * n_heads * hd >= PARALLEL_MIN_WORK) parallel_for(tasks, 1, decode_tasks, &j);
+    else decode_tasks(&j, 0, tasks, 0);
     for (int h = 0; h < n_heads; h++) {
         float mx = -INFINITY;
         for (int c = 0; c < ranges; c++) if (pm[(size_t)c * n_heads + h] > mx) mx = pm[(size_t)c * n_heads + h];
@@ -156,12 +211,12 @@ static int decode(const struct isa *isa, float *out, const float *q, int pos, in
 }
 
 int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, int n_kv_heads,
-                      int head_dim, const float *k_cache, const float *v_cache, int cap) {
+                      int head_dim, const void *k_cache, const void *v_cache, enum kv_type kt, int cap) {
     const struct isa *isa = isa_current();
     if (!isa->attn_hd_ok(head_dim)) isa = &isa_portable;
     const float qscale = (float)(LOG2E / sqrt((double)head_dim));
-    if (n == 1) return decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
-    return prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, cap, qscale);
+    if (n == 1) return decode(isa, out, q, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, kt, cap, qscale);
+    return prefill(isa, out, q, n, pos0, n_heads, n_kv_heads, head_dim, k_cache, v_cache, kt, cap, qscale);
 }
 
 /* ---- one row over a flat (position, kv_dim) cache ---- */

@@ -1,5 +1,6 @@
 /* convert.c — dtype conversions: F16/BF16 <-> F32, scalar and row-wise.
- * The three stored weight dtypes sit side by side in tensor_row_f32. */
+ * The three stored weight dtypes (and quantized matrices, quant.c) sit side
+ * by side in tensor_row_f32. */
 #include "dam/kernels.h"
 #include <string.h>
 #if defined(__F16C__) || defined(__AVX2__)
@@ -75,6 +76,10 @@ static void row_bf16(const uint16_t *src, float *dst, int n) {
 }
 
 void tensor_row_f32(const struct tensor *w, int row, float *dst) {
+    if (w->quant != QUANT_NONE) {
+        dequant_row(w->quant, w->data, w->scales, w->supers, w->rows, w->cols, row, dst);
+        return;
+    }
     size_t off = (size_t)row * (size_t)w->cols;
     switch (w->dtype) {
     case DT_F32: memcpy(dst, (const float *)w->data + off, (size_t)w->cols * sizeof(float)); break;
@@ -82,4 +87,10 @@ void tensor_row_f32(const struct tensor *w, int row, float *dst) {
     case DT_BF16: row_bf16((const uint16_t *)w->data + off, dst, w->cols); break;
     default: memset(dst, 0, (size_t)w->cols * sizeof(float)); break;  /* loader admits only the three */
     }
+}
+
+size_t tensor_bytes(const struct tensor *t) {
+    if (t->quant == QUANT_NONE) return (size_t)t->rows * t->cols * dtype_size(t->dtype);
+    const struct qshape sh = quant_shape(t->quant, t->rows, t->cols);
+    return sh.quant_bytes + sh.scale_bytes + sh.super_bytes;
 }

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "dam/quant.h"
 #include "dam/safetensors.h"
 
 struct kv_block;
@@ -21,6 +22,9 @@ struct kv_block;
 /* Most rows / tokens a gemm tile ever covers (buffers in drivers use these). */
 #define ISA_MAX_MR 8
 #define ISA_MAX_NR 8
+/* Quantized tiles: at most this many inputs and row groups (of QGROUP rows). */
+#define ISA_MAX_QMR 4
+#define ISA_MAX_QNG 4
 /* Attention tiles: at most this many query rows per attn_rows call. */
 #define ISA_ATTN_MAX_ROWS 32
 
@@ -56,6 +60,23 @@ struct isa {
     void (*gemm_tile_bf16x)(int m, int nr, int kc, const uint32_t *xp, size_t ldxp,
                             const uint16_t *w, size_t ldw, float *out, size_t ldo, int accumulate);
 
+    /* ---- quantized weights (layouts in include/dam/quant.h) ----
+     * x_quantize: n rows of cols floats into the int8 blocks of x (whose
+     * buffers hold n * ldq bytes, n * blocks scales and sums, 2n * blocks
+     * half sums; ldq = blocks * QBLOCK; and, when x->r is set, the second
+     * bytes and their sums). Every variant rounds the same way (to nearest
+     * even, t = x * (127 / max |x|), then (t - q) * QRES), so all give the
+     * same bytes. q8_0 weights need x->r.
+     * qgemm_tile: inputs i0 .. i0+m-1 of x times row groups g0 .. g0+ng-1,
+     * every block (quant.h gives the sums):
+     *   out[i * ldo + 16 g + r] = sum_c w[16 (g0 + g) + r, c] x[i0 + i, c]
+     * with wq, ws, wsup pointing at group g0's first tile, its scales and
+     * (q4_k) its supers; m <= qmr, ng <= qng (m == 1: ng <= qng_gemv). */
+    int qmr, qng, qng_gemv;
+    void (*x_quantize)(const float *x, int n, int cols, const struct qinput *out);
+    void (*qgemm_tile)(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                       const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo);
+
     /* ---- vectors ---- */
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);       /* y += a * x */
@@ -69,15 +90,17 @@ struct isa {
      * Online-softmax attention of `rows` query rows q (rows, hd), already
      * multiplied by scale * log2(e), against the keys [k0, k1) of one KV
      * head: kb holds the keys in blocks of KV_BLOCK positions, each block
-     * transposed (head_dim, KV_BLOCK); v holds the values (pos, head_dim).
+     * transposed (head_dim, KV_BLOCK); v holds the values (pos, head_dim);
+     * both of element type kt (float32, or F16 / BF16 converted exactly to
+     * float32 in registers).
      * Row r sees only keys j <= last[r]. Running state per row: m[r] the
      * maximum score so far (log2 units, -inf before any key), l[r] the sum
      * of 2^(s - m), o (rows, hd) the unnormalised output. k0 is a multiple
      * of KV_BLOCK. attn_hd_ok(hd) says whether this ISA handles head_dim hd
      * (otherwise the portable kernel runs). */
     int (*attn_hd_ok)(int hd);
-    void (*attn_rows)(int rows, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int k0, int k1, float *m, float *l, float *o);
+    void (*attn_rows)(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int k0, int k1, float *m, float *l, float *o);
 
     /* The same online softmax over a list of key blocks (struct kv_block in
      * kernels.h: arbitrary addresses, positions): row r sees the lanes of

@@ -223,18 +223,26 @@ INLINE __m256 lanes_below(int n) {
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
 }
 
-INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+/* 8 cache elements from element i of p, as float32 (exact). */
+INLINE __m256 kv_load8(const enum kv_type T, const void *p, size_t i) {
+    if (T == KV_F32) return _mm256_loadu_ps((const float *)p + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    if (T == KV_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
     const int nblk = (k1 - jt + 15) / 16;
-    const float *kblk[2];
-    UNROLL for (int b = 0; b < 2; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    size_t kblk[2];
+    UNROLL for (int b = 0; b < 2; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     __m256 s[RB][4];
     UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m256 kv[4];
-        UNROLL for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kb, kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
         UNROLL for (int r = 0; r < R; r++) {
             __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
             UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
@@ -277,8 +285,8 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         UNROLL for (int r = 0; r < R; r++)
             UNROLL for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
         for (int j = 0; j < jmax; j++) {
-            const float *vj = v + (size_t)(jt + j) * hd + d0;
-            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            const size_t vj = (size_t)(jt + j) * hd + d0;
+            __m256 v0 = kv_load8(T, v, vj), v1 = kv_load8(T, v, vj + 8);
             UNROLL for (int r = 0; r < R; r++) {
                 __m256 pv = _mm256_broadcast_ss(p + r * KT + j);
                 acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
@@ -292,8 +300,8 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
 
 static int attn_hd_ok_avx2(int hd) { return hd % 16 == 0; }
 
-static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, const float *kb,
-                           const float *v, int k0, int k1, float *m, float *l, float *o) {
+INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, const int *last, const void *kb,
+                        const void *v, int k0, int k1, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int jt = k0; jt < k1; jt += KT)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -304,9 +312,9 @@ static void attn_rows_avx2(int rows, int hd, const float *q, const int *last, co
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            default: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile(1, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(3, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
             }
         }
 }
@@ -408,6 +416,238 @@ static void attn_blocks_avx2(int rows, int hd, const float *q, const int *last,
         }
 }
 
+static void attn_rows_avx2(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                           const void *v, int k0, int k1, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_rows_t(KV_F16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else if (kt == KV_BF16) attn_rows_t(KV_BF16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else attn_rows_t(KV_F32, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+}
+
+/* ---- quantized weights (include/dam/quant.h) ----
+ * Activations as in the portable code (same rounding: vcvtps2dq rounds to
+ * nearest even), packed to bytes with two saturating packs (no value
+ * saturates: all are within -127..127) and a lane permutation. */
+
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    return _mm_cvtsi128_si32(s4);
+}
+
+static void x_quantize_avx2(const float *x, int n, int cols, const struct qinput *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK;
+            float pad[QBLOCK] = {0};
+            const float *src = xi + c0;
+            if (cols - c0 < QBLOCK) { memcpy(pad, src, (size_t)(cols - c0) * sizeof(float)); src = pad; }
+            __m256 v[4], mx = _mm256_setzero_ps();
+            UNROLL for (int j = 0; j < 4; j++) {
+                v[j] = _mm256_loadu_ps(src + 8 * j);
+                mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[j]));
+            }
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+            const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0);
+            __m256i qi[4], ri[4], sum = _mm256_setzero_si256(), first = _mm256_setzero_si256(), rsum = sum;
+            UNROLL for (int j = 0; j < 4; j++) {
+                const __m256 t = _mm256_mul_ps(v[j], id);
+                qi[j] = _mm256_cvtps_epi32(t);
+                sum = _mm256_add_epi32(sum, qi[j]);
+                if (j == 1) first = sum;                     /* columns 0-15 */
+                ri[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t, _mm256_cvtepi32_ps(qi[j])),
+                                                         _mm256_set1_ps((float)QRES)));
+                rsum = _mm256_add_epi32(rsum, ri[j]);
+            }
+            if (out->r) {                                    /* the remainder, in units of 1 / QRES */
+                __m256i rb = _mm256_packs_epi16(_mm256_packs_epi32(ri[0], ri[1]), _mm256_packs_epi32(ri[2], ri[3]));
+                _mm256_storeu_si256((__m256i *)(out->r + (size_t)i * out->ldq + c0), _mm256_permutevar8x32_epi32(rb, order));
+                out->rs[(size_t)i * out->blocks + b] = hsum_epi32(rsum);
+            }
+            __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+            _mm256_storeu_si256((__m256i *)(q + c0), _mm256_permutevar8x32_epi32(bytes, order));
+            const size_t k = (size_t)i * out->blocks + b;
+            const int32_t total = hsum_epi32(sum), h0 = hsum_epi32(first);
+            out->d[k] = amax / 127.0f;
+            out->s[k] = total;
+            out->h[2 * k] = h0;
+            out->h[2 * k + 1] = total - h0;
+        }
+    }
+}
+
+/* Weights: M inputs x G groups, each group's 16 rows as two vectors of 8
+ * int32 sums. vpmaddubsw multiplies unsigned bytes by signed bytes into
+ * pairwise int16 sums, which saturate: nibbles (0..15) times -127..127 never
+ * do, but q8_0's stored bytes (up to 255) could, so for q8_0 the signed
+ * value q = byte - 128 is multiplied instead, as llama.cpp does: |x| times
+ * q with x's sign (at most 2 x 127 x 127 < 32767), no zero-point term. */
+static inline __m256i bcast4_avx2(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+INLINE void qgemm_micro_avx2(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
+                             const uint8_t *wq, const uint8_t *ws, float *out, size_t ldo) {
+    const uint16_t *wd = (const uint16_t *)ws;
+    const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256;
+    const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[2][2][2];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++) acc[i][g][h] = _mm256_setzero_ps();
+    const int two = qt == QUANT_Q8_0;                /* the activations' second byte (quant.h) */
+    for (int b = 0; b < blocks; b++) {
+        __m256i s[2][2][2], s2[2][2][2];
+        const int8_t *xb[2], *xr[2];
+        UNROLL for (int i = 0; i < M; i++) {
+            const size_t row = (size_t)(i0 + i);
+            xb[i] = x->q + row * x->ldq + b * QBLOCK;
+            xr[i] = two ? x->r + row * x->ldq + b * QBLOCK : NULL;
+            const __m256i c = _mm256_set1_epi32(qt == QUANT_Q8_0 ? 0 : -8 * x->s[row * blocks + b]);
+            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = s2[i][g][0] = s2[i][g][1] = c;
+        }
+        const uint8_t *t = wq + (size_t)b * tb;
+        if (qt == QUANT_Q8_0) {
+            UNROLL for (int k = 0; k < 8; k++) {
+                __m256i w[2][2];
+                UNROLL for (int g = 0; g < G; g++)
+                    UNROLL for (int h = 0; h < 2; h++)
+                        w[g][h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(t + g * gq + k * 64 + h * 32)), flip);
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256i xv = bcast4_avx2(xb[i] + 4 * k), ax = _mm256_abs_epi8(xv);
+                    const __m256i xv2 = bcast4_avx2(xr[i] + 4 * k), ax2 = _mm256_abs_epi8(xv2);
+                    UNROLL for (int g = 0; g < G; g++)
+                        UNROLL for (int h = 0; h < 2; h++) {
+                            s[i][g][h] = _mm256_add_epi32(s[i][g][h], _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[g][h], xv)), ones));
+                            s2[i][g][h] = _mm256_add_epi32(s2[i][g][h], _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(ax2, _mm256_sign_epi8(w[g][h], xv2)), ones));
+                        }
+                }
+            }
+        } else {
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m256i lo[2][2], hi[2][2];
+                UNROLL for (int g = 0; g < G; g++)
+                    UNROLL for (int h = 0; h < 2; h++) {
+                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(t + g * gq + k * 64 + h * 32));
+                        lo[g][h] = _mm256_and_si256(raw, low4);
+                        hi[g][h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+                    }
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256i xl = bcast4_avx2(xb[i] + 8 * k), xh = bcast4_avx2(xb[i] + 8 * k + 4);
+                    UNROLL for (int g = 0; g < G; g++)
+                        UNROLL for (int h = 0; h < 2; h++) {
+                            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[g][h], xl),
+                                                               _mm256_maddubs_epi16(hi[g][h], xh));
+                            s[i][g][h] = _mm256_add_epi32(s[i][g][h], _mm256_madd_epi16(p, ones));
+                        }
+                }
+            }
+        }
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wd + g * gs + (size_t)b * QGROUP + 8 * h)));
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x->d[(size_t)(i0 + i) * blocks + b]));
+                    __m256 t = _mm256_cvtepi32_ps(s[i][g][h]);
+                    if (two) t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2[i][g][h]), _mm256_set1_ps(1.0f / QRES), t);
+                    acc[i][g][h] = _mm256_fmadd_ps(t, d, acc[i][g][h]);
+                }
+            }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int h = 0; h < 2; h++)
+                _mm256_storeu_ps(out + (size_t)i * ldo + g * QGROUP + 8 * h, acc[i][g][h]);
+}
+
+/* q4_k, one input and one group at a time: per half of the rows (8 lanes)
+ * and half of the block (16 columns), one int32 sum; d and m per (row,
+ * half-block) applied in the float epilogue, the mins through the
+ * activation half sums. */
+static void qgemm_k_avx2(const struct qinput *x, int i, const uint8_t *wq, const uint8_t *ws, const uint16_t *wsup,
+                         float *out) {
+    const int blocks = x->blocks;
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int b = 0; b < blocks; b++) {
+        const int8_t *xb = x->q + (size_t)i * x->ldq + b * QBLOCK;
+        __m256i s[2][2];                                   /* [row half][column half] */
+        UNROLL for (int h = 0; h < 2; h++) s[h][0] = s[h][1] = _mm256_setzero_si256();
+        UNROLL for (int k = 0; k < 4; k++) {
+            const __m256i xl = bcast4_avx2(xb + 8 * k), xh = bcast4_avx2(xb + 8 * k + 4);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(wq + (size_t)b * 256 + k * 64 + h * 32));
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(raw, low4), xl),
+                                                   _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), xh));
+                s[h][k / 2] = _mm256_add_epi32(s[h][k / 2], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const size_t kx = (size_t)i * blocks + b;
+        const float dx = x->d[kx];
+        const uint8_t *sc = ws + (size_t)b * 64;
+        const uint16_t *sup = wsup + (size_t)(b / QSUPER) * 2 * QGROUP;
+        UNROLL for (int h = 0; h < 2; h++) {            /* rows 8h .. 8h+7 */
+            const __m256 D = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sup + 8 * h)));
+            const __m256 M = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sup + QGROUP + 8 * h)));
+            UNROLL for (int c = 0; c < 2; c++) {         /* columns 16c .. 16c+15 */
+                int64_t dv, mv;
+                memcpy(&dv, sc + 16 * c + 8 * h, 8);
+                memcpy(&mv, sc + 32 + 16 * c + 8 * h, 8);
+                const __m256 d = _mm256_mul_ps(D, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(dv))));
+                const __m256 m = _mm256_mul_ps(M, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mv))));
+                acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[h][c]), _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h]);
+                acc[h] = _mm256_fnmadd_ps(m, _mm256_set1_ps(dx * (float)x->h[2 * kx + c]), acc[h]);
+            }
+        }
+    }
+    _mm256_storeu_ps(out, acc[0]);
+    _mm256_storeu_ps(out + 8, acc[1]);
+}
+
+/* Any m <= ISA_MAX_QMR, ng <= ISA_MAX_QNG (the AVX-512 variant hands its
+ * tiles here on CPUs without VNNI): 2 x 1 tiles, or 1 x 2 for one input. */
+static void qgemm_tile_avx2(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                            const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const size_t gq = (size_t)x->blocks * quant_tile_bytes(qt), gs = (size_t)x->blocks * quant_scale_bytes(qt);
+    if (qt == QUANT_Q4_K) {
+        const size_t gsup = (size_t)((x->blocks + QSUPER - 1) / QSUPER) * 2 * QGROUP;
+        for (int i = 0; i < m; i++)
+            for (int g = 0; g < ng; g++)
+                qgemm_k_avx2(x, i0 + i, wq + g * gq, ws + g * gs, wsup + g * gsup, out + (size_t)i * ldo + g * QGROUP);
+        return;
+    }
+    for (int i = 0; i < m; i += 2) {
+        for (int g = 0; g < ng; ) {
+            const uint8_t *q = wq + g * gq, *d = ws + g * gs;
+            float *o = out + (size_t)i * ldo + g * QGROUP;
+            if (m - i >= 2) {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(2, 1, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(2, 1, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 1;
+            } else if (ng - g >= 2) {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(1, 2, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(1, 2, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 2;
+            } else {
+                if (qt == QUANT_Q8_0) qgemm_micro_avx2(1, 1, QUANT_Q8_0, x, i0 + i, q, d, o, ldo);
+                else qgemm_micro_avx2(1, 1, QUANT_Q4_0, x, i0 + i, q, d, o, ldo);
+                g += 1;
+            }
+        }
+    }
+}
+
 /* ---- probe: 10 independent chains ---- */
 
 static double fma_probe_avx2(long iters) {
@@ -448,6 +688,9 @@ const struct isa isa_avx2 = {
     .cpu_has = cpu_has_avx2,
     .mr = 3, .nr_max = NR, .nr_gemv = NR1,
     .gemm_tile = gemm_tile_avx2,
+    .qmr = 2, .qng = 1, .qng_gemv = 2,
+    .x_quantize = x_quantize_avx2,
+    .qgemm_tile = qgemm_tile_avx2,
     .dot = dot_avx2,
     .axpy = axpy_avx2,
     .scale = scale_avx2,

@@ -43,6 +43,9 @@ INLINE __m512 load16_mask(enum dtype dt, const void *p, __mmask16 k) {
     return _mm512_maskz_loadu_ps(k, p);
 }
 
+/* The first n lanes (n clamped to 0 .. 16). */
+INLINE __mmask16 mask16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
 /* Sums of four vectors as one 4-lane vector: fold 512 -> 256 -> 128 bits,
  * then two rounds of pairwise adds across the four. */
 INLINE __m128 fold(__m512 a) {
@@ -256,12 +259,21 @@ INLINE __mmask16 visible(int jt, int b, int lim) {
     return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-INLINE void attn_tile(const int R, int hd, const float *q, const int *last, const float *kb,
-                      const float *v, int jt, int k1, float *m, float *l, float *o, float *p) {
-    /* blocks past k1 are not read: their pointer repeats block 0 (masked anyway) */
+/* 16 cache elements from element i of p, as float32: exact for F16 and
+ * BF16 (a conversion instruction; a shift). */
+INLINE __m512 kv_load16(const enum kv_type T, const void *p, size_t i) {
+    if (T == KV_F32) return _mm512_loadu_ps((const float *)p + i);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+    if (T == KV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    /* blocks past k1 are not read: their offset repeats block 0 (masked anyway) */
     int nblk = (k1 - jt + 15) / 16;
-    const float *kblk[4];
-    UNROLL for (int b = 0; b < 4; b++) kblk[b] = kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
+    size_t kblk[4];
+    UNROLL for (int b = 0; b < 4; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
 
     /* S = Q K^T */
     __m512 s[RB][4];
@@ -269,7 +281,7 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
         UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m512 kv[4];
-        UNROLL for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kb, kblk[b] + (size_t)d * 16);
         UNROLL for (int r = 0; r < R; r++) {
             __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
             UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
@@ -315,9 +327,9 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
             UNROLL for (int e = 0; e < 4; e++)
                 acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
         for (int j = 0; j < jmax; j++) {
-            const float *vj = v + (size_t)(jt + j) * hd + d0;
+            const size_t vj = (size_t)(jt + j) * hd + d0;
             __m512 vv[4];
-            UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+            UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? kv_load16(T, v, vj + 16 * e) : _mm512_setzero_ps();
             UNROLL for (int r = 0; r < R; r++) {
                 __m512 pv = _mm512_set1_ps(p[r * KT + j]);
                 UNROLL for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
@@ -331,8 +343,9 @@ INLINE void attn_tile(const int R, int hd, const float *q, const int *last, cons
 
 static int attn_hd_ok_avx512(int hd) { return hd % 16 == 0; }
 
-static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, const float *kb,
-                             const float *v, int k0, int k1, float *m, float *l, float *o) {
+/* Row groups of RB over one key tile, the element type a constant. */
+INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, const int *last, const void *kb,
+                        const void *v, int k0, int k1, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int jt = k0; jt < k1; jt += KT)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -343,12 +356,12 @@ static void attn_rows_avx512(int rows, int hd, const float *q, const int *last, 
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile(1, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile(2, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 3: attn_tile(3, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 4: attn_tile(4, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            case 5: attn_tile(5, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
-            default: attn_tile(6, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile(1, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile(2, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 3: attn_tile(3, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 4: attn_tile(4, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            case 5: attn_tile(5, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
+            default: attn_tile(6, T, hd, qr, last + r0, kb, v, jt, k1, m + r0, l + r0, orr, p); break;
             }
         }
 }
@@ -460,6 +473,270 @@ static void attn_blocks_avx512(int rows, int hd, const float *q, const int *last
         }
 }
 
+static void attn_rows_avx512(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                             const void *v, int k0, int k1, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_rows_t(KV_F16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else if (kt == KV_BF16) attn_rows_t(KV_BF16, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+    else attn_rows_t(KV_F32, rows, hd, q, last, kb, v, k0, k1, m, l, o);
+}
+
+/* ---- quantized weights (include/dam/quant.h) ----
+ * Activations: per block of 32, two vectors; max |x| reduced, then
+ * round(x * 127 / max) with the rounding vcvtps2dq does (to nearest even,
+ * the same as the portable nearbyintf), packed to bytes by vpmovdb. */
+
+static void x_quantize_avx512(const float *x, int n, int cols, const struct qinput *out) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK;
+            const __mmask16 k0 = mask16(cols - c0), k1 = mask16(cols - c0 - 16);
+            const __m512 v0 = _mm512_maskz_loadu_ps(k0, xi + c0), v1 = _mm512_maskz_loadu_ps(k1, xi + c0 + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+            const __m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0);
+            const __m512 t0 = _mm512_mul_ps(v0, id), t1 = _mm512_mul_ps(v1, id);
+            const __m512i q0 = _mm512_cvtps_epi32(t0), q1 = _mm512_cvtps_epi32(t1);
+            _mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(q1));
+            const size_t k = (size_t)i * out->blocks + b;
+            if (out->r) {                          /* the remainder t - q, in units of 1 / QRES */
+                const __m512 res = _mm512_set1_ps((float)QRES);
+                const __m512i r0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t0, _mm512_cvtepi32_ps(q0)), res));
+                const __m512i r1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t1, _mm512_cvtepi32_ps(q1)), res));
+                int8_t *rq = out->r + (size_t)i * out->ldq;
+                _mm_storeu_si128((__m128i *)(rq + c0), _mm512_cvtepi32_epi8(r0));
+                _mm_storeu_si128((__m128i *)(rq + c0 + 16), _mm512_cvtepi32_epi8(r1));
+                out->rs[k] = _mm512_reduce_add_epi32(_mm512_add_epi32(r0, r1));
+            }
+            const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);
+            out->d[k] = amax / 127.0f;
+            out->s[k] = h0 + h1;
+            out->h[2 * k] = h0;
+            out->h[2 * k + 1] = h1;
+        }
+    }
+}
+
+/* Weights: M inputs x G groups of 16 rows per tile. Per block of 32
+ * columns, for each group one int32 vector of the 16 rows' sums, started
+ * at -zero * s_x (so it ends as the exact integer dot product), fed by
+ * vpdpbusd: 64 bytes of weights (4 columns x 16 rows, or 8 columns as two
+ * nibble halves) times the 4 activation bytes of those columns broadcast.
+ * Then one conversion and one FMA per (input, group) apply d_w d_x. The
+ * M x G int32 chains (8 long for a block) are independent, enough to hide
+ * vpdpbusd's latency; the results are 16 consecutive outputs per group. */
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+INLINE void qgemm_micro(const int M, const int G, const enum quant_type qt, const struct qinput *x, int i0,
+                        const uint8_t *wq, const uint8_t *ws, float *out, size_t ldo) {
+    const uint16_t *wd = (const uint16_t *)ws;
+    const int blocks = x->blocks, tb = qt == QUANT_Q8_0 ? 512 : 256, z = qt == QUANT_Q8_0 ? 128 : 8;
+    const size_t gq = (size_t)blocks * tb, gs = (size_t)blocks * QGROUP;
+    const int8_t *xq[ISA_MAX_QMR], *xr[ISA_MAX_QMR];
+    const float *xd[ISA_MAX_QMR];
+    const int32_t *xs[ISA_MAX_QMR], *xrs[ISA_MAX_QMR];
+    const int two = qt == QUANT_Q8_0;             /* q8_0: the activations' second byte (quant.h) */
+    UNROLL for (int i = 0; i < M; i++) {
+        xq[i] = x->q + (size_t)(i0 + i) * x->ldq;
+        xd[i] = x->d + (size_t)(i0 + i) * blocks;
+        xs[i] = x->s + (size_t)(i0 + i) * blocks;
+        xr[i] = two ? x->r + (size_t)(i0 + i) * x->ldq : NULL;
+        xrs[i] = two ? x->rs + (size_t)(i0 + i) * blocks : NULL;
+    }
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[ISA_MAX_QMR][ISA_MAX_QNG];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) acc[i][g] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG], s2[ISA_MAX_QMR][ISA_MAX_QNG];
+        UNROLL for (int i = 0; i < M; i++) {
+            const __m512i c = _mm512_set1_epi32(-z * xs[i][b]);
+            const __m512i c2 = two ? _mm512_set1_epi32(-z * xrs[i][b]) : c;
+            UNROLL for (int g = 0; g < G; g++) { s[i][g] = c; s2[i][g] = c2; }
+        }
+        const uint8_t *t = wq + (size_t)b * tb;
+        const int8_t *xb[ISA_MAX_QMR];
+        UNROLL for (int i = 0; i < M; i++) xb[i] = xq[i] + b * QBLOCK;
+        if (qt == QUANT_Q8_0) {
+            UNROLL for (int k = 0; k < 8; k++) {
+                __m512i w[ISA_MAX_QNG];
+                UNROLL for (int g = 0; g < G; g++) w[g] = _mm512_loadu_si512(t + g * gq + k * 64);
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m512i xv = bcast4(xb[i] + 4 * k), xv2 = bcast4(xr[i] + (size_t)b * QBLOCK + 4 * k);
+                    UNROLL for (int g = 0; g < G; g++) {
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], w[g], xv);
+                        s2[i][g] = _mm512_dpbusd_epi32(s2[i][g], w[g], xv2);
+                    }
+                }
+            }
+        } else {
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m512i lo[ISA_MAX_QNG], hi[ISA_MAX_QNG];
+                UNROLL for (int g = 0; g < G; g++) {
+                    const __m512i raw = _mm512_loadu_si512(t + g * gq + k * 64);
+                    lo[g] = _mm512_and_si512(raw, low4);
+                    hi[g] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                }
+                UNROLL for (int i = 0; i < M; i++) {
+                    const __m512i xl = bcast4(xb[i] + 8 * k), xh = bcast4(xb[i] + 8 * k + 4);
+                    UNROLL for (int g = 0; g < G; g++) {
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], lo[g], xl);
+                        s[i][g] = _mm512_dpbusd_epi32(s[i][g], hi[g], xh);
+                    }
+                }
+            }
+        }
+        __m512 dw[ISA_MAX_QNG];
+        UNROLL for (int g = 0; g < G; g++)
+            dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wd + g * gs + (size_t)b * QGROUP)));
+        UNROLL for (int i = 0; i < M; i++) {
+            const __m512 dx = _mm512_set1_ps(xd[i][b]), inv = _mm512_set1_ps(1.0f / QRES);
+            UNROLL for (int g = 0; g < G; g++) {
+                __m512 t = _mm512_cvtepi32_ps(s[i][g]);
+                if (two) t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s2[i][g]), inv, t);
+                acc[i][g] = _mm512_fmadd_ps(t, _mm512_mul_ps(dw[g], dx), acc[i][g]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) _mm512_storeu_ps(out + (size_t)i * ldo + g * QGROUP, acc[i][g]);
+}
+
+/* q4_k: the same nibbles, two int32 sums per block (columns 0-15 and
+ * 16-31, each with its own d and m), no zero point: the mins enter through
+ * the activation half sums, m_h (d_x s_h), in the float epilogue. */
+INLINE void qgemm_micro_k(const int M, const int G, const struct qinput *x, int i0, const uint8_t *wq,
+                          const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    const size_t gq = (size_t)blocks * 256, gs = (size_t)blocks * 64, gsup = (size_t)supers * 2 * QGROUP;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[ISA_MAX_QMR][ISA_MAX_QNG];
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) acc[i][g] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m512i s[ISA_MAX_QMR][ISA_MAX_QNG][2];
+        const int8_t *xb[ISA_MAX_QMR];
+        UNROLL for (int i = 0; i < M; i++) {
+            xb[i] = x->q + (size_t)(i0 + i) * x->ldq + b * QBLOCK;
+            UNROLL for (int g = 0; g < G; g++) s[i][g][0] = s[i][g][1] = _mm512_setzero_si512();
+        }
+        UNROLL for (int k = 0; k < 4; k++) {
+            __m512i lo[ISA_MAX_QNG], hi[ISA_MAX_QNG];
+            UNROLL for (int g = 0; g < G; g++) {
+                const __m512i raw = _mm512_loadu_si512(wq + g * gq + (size_t)b * 256 + k * 64);
+                lo[g] = _mm512_and_si512(raw, low4);
+                hi[g] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+            }
+            UNROLL for (int i = 0; i < M; i++) {
+                const __m512i xl = bcast4(xb[i] + 8 * k), xh = bcast4(xb[i] + 8 * k + 4);
+                UNROLL for (int g = 0; g < G; g++) {
+                    s[i][g][k / 2] = _mm512_dpbusd_epi32(s[i][g][k / 2], lo[g], xl);
+                    s[i][g][k / 2] = _mm512_dpbusd_epi32(s[i][g][k / 2], hi[g], xh);
+                }
+            }
+        }
+        UNROLL for (int g = 0; g < G; g++) {
+            const uint8_t *sc = ws + g * gs + (size_t)b * 64;
+            const uint16_t *sup = wsup + g * gsup + (size_t)(b / QSUPER) * 2 * QGROUP;
+            const __m512 D = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sup));
+            const __m512 Mn = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sup + QGROUP)));
+            __m512 d[2], m[2];
+            UNROLL for (int h = 0; h < 2; h++) {
+                d[h] = _mm512_mul_ps(D, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16 * h)))));
+                m[h] = _mm512_mul_ps(Mn, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 32 + 16 * h)))));
+            }
+            UNROLL for (int i = 0; i < M; i++) {
+                const size_t k = (size_t)(i0 + i) * blocks + b;
+                const float dx = x->d[k];
+                const __m512 dxv = _mm512_set1_ps(dx);
+                UNROLL for (int h = 0; h < 2; h++) {
+                    acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][g][h]), _mm512_mul_ps(d[h], dxv), acc[i][g]);
+                    acc[i][g] = _mm512_fnmadd_ps(m[h], _mm512_set1_ps(dx * (float)x->h[2 * k + h]), acc[i][g]);
+                }
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < M; i++)
+        UNROLL for (int g = 0; g < G; g++) _mm512_storeu_ps(out + (size_t)i * ldo + g * QGROUP, acc[i][g]);
+}
+
+/* Prefill tiles: 4 inputs x 2 groups (32 rows); decode: 1 input x 4 groups
+ * (64 rows, 4 independent chains). Smaller edges take the generic path of
+ * the same kernel with fewer inputs or groups. */
+#define QMR 4
+#define QNG 2
+#define QNG1 4
+
+#define QGEMM_CASES(QT)                                                                              \
+    if (m == 1) {                                                                                    \
+        switch (ng) {                                                                                \
+        case 4: qgemm_micro(1, 4, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(1, 3, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 2: qgemm_micro(1, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(1, 1, QT, x, i0, wq, ws, out, ldo); break;                              \
+        }                                                                                            \
+    } else if (ng == 2) {                                                                            \
+        switch (m) {                                                                                 \
+        case 4: qgemm_micro(4, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 2, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(2, 2, QT, x, i0, wq, ws, out, ldo); break;                              \
+        }                                                                                            \
+    } else {                                                                                         \
+        switch (m) {                                                                                 \
+        case 4: qgemm_micro(4, 1, QT, x, i0, wq, ws, out, ldo); break;                               \
+        case 3: qgemm_micro(3, 1, QT, x, i0, wq, ws, out, ldo); break;                               \
+        default: qgemm_micro(2, 1, QT, x, i0, wq, ws, out, ldo); break;                              \
+        }                                                                                            \
+    }
+
+/* q4_k: two int32 sums per (input, group), so at most 4 x 1 or 1 x 4 at a time */
+static void qgemm_k(int m, int ng, const struct qinput *x, int i0, const uint8_t *wq, const uint8_t *ws,
+                    const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    if (m == 1) {
+        switch (ng) {
+        case 4: qgemm_micro_k(1, 4, x, i0, wq, ws, wsup, out, ldo); break;
+        case 3: qgemm_micro_k(1, 3, x, i0, wq, ws, wsup, out, ldo); break;
+        case 2: qgemm_micro_k(1, 2, x, i0, wq, ws, wsup, out, ldo); break;
+        default: qgemm_micro_k(1, 1, x, i0, wq, ws, wsup, out, ldo); break;
+        }
+        return;
+    }
+    for (int g = 0; g < ng; g++) {
+        const uint8_t *q = wq + (size_t)g * blocks * 256, *s = ws + (size_t)g * blocks * 64;
+        const uint16_t *sup = wsup + (size_t)g * supers * 2 * QGROUP;
+        switch (m) {
+        case 4: qgemm_micro_k(4, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        case 3: qgemm_micro_k(3, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        default: qgemm_micro_k(2, 1, x, i0, q, s, sup, out + g * QGROUP, ldo); break;
+        }
+    }
+}
+
+static void qgemm_tile_vnni(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                            const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    if (qt == QUANT_Q8_0) { QGEMM_CASES(QUANT_Q8_0) }
+    else if (qt == QUANT_Q4_0) { QGEMM_CASES(QUANT_Q4_0) }
+    else qgemm_k(m, ng, x, i0, wq, ws, wsup, out, ldo);
+}
+#pragma GCC pop_options
+
+/* AVX-512 without VNNI (Skylake-X): the AVX2 tile, same layout. */
+static void qgemm_tile_avx512(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                              const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    if (__builtin_cpu_supports("avx512vnni")) qgemm_tile_vnni(qt, m, ng, x, i0, wq, ws, wsup, out, ldo);
+    else isa_avx2.qgemm_tile(qt, m, ng, x, i0, wq, ws, wsup, out, ldo);
+}
+
 /* ---- probe: 12 independent FMA chains, more than latency x pipes ---- */
 
 static double fma_probe_avx512(long iters) {
@@ -501,6 +778,9 @@ const struct isa isa_avx512 = {
     .cpu_has = cpu_has_avx512,
     .mr = 4, .nr_max = NR, .nr_gemv = NR1,
     .gemm_tile = gemm_tile_avx512,
+    .qmr = QMR, .qng = QNG, .qng_gemv = QNG1,
+    .x_quantize = x_quantize_avx512,
+    .qgemm_tile = qgemm_tile_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .scale = scale_avx512,
@@ -619,6 +899,9 @@ const struct isa isa_avx512bf16 = {
     .x_prepared_stride = x_prepared_stride_bf16,
     .x_prepare = x_prepare_bf16,
     .gemm_tile_bf16x = gemm_tile_bf16x,
+    .qmr = QMR, .qng = QNG, .qng_gemv = QNG1,
+    .x_quantize = x_quantize_avx512,
+    .qgemm_tile = qgemm_tile_avx512,
     .dot = dot_avx512,
     .axpy = axpy_avx512,
     .scale = scale_avx512,

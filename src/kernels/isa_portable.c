@@ -62,22 +62,116 @@ static void gemm_tile_portable(enum dtype dt, int m, int nr, int kc, const float
     }
 }
 
+/* ---- quantized weights: the plain sums of quant.h ---- */
+
+static void x_quantize_portable(const float *x, int n, int cols, const struct qinput *out) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * cols;
+        int8_t *q = out->q + (size_t)i * out->ldq;
+        for (int b = 0; b < out->blocks; b++) {
+            const int c0 = b * QBLOCK, nc = cols - c0 < QBLOCK ? cols - c0 : QBLOCK;
+            float amax = 0;
+            for (int c = 0; c < nc; c++) amax = fmaxf(amax, fabsf(xi[c0 + c]));
+            const float id = amax > 0 ? 127.0f / amax : 0;
+            int32_t half[2] = {0, 0}, rsum = 0;
+            for (int c = 0; c < QBLOCK; c++) {
+                const float t = c < nc ? xi[c0 + c] * id : 0, v = nearbyintf(t);
+                q[c0 + c] = (int8_t)v;
+                half[c / 16] += (int)v;
+                if (out->r) {
+                    const int rv = (int)nearbyintf((t - v) * (float)QRES);
+                    out->r[(size_t)i * out->ldq + c0 + c] = (int8_t)rv;
+                    rsum += rv;
+                }
+            }
+            const size_t k = (size_t)i * out->blocks + b;
+            if (out->r) out->rs[k] = rsum;
+            out->d[k] = amax / 127.0f;
+            out->s[k] = half[0] + half[1];
+            out->h[2 * k] = half[0];
+            out->h[2 * k + 1] = half[1];
+        }
+    }
+}
+
+/* The integer sums of one (row, block) over columns [c0, c1): stored bytes
+ * or nibbles times activation bytes. */
+static int32_t block_dot(enum quant_type qt, const uint8_t *tile, int r, const int8_t *xq, int c0, int c1) {
+    int32_t s = 0;
+    for (int c = c0; c < c1; c++) {
+        int u;
+        if (qt == QUANT_Q8_0) u = tile[(c / 4) * 64 + r * 4 + c % 4];
+        else {
+            const uint8_t v = tile[(c / 8) * 64 + r * 4 + (c % 8) % 4];
+            u = c % 8 < 4 ? v & 15 : v >> 4;
+        }
+        s += u * xq[c];
+    }
+    return s;
+}
+
+static void qgemm_tile_portable(enum quant_type qt, int m, int ng, const struct qinput *x, int i0, const uint8_t *wq,
+                                const uint8_t *ws, const uint16_t *wsup, float *out, size_t ldo) {
+    const int blocks = x->blocks, supers = (blocks + QSUPER - 1) / QSUPER;
+    const int tb = quant_tile_bytes(qt), sb = quant_scale_bytes(qt), z = quant_zero(qt);
+    for (int i = 0; i < m; i++) {
+        const size_t row = (size_t)(i0 + i);
+        const int8_t *xq = x->q + row * x->ldq;
+        for (int g = 0; g < ng; g++) {
+            float acc[QGROUP] = {0};
+            for (int b = 0; b < blocks; b++) {
+                const size_t tile = (size_t)g * blocks + b;
+                const uint8_t *t = wq + tile * tb, *sc = ws + tile * sb;
+                const float dx = x->d[row * blocks + b];
+                const int8_t *xb = xq + b * QBLOCK;
+                for (int r = 0; r < QGROUP; r++) {
+                    if (qt != QUANT_Q4_K) {
+                        float s = (float)(block_dot(qt, t, r, xb, 0, QBLOCK) - z * x->s[row * blocks + b]);
+                        if (qt == QUANT_Q8_0 && x->r) {
+                            const int32_t s2 = block_dot(qt, t, r, x->r + row * x->ldq + b * QBLOCK, 0, QBLOCK) -
+                                               z * x->rs[row * blocks + b];
+                            s += (float)s2 * (1.0f / QRES);
+                        }
+                        acc[r] += s * (f16_to_f32(((const uint16_t *)sc)[r]) * dx);
+                        continue;
+                    }
+                    const uint16_t *sup = wsup + ((size_t)g * supers + b / QSUPER) * 2 * QGROUP;
+                    const float D = f16_to_f32(sup[r]), M = f16_to_f32(sup[QGROUP + r]);
+                    for (int h = 0; h < 2; h++) {
+                        const int32_t s = block_dot(qt, t, r, xb, 16 * h, 16 * h + 16);
+                        acc[r] += (float)s * (D * sc[16 * h + r] * dx);
+                        acc[r] -= M * sc[32 + 16 * h + r] * (dx * (float)x->h[2 * (row * blocks + b) + h]);
+                    }
+                }
+            }
+            memcpy(out + (size_t)i * ldo + g * QGROUP, acc, sizeof acc);
+        }
+    }
+}
+
 /* ---- attention: one row at a time, keys in blocks of KV_BLOCK ---- */
 
 static int attn_hd_ok_portable(int hd) { (void)hd; return 1; }
 
-static void attn_rows_portable(int rows, int hd, const float *q, const int *last, const float *kb,
-                               const float *v, int k0, int k1, float *m, float *l, float *o) {
+/* Element i of a cache of type kt, as float32 (exact). */
+static inline float kv_at(enum kv_type kt, const void *p, size_t i) {
+    if (kt == KV_F32) return ((const float *)p)[i];
+    const uint16_t h = ((const uint16_t *)p)[i];
+    return kt == KV_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+static void attn_rows_portable(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
+                               const void *v, int k0, int k1, float *m, float *l, float *o) {
     for (int r = 0; r < rows; r++) {
         const float *qr = q + (size_t)r * hd;
         float *orow = o + (size_t)r * hd;
         int end = last[r] + 1 < k1 ? last[r] + 1 : k1;     /* keys [k0, end) are visible */
         for (int j0 = k0; j0 < end; j0 += KV_BLOCK) {
-            const float *blk = kb + (size_t)(j0 / KV_BLOCK) * hd * KV_BLOCK;
+            const size_t blk = (size_t)(j0 / KV_BLOCK) * hd * KV_BLOCK;
             int nb = end - j0 < KV_BLOCK ? end - j0 : KV_BLOCK;
             float s[KV_BLOCK] = {0};
             for (int d = 0; d < hd; d++)                    /* s[j] = q . k_j, unit stride in j */
-                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * blk[(size_t)d * KV_BLOCK + j];
+                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * kv_at(kt, kb, blk + (size_t)d * KV_BLOCK + j);
             float bmax = -INFINITY;
             for (int j = 0; j < nb; j++) if (s[j] > bmax) bmax = s[j];
             if (bmax > m[r]) {                              /* new maximum: rescale what we have */
@@ -89,8 +183,8 @@ static void attn_rows_portable(int rows, int hd, const float *q, const int *last
             for (int j = 0; j < nb; j++) {
                 float p = exp2f(s[j] - m[r]);
                 l[r] += p;
-                const float *vj = v + (size_t)(j0 + j) * hd;
-                for (int d = 0; d < hd; d++) orow[d] += p * vj[d];
+                const size_t vj = (size_t)(j0 + j) * hd;
+                for (int d = 0; d < hd; d++) orow[d] += p * kv_at(kt, v, vj + d);
             }
         }
     }
@@ -154,6 +248,9 @@ const struct isa isa_portable = {
     .cpu_has = cpu_has_portable,
     .mr = 4, .nr_max = 4, .nr_gemv = 4,
     .gemm_tile = gemm_tile_portable,
+    .qmr = 4, .qng = 1, .qng_gemv = 1,
+    .x_quantize = x_quantize_portable,
+    .qgemm_tile = qgemm_tile_portable,
     .dot = dot_portable,
     .axpy = axpy_portable,
     .scale = scale_portable,

@@ -14,6 +14,9 @@ void axpy_f32(float *y, float a, const float *x, int n) { isa_current()->axpy(y,
 void scale_f32(float *y, float a, int n) { isa_current()->scale(y, a, n); }
 float exp_sum_f32(float *x, int n, float shift) { return isa_current()->exp_sum(x, n, shift); }
 void swiglu_f32(float *gate, const float *up, int n) { isa_current()->swiglu(gate, up, n); }
+void kernels_quantize_input(const float *x, int n, int cols, const struct qinput *out) {
+    isa_current()->x_quantize(x, n, cols, out);
+}
 double kernels_fma_probe(long iters) { return isa_current()->fma_probe(iters); }
 uint64_t kernels_read_probe(const void *p, size_t bytes) { return isa_current()->read_probe(p, bytes); }
 

@@ -58,6 +58,7 @@ struct session *session_new(const struct model *m, const struct attn_module *att
     s->attn = attn;
     s->n_ctx = n_ctx > 0 ? n_ctx : m->cfg.max_seq_len;
     s->chunk = DEFAULT_CHUNK;
+    s->kv_elem_bytes = opts && !strcmp(attn->name, "full") ? kv_type_size(opts->kv_type) : sizeof(float);
     if (build_buffers(s) != 0) { free_buffers(s); free(s); return NULL; }
     struct attn_setup setup;
     session_attn_setup(s, opts, &setup);
@@ -110,7 +111,7 @@ static int layer_forward(struct session *s, int l, int n, const float *cs, const
     rmsnorm(s->xb, s->x, attn_norm, n, c->dim, c->norm_eps);
     float *const qkv_out[3] = { s->q, s->k, s->v };
     const struct tensor *const qkv_w[3] = { &w->wq, &w->wk, &w->wv };
-    matmul_batch(3, qkv_out, s->xb, qkv_w, n);
+    if (matmul_batch(3, qkv_out, s->xb, qkv_w, n) != 0) return -1;
     /* Doge: per-head RMSNorm of q and k before RoPE, when the checkpoint has it */
     if (w->q_norm) rmsnorm(s->q, s->q, w->q_norm, n * c->n_heads, c->head_dim, c->norm_eps);
     if (w->k_norm) rmsnorm(s->k, s->k, w->k_norm, n * c->n_kv_heads, c->head_dim, c->norm_eps);
@@ -119,27 +120,27 @@ static int layer_forward(struct session *s, int l, int n, const float *cs, const
     int rc = n == 1 ? s->attn->decode(s->attn_state, l, s->pos, s->q, s->k, s->v, s->att)
                     : s->attn->prefill(s->attn_state, l, s->pos, n, s->q, s->k, s->v, s->att);
     if (rc != 0) return -1;
-    matmul(s->proj, s->att, &w->wo, n);
+    if (matmul(s->proj, s->att, &w->wo, n) != 0) return -1;
     residual_into(s->x, w->input_residual, s->proj, n, c->dim);
 
     rmsnorm(s->xb, s->x, mlp_norm, n, c->dim, c->norm_eps);
     float *const mlp_out[2] = { s->hb, s->hb2 };
     const struct tensor *const mlp_w[2] = { &w->w_gate, &w->w_up };
-    matmul_batch(2, mlp_out, s->xb, mlp_w, n);
+    if (matmul_batch(2, mlp_out, s->xb, mlp_w, n) != 0) return -1;
     swiglu_f32(s->hb, s->hb2, n * c->hidden_dim);
-    matmul(s->proj, s->hb, &w->w_down, n);
+    if (matmul(s->proj, s->hb, &w->w_down, n) != 0) return -1;
     residual_into(s->x, w->post_attention_residual, s->proj, n, c->dim);
     return 0;
 }
 
 /* Final norm and lm_head for rows [first, n) of the chunk: only the
  * positions whose logits are wanted pay for the (vocab, dim) product. */
-static void logits_for(struct session *s, int first, int n, float *logits) {
+static int logits_for(struct session *s, int first, int n, float *logits) {
     const struct model *m = s->model;
     const int dim = m->cfg.dim;
     const float *final_norm = m->norm_f32 + (size_t)(2 * m->cfg.n_layers) * dim;
     rmsnorm(s->xb, s->x + (size_t)first * dim, final_norm, n - first, dim, m->cfg.norm_eps);
-    matmul(logits, s->xb, &m->lm_head, n - first);
+    return matmul(logits, s->xb, &m->lm_head, n - first);
 }
 
 static int chunk_forward(struct session *s, const int *tokens, int n, float *logits, int want_from) {
@@ -156,7 +157,7 @@ static int chunk_forward(struct session *s, const int *tokens, int n, float *log
         rc = layer_forward(s, l, n, rope, rope + (size_t)n * half);
     free(rope);
     if (rc != 0) return -1;
-    if (want_from < n) logits_for(s, want_from, n, logits);
+    if (want_from < n && logits_for(s, want_from, n, logits) != 0) return -1;
     s->pos += n;
     return 0;
 }

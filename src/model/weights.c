@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- shards ---- */
 
@@ -97,6 +98,7 @@ static int bind(struct model *m, struct tensor *out, const char *name, int rows,
         if (rows) return dam_fail("%s: tensor %s has shape [%s], config says [%d, %d]", m->dir, name, got, rows, cols);
         return dam_fail("%s: tensor %s has shape [%s], config says [%d]", m->dir, name, got, cols);
     }
+    *out = (struct tensor){ .quant = QUANT_NONE };
     out->dtype = t->dtype;
     out->rows = rows ? rows : 1;
     out->cols = cols;
@@ -247,6 +249,7 @@ void model_free(struct model *m) {
     free(m->layers);
     free(m->norm_f32);
     free(m->doge_f32);
+    if (m->quant_mem) munmap(m->quant_mem, m->quant_bytes);
     free(m->dir);
     free(m);
 }

@@ -116,14 +116,13 @@ END_TEST
 
 /* ---- attention: blocked cache vs a naive causal softmax in double ---- */
 
-static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd) {
-    const int total = pos0 + n, cap = (total + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
-    const int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
-    float *k = rand_vec((size_t)total * kv_dim, 1), *v = rand_vec((size_t)total * kv_dim, 1);
-    float *q = rand_vec((size_t)n * n_heads * hd, 1.5f);
-    double *ref = calloc((size_t)n * n_heads * hd, sizeof(double));
+/* ref (n, n_heads, hd) = causal softmax attention of q over k, v in double */
+static void naive_attention(double *ref, const float *q, const float *k, const float *v, int n, int pos0,
+                            int n_heads, int n_kv_heads, int hd) {
+    const int total = pos0 + n, kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
     double *p = malloc((size_t)total * sizeof(double));
     const double scale = 1 / sqrt((double)hd);
+    memset(ref, 0, (size_t)n * n_heads * hd * sizeof(double));
     for (int t = 0; t < n; t++)
         for (int h = 0; h < n_heads; h++) {
             const float *qr = q + ((size_t)t * n_heads + h) * hd;
@@ -140,15 +139,26 @@ static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd
             for (int j = 0; j < keys; j++)
                 for (int d = 0; d < hd; d++) o[d] += p[j] / sum * v[(size_t)j * kv_dim + g * hd + d];
         }
+    free(p);
+}
+
+static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd) {
+    const int total = pos0 + n, cap = (total + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK;
+    const int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    float *k = rand_vec((size_t)total * kv_dim, 1), *v = rand_vec((size_t)total * kv_dim, 1);
+    float *q = rand_vec((size_t)n * n_heads * hd, 1.5f);
+    double *ref = malloc((size_t)n * n_heads * hd * sizeof(double));
+    const double scale = 1 / sqrt((double)hd);
+    naive_attention(ref, q, k, v, n, pos0, n_heads, n_kv_heads, hd);
     float *kc = calloc((size_t)n_kv_heads * cap * hd, sizeof(float));
     float *vc = calloc((size_t)n_kv_heads * cap * hd, sizeof(float));
     float *out = malloc((size_t)n * n_heads * hd * sizeof(float));
     /* the cache filled in two steps, as a prefill then the chunk */
-    kv_blocked_store(kc, vc, cap, n_kv_heads, hd, 0, pos0, k, v);
-    kv_blocked_store(kc, vc, cap, n_kv_heads, hd, pos0, n, k + (size_t)pos0 * kv_dim, v + (size_t)pos0 * kv_dim);
+    kv_blocked_store(kc, vc, KV_F32, cap, n_kv_heads, hd, 0, pos0, k, v);
+    kv_blocked_store(kc, vc, KV_F32, cap, n_kv_heads, hd, pos0, n, k + (size_t)pos0 * kv_dim, v + (size_t)pos0 * kv_dim);
     FOR_EACH_ISA(isa) {
         memset(out, 0xff, (size_t)n * n_heads * hd * sizeof(float));
-        ck_assert_int_eq(attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, cap), 0);
+        ck_assert_int_eq(attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, KV_F32, cap), 0);
         double e = rel_err(out, ref, (size_t)n * n_heads * hd);
         ck_assert_msg(e < 2e-6, "%s n=%d pos0=%d heads=%d/%d hd=%d: error %g", isa, n, pos0,
                       n_heads, n_kv_heads, hd, e);
@@ -163,8 +173,53 @@ static void check_attention(int n, int pos0, int n_heads, int n_kv_heads, int hd
         }
     }
     restore_isa(saved_isa_);
-    free(k); free(v); free(q); free(ref); free(p); free(kc); free(vc); free(out);
+    free(k); free(v); free(q); free(ref); free(kc); free(vc); free(out);
 }
+
+/* A 16-bit cache: stored rounded, read back exactly, so every variant
+ * matches the naive attention over the rounded keys and values to float
+ * accuracy; and the rounding itself stays within its bound. */
+static void check_attention_kv16(enum kv_type kt, int n, int pos0, int n_heads, int n_kv_heads, int hd) {
+    const int total = pos0 + n, cap = (total + KV_BLOCK - 1) / KV_BLOCK * KV_BLOCK, kv_dim = n_kv_heads * hd;
+    const size_t nkv = (size_t)total * kv_dim, nout = (size_t)n * n_heads * hd;
+    float *k = rand_vec(nkv, 1), *v = rand_vec(nkv, 1), *q = rand_vec(nout, 1.5f);
+    float *kr = malloc(nkv * sizeof(float)), *vr = malloc(nkv * sizeof(float));
+    for (size_t i = 0; i < nkv; i++) {
+        kr[i] = kt == KV_BF16 ? bf16_to_f32(f32_to_bf16(k[i])) : f16_to_f32(f32_to_f16(k[i]));
+        vr[i] = kt == KV_BF16 ? bf16_to_f32(f32_to_bf16(v[i])) : f16_to_f32(f32_to_f16(v[i]));
+    }
+    double *ref = malloc(nout * sizeof(double)), *exact = malloc(nout * sizeof(double));
+    naive_attention(ref, q, kr, vr, n, pos0, n_heads, n_kv_heads, hd);
+    naive_attention(exact, q, k, v, n, pos0, n_heads, n_kv_heads, hd);
+    uint16_t *kc = calloc((size_t)n_kv_heads * cap * hd, 2), *vc = calloc((size_t)n_kv_heads * cap * hd, 2);
+    float *out = malloc(nout * sizeof(float));
+    kv_blocked_store(kc, vc, kt, cap, n_kv_heads, hd, 0, pos0, k, v);
+    kv_blocked_store(kc, vc, kt, cap, n_kv_heads, hd, pos0, n, k + (size_t)pos0 * kv_dim, v + (size_t)pos0 * kv_dim);
+    FOR_EACH_ISA(isa) {
+        memset(out, 0xff, nout * sizeof(float));
+        ck_assert_int_eq(attention_blocked(out, q, n, pos0, n_heads, n_kv_heads, hd, kc, vc, kt, cap), 0);
+        double e = rel_err(out, ref, nout), e2 = rel_err(out, exact, nout);
+        ck_assert_msg(e < 2e-6, "%s %s n=%d pos0=%d heads=%d/%d hd=%d: error %g", isa, kv_type_name(kt), n, pos0,
+                      n_heads, n_kv_heads, hd, e);
+        ck_assert_msg(e2 < (kt == KV_BF16 ? 1e-2 : 1e-3), "%s %s: error %g against float32 keys", isa,
+                      kv_type_name(kt), e2);
+    }
+    restore_isa(saved_isa_);
+    free(k); free(v); free(q); free(kr); free(vr); free(ref); free(exact); free(kc); free(vc); free(out);
+}
+
+START_TEST(attention_kv16_matches_reference) {
+    static const enum kv_type types[] = { KV_F16, KV_BF16 };
+    for (int t = 0; t < 2; t++) {
+        check_attention_kv16(types[t], 37, 0, 9, 3, 64);    /* prefill, SmolLM2 grouping */
+        check_attention_kv16(types[t], 20, 45, 4, 1, 64);
+        check_attention_kv16(types[t], 13, 3, 4, 4, 80);    /* head_dim not a multiple of 64 */
+        check_attention_kv16(types[t], 7, 9, 8, 4, 8);      /* portable path on every variant */
+        check_attention_kv16(types[t], 1, 1300, 8, 2, 64);  /* decode over several key ranges */
+        check_attention_kv16(types[t], 1, 5, 40, 1, 16);
+    }
+}
+END_TEST
 
 START_TEST(attention_prefill_matches_reference) {
     check_attention(1, 0, 2, 1, 16);          /* a single token, nothing before */
@@ -352,13 +407,19 @@ START_TEST(golden_forward_every_isa) {
     double *ref = malloc((size_t)n * vocab * sizeof(double));
     for (size_t i = 0; i < (size_t)n * vocab; i++) ref[i] = ((const float *)want->data)[i];
     FOR_EACH_ISA(isa) {
-        struct session *s = session_new(m, attn_find("full"), &o, 0);
-        ck_assert_msg(s != NULL, "%s", dam_last_error());
-        ck_assert_int_eq(session_eval(s, ids->data, n, out, LOGITS_ALL), 0);
-        double e = rel_err(out, ref, (size_t)n * vocab);
-        printf("%s: tiny-llama3 logits relative error %.3g\n", isa, e);
-        ck_assert_msg(e < 1e-4, "%s: relative error %g", isa, e);
-        session_free(s);
+        /* float32 cache: exact to 1e-4; 16-bit caches within their rounding */
+        for (int kt = 0; kt < KV_COUNT; kt++) {
+            o.kv_type = (enum kv_type)kt;
+            struct session *s = session_new(m, attn_find("full"), &o, 0);
+            ck_assert_msg(s != NULL, "%s", dam_last_error());
+            ck_assert_int_eq(session_eval(s, ids->data, n, out, LOGITS_ALL), 0);
+            double e = rel_err(out, ref, (size_t)n * vocab);
+            printf("%s, KV %s: tiny-llama3 logits relative error %.3g\n", isa, kv_type_name(o.kv_type), e);
+            const double limit = kt == KV_F32 ? 1e-4 : kt == KV_F16 ? 1e-3 : 1e-2;
+            ck_assert_msg(e < limit, "%s KV %s: relative error %g", isa, kv_type_name(o.kv_type), e);
+            session_free(s);
+        }
+        o.kv_type = KV_F32;
     }
     restore_isa(saved_isa_);
     free(out); free(ref);
@@ -377,6 +438,7 @@ Suite *test_suite(void) {
     tcase_add_test(tc, attention_prefill_matches_reference);
     tcase_add_test(tc, attention_decode_matches_reference);
     tcase_add_test(tc, attention_blocks_match_reference);
+    tcase_add_test(tc, attention_kv16_matches_reference);
     tcase_add_test(tc, vector_helpers_match_reference);
     tcase_add_test(tc, rope_table_equals_rope_apply);
     tcase_add_test(tc, golden_forward_every_isa);
