@@ -1,7 +1,9 @@
 """Train dam's long-context testbed model (a small Llama) for retrieval at up to 16k tokens.
 
 usage: train_testbed.py OUTDIR CARRYDIR
-env: TRAIN_SECONDS (wall budget for the optimisation loop), SMOKE=1 for a quick check.
+env: TRAIN_SECONDS (wall budget for the optimisation loop), SMOKE=1 for a quick check,
+     END_BY (unix time by which the script must be done: training stops RESERVE seconds before it,
+     default 120, to leave time for the evaluation, the save and the golden).
 Writes OUTDIR/model (HF layout, sharded bf16 safetensors, golden.safetensors), OUTDIR/eval.json,
 OUTDIR/train_log.txt. CARRYDIR holds corpus/train.txt.xz, corpus/heldout.txt.xz,
 models/smollm2-tokenizer.json and words.txt (README.md says where they come from).
@@ -150,6 +152,9 @@ it = iter(dl)
 step, tokens = 0, 0
 t_train = time.time()
 budget = 15 if SMOKE else BUDGET
+if os.environ.get("END_BY"):
+    budget = min(budget, float(os.environ["END_BY"]) - time.time() - float(os.environ.get("RESERVE", "120")))
+log(f"training budget {budget:.0f}s")
 while True:
     el = time.time() - t_train
     if el > budget:
