@@ -526,7 +526,7 @@ END_TEST
 START_TEST(test_selection_finds_planted_key) {
     const int hd = 32, n = 400, needle = 137;
     struct kv_store kv;
-    ck_assert_int_eq(kv_store_init(&kv, hd, n, 1), 0);
+    ck_assert_int_eq(kv_store_init(&kv, hd, n, KV_F32, 1), 0);
     float *k = rand_array((size_t)n * hd, 0.3f), *v = rand_array((size_t)n * hd, 1.0f);
     float q[16 * 32];
     for (int d = 0; d < hd; d++) k[(size_t)needle * hd + d] = d % 3 == 0 ? 2.0f : d % 3 == 1 ? -2.0f : 0.0f;
