@@ -572,7 +572,47 @@ static float *run_kv(const struct attn_module *mod, enum kv_type kt, const struc
     return out;
 }
 
+/* A 16-bit store's block summaries are the maximum and minimum of its keys
+ * as stored (rounded), so Quest's bound holds for the keys the kernel reads;
+ * kv_store_read gives them back as float32. */
+static void check_kv16_summaries(enum kv_type kt) {
+    const int hd = 16, n = 70;
+    struct kv_store kv;
+    ck_assert_int_eq(kv_store_init(&kv, hd, n, kt, 1), 0);
+    float *k = rand_array((size_t)n * hd, 3.0f), *v = rand_array((size_t)n * hd, 1.0f), kr[16], vr[16];
+    ck_assert_int_eq(kv_store_append(&kv, 0, n, k, v, hd), 0);
+    ck_assert_uint_eq(kv_page_bytes(&kv), 2 * KB * hd * kv_type_size(kt));
+    for (int b = 0; b * KB < n; b++) {
+        const struct kv_block blk = kv_store_block(&kv, b);
+        for (int d = 0; d < hd; d++) {
+            float hi = -INFINITY, lo = INFINITY;
+            for (int j = 0; j < KB && b * KB + j < n; j++) {
+                const float x = kv_get(kt, blk.k, (size_t)d * KB + j);
+                hi = fmaxf(hi, x);
+                lo = fminf(lo, x);
+            }
+            const float *mx = kv.sums + ((size_t)(b / BOUND_GROUP) * 2 * hd + d) * BOUND_GROUP + b % BOUND_GROUP;
+            ck_assert_msg(mx[0] == hi && mx[(size_t)hd * BOUND_GROUP] == lo, "%s block %d dim %d: summary "
+                          "(%g, %g), keys as stored (%g, %g)", kv_type_name(kt), b, d, mx[0],
+                          mx[(size_t)hd * BOUND_GROUP], hi, lo);
+        }
+    }
+    for (int p = 0; p < n; p += 13) {
+        kv_store_read(&kv, p, kr, vr);
+        for (int d = 0; d < hd; d++) {
+            float x = k[(size_t)p * hd + d], y = v[(size_t)p * hd + d];
+            ck_assert(fabsf(kr[d] - x) <= fabsf(x) / (kt == KV_BF16 ? 256 : 2048) + 1e-7f);
+            ck_assert(fabsf(vr[d] - y) <= fabsf(y) / (kt == KV_BF16 ? 256 : 2048) + 1e-7f);
+            ck_assert(kr[d] == kv_get(kt, kv_store_block(&kv, p / KB).k, (size_t)d * KB + p % KB));
+        }
+    }
+    kv_store_free(&kv);
+    free(k); free(v);
+}
+
 START_TEST(test_kv16) {
+    check_kv16_summaries(KV_F16);
+    check_kv16_summaries(KV_BF16);
     extern const struct attn_module attn_dam, attn_window;
     const struct attn_module *mods[2] = { &attn_dam, &attn_window };
     const int L = 2, H = 4, KV = 2, hd = 16, n = 150;
