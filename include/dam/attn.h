@@ -66,6 +66,9 @@ struct attn_module {
     /* The module's options (attn_options.h), ending with a row whose key is
      * NULL; NULL when it has none. Flags are --NAME-KEY. */
     const struct attn_opt *options;
+    /* 1: the module keeps K and V in the element type opts->kv_type asks
+     * for (--kv-type: full, window, dam); 0: float32 whatever it asks (dma). */
+    int kv_types;
     /* Optional: what a module needs from the model before its sessions are
      * created (dam: its automatic profile, from the cache or calibrated with
      * the caller's model and tokenizer), stored in o. 0 ok, -1 + dam_fail. */

@@ -60,8 +60,8 @@ struct attn_options {
     struct window_options window;
     struct dam_options dam;
     struct dma_options dma;
-    enum kv_type kv_type;  /* KV cache elements of every module that supports it (--kv-type):
-                              full, and dam and window; dma stores float32 */
+    enum kv_type kv_type;  /* KV cache elements of every module that supports it (--kv-type,
+                              attn_module.kv_types): full, dam and window; dma stores float32 */
 };
 
 /* One option of a module, a row of its table. */

@@ -129,7 +129,8 @@ void dam_reach_free(struct dam_reach *r);
 /* Adds a tile of rows i0 .. i0 + rows - 1 of one head (those at multiples
  * of DAM_REACH_ROW_STEP): p (rows, ld) its attention probabilities (row
  * r over keys 0 .. i0 + r), bound[b] the selection score of block b for this
- * tile (b < i0 / 16), blocks the KV blocks 0 .. (i0 + rows - 1) / 16.
+ * tile (b < i0 / 16), blocks the KV blocks 0 .. (i0 + rows - 1) / 16 (of a
+ * float32 store: calibration runs with float32 keys and values).
  * Not thread-safe for one head. */
 void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int rows, const float *p,
                         size_t ld, const float *bound, const struct kv_block *blocks, int hd,

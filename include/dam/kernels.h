@@ -11,6 +11,7 @@
 #ifndef DAM_KERNELS_H
 #define DAM_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "dam/model.h"
 
@@ -22,6 +23,22 @@ static inline float bf16_to_f32(uint16_t h) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);   /* round to nearest even */
 uint16_t f32_to_f16(float f);    /* round to nearest even */
+
+/* Element i of a KV cache of element type kt (quant.h: float32, F16 or
+ * BF16): kv_put stores x (16-bit types rounded to nearest even), kv_get
+ * reads it back as float32 (exact). */
+static inline void kv_put(enum kv_type kt, void *p, size_t i, float x) {
+    if (kt == KV_F32) ((float *)p)[i] = x;
+    else ((uint16_t *)p)[i] = kt == KV_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
+}
+static inline float kv_get(enum kv_type kt, const void *p, size_t i) {
+    if (kt == KV_F32) return ((const float *)p)[i];
+    const uint16_t h = ((const uint16_t *)p)[i];
+    return kt == KV_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+/* n elements of type kt from p into dst as float32 (exact; vector
+ * conversions where the build has them). */
+void kv_row_f32(enum kv_type kt, const void *p, int n, float *dst);
 
 /* Converts row `row` of w to float32 into dst (w->cols floats). */
 void tensor_row_f32(const struct tensor *w, int row, float *dst);
@@ -111,21 +128,24 @@ int attention_blocked(float *out, const float *q, int n, int pos0, int n_heads, 
 /* ---- attention over a list of key blocks (the sparse modules) ----
  * A kv_block is KV_BLOCK consecutive positions starting at pos: keys
  * transposed (head_dim, KV_BLOCK) at k, values (KV_BLOCK, head_dim) at v,
- * the layout of one page of the sparse modules' KV store. Any set of blocks,
- * in any memory order, is attended exactly as if its keys were contiguous,
- * so a kept (query, key) pair costs what a dense pair costs. */
+ * the layout of one page of the sparse modules' KV store, in elements of
+ * the store's type (float32, or F16 / BF16 converted to float32 in
+ * registers, as in the blocked cache above). Any set of blocks, in any
+ * memory order, is attended exactly as if its keys were contiguous, so a
+ * kept (query, key) pair costs what a dense pair costs. */
 struct kv_block {
-    const float *k;        /* (head_dim, KV_BLOCK) */
-    const float *v;        /* (KV_BLOCK, head_dim) */
+    const void *k;         /* (head_dim, KV_BLOCK) */
+    const void *v;         /* (KV_BLOCK, head_dim) */
     int pos;               /* position of lane 0 */
 };
 
 /* Exact softmax attention of `rows` query rows (row r: q + r * q_stride,
- * head_dim floats, at position last[r]) over the keys of nb blocks, each
- * row seeing only positions <= last[r]. Output row r at out + r * out_stride.
- * Every row must see at least one key. Runs on the calling thread. */
+ * head_dim floats, at position last[r]) over the keys of nb blocks of
+ * element type kt, each row seeing only positions <= last[r]. Output row r
+ * at out + r * out_stride. Every row must see at least one key. Runs on the
+ * calling thread. */
 void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_stride, int rows,
-                      const int *last, int head_dim, const struct kv_block *blocks, int nb);
+                      const int *last, int head_dim, const struct kv_block *blocks, int nb, enum kv_type kt);
 
 /* Quest's upper bound of q . k over the keys of a block, from the block's
  * per-dimension key maximum and minimum: sum_d max(q_d kmax_d, q_d kmin_d)

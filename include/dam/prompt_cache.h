@@ -30,7 +30,7 @@
  *   model <model_content_key of the weights>
  *   module <name of the module the session runs>
  *   options <attn_options_describe: key=value,...>
- *   kv f32                      the element type of the KV stores
+ *   kv <f32|f16|bf16>           the element type of the KV stores (session.h)
  *   kernels <kernels_isa()>     the kernels that computed the state
  *   context <n_ctx>
  *   chunk <s->chunk>

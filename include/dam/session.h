@@ -24,8 +24,8 @@ struct session {
     int n_ctx;         /* context size (KV positions available) */
     int pos;           /* tokens already in the KV cache */
     int chunk;         /* max tokens per forward call internally */
-    size_t kv_elem_bytes;  /* bytes of one cached key or value element: the full module's
-                              --kv-type, 4 for the other modules (float32) */
+    enum kv_type kv_type;  /* element type of the module's KV cache: --kv-type for the
+                              modules that take it (attn_module.kv_types), else f32 */
     float *inv_freq;   /* (head_dim / 2) rotary frequencies */
     float *x;          /* (chunk, dim) residual stream */
     float *xb;         /* (chunk, dim) normed input of a sub-layer */

@@ -131,6 +131,7 @@ const struct attn_module attn_dam = {
     .description = "Dynamic Attention Mask: per-head diagonal and column patterns captured from "
                    "full attention, sparse kernels, per-group KV eviction",
     .options = dam_options,
+    .kv_types = 1,
     .prepare = dam_prepare,
     .create = dam_create,
     .prefill = dam_state_prefill,

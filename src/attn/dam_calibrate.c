@@ -33,6 +33,7 @@ struct dam_profile *dam_calibrate_tokens(const struct model *m, const int *const
     struct attn_options co = *o;
     snprintf(co.dam.capture, sizeof co.dam.capture, "calibrate");
     co.dam.profile[0] = 0;
+    co.kv_type = KV_F32;            /* the model measured as it is: the profile fits any --kv-type */
     struct session *s = session_new(m, &attn_dam, &co, n_ctx);
     if (!s) return NULL;
     double t0 = now_ms(), shown = t0;
@@ -88,6 +89,7 @@ struct dam_reach *dam_calibrate_reach(const struct model *m, const int *const *s
     struct attn_options co = *o;
     snprintf(co.dam.capture, sizeof co.dam.capture, "reach");
     co.dam.profile[0] = 0;
+    co.kv_type = KV_F32;
     co.dam.reach_min_row = min_row;
     struct session *s = session_new(m, &attn_dam, &co, n_ctx);
     if (!s) return NULL;

@@ -101,7 +101,10 @@ struct dam_state *dam_state_new(const struct attn_setup *setup) {
     for (size_t i = 0; i < LH; i++) st->plans[i].dense = 1;
     for (size_t i = 0; i < LG; i++) {
         st->keep_all[i] = 1;
-        if (kv_store_init(&st->kv[i], setup->head_dim, setup->max_seq_len, 0)) { dam_state_free(st); return NULL; }
+        if (kv_store_init(&st->kv[i], setup->head_dim, setup->max_seq_len, st->opts.kv_type, 0)) {
+            dam_state_free(st);
+            return NULL;
+        }
     }
     if (dam_grow_scratch(st)) { dam_state_free(st); return NULL; }
     return st;
@@ -181,7 +184,7 @@ static int fit_layer(struct dam_state *st, int layer, int next) {
             float *kt = xmalloc(2 * (size_t)s->hd * sizeof(float), "KV row");
             if (!kt) return -1;
             struct kv_store fresh;
-            if (kv_store_init(&fresh, s->hd, st->setup.max_seq_len, 1)) { free(kt); return -1; }
+            if (kv_store_init(&fresh, s->hd, st->setup.max_seq_len, s->kt, 1)) { free(kt); return -1; }
             int rc = 0;
             for (int p = 0; p < n && !rc; p++) {
                 if (s->page[p / KB] < 0) { rc = dam_fail("dam: internal error: selection over dropped keys"); break; }
@@ -262,6 +265,8 @@ int dam_state_start_reach(struct dam_state *st, int min_row) {
     const struct attn_setup *s = &st->setup;
     for (int i = 0; i < s->n_layers * s->n_kv_heads; i++) {
         if (st->kv[i].n_pos > 0) return dam_fail("dam: reach capture must start before the first position");
+        /* calibration measures the model with float32 keys and values (dam_calibrate.c) */
+        if (st->kv[i].kt != KV_F32) return dam_fail("dam: internal error: the reach capture reads float32 keys");
         st->kv[i].summaries = 1;
     }
     dam_reach_free(st->reach);
@@ -312,7 +317,7 @@ static void rows_part(void *arg, int begin, int end, int thread) {
             sc->causal += last[r] + 1;
         }
         attention_blocks(j->out + ((size_t)ta * H + h) * hd, (size_t)H * hd, qt, (size_t)H * hd, rows,
-                         last, hd, sc->blocks, nb);
+                         last, hd, sc->blocks, nb, kv->kt);
         sc->kept += fig.kept;
         sc->selected += fig.selected;
         sc->candidates += fig.candidates;
@@ -470,7 +475,7 @@ void dam_state_stats(void *state, struct attn_stats *out) {
     out->causal_pairs = st->causal_pairs;
     out->sparsity = st->causal_pairs > 0 ? 1.0 - st->kept_pairs / st->causal_pairs : 0;
     out->selected_share = st->candidate_keys > 0 ? st->selected_keys / st->candidate_keys : 0;
-    const size_t per_pos = 2 * (size_t)s->head_dim * sizeof(float);
+    const size_t per_pos = 2 * (size_t)s->head_dim * kv_type_size(st->opts.kv_type);
     for (int l = 0; l < s->n_layers; l++)
         for (int gi = 0; gi < s->n_kv_heads; gi++) {
             out->kv_bytes += (size_t)kv_store_positions(&st->kv[(size_t)l * s->n_kv_heads + gi]) * per_pos;

@@ -31,8 +31,9 @@ int dam_keep_last_rows(struct dam_state *st, int layer, int pos0, int n, const f
 }
 
 /* Attention mass of the kept rows over every held block of group gi, into
- * votes (n_blocks). */
-static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes, float *p) {
+ * votes (n_blocks); p: a row of probabilities, tmp: a block's keys as
+ * float32 (select_scratch). */
+static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes, float *p, float *tmp) {
     const struct attn_setup *s = &st->setup;
     const int H = s->n_heads, hd = s->head_dim, rows = st->last_rows[layer];
     const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + gi];
@@ -46,10 +47,10 @@ static void eviction_votes(struct dam_state *st, int layer, int gi, float *votes
             float mx = -INFINITY, sum = 0;
             for (int b = 0; b * KB <= i; b++) {
                 if (kv->page[b] < 0) continue;
-                const struct kv_block blk = kv_store_block(kv, b);
+                const float *kb = kv_store_keys_f32(kv, b, tmp);
                 float acc[KB] = { 0 };
                 for (int d = 0; d < hd; d++)              /* 16 keys a dimension: vectorised */
-                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
+                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * kb[(size_t)d * KB + j];
                 for (int j = 0; j < KB; j++) {
                     const float x = b * KB + j <= i ? acc[j] * scale : -INFINITY;
                     p[b * KB + j] = x;
@@ -90,7 +91,7 @@ static void evict_part(void *arg, int begin, int end, int thread) {
         const int first = kv->n_pos / KB - wb;    /* the next row's window */
         float *votes = xmalloc((size_t)kv->max_blocks * sizeof *votes, "eviction votes");
         if (!votes) { sc->failed = 1; continue; }
-        eviction_votes(st, layer, gi, votes, sc->scores);
+        eviction_votes(st, layer, gi, votes, sc->scores, sc->kvf);
         int n = 0;
         for (int b = sinks; b < first; b++)
             if (kv->page[b] >= 0 && !dam_group_pins(st, layer, gi, b)) sc->ids[n++] = b;

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kv_store_init(struct kv_store *s, int hd, int max_seq, int summaries) {
+int kv_store_init(struct kv_store *s, int hd, int max_seq, enum kv_type kt, int summaries) {
     memset(s, 0, sizeof *s);
     s->hd = hd;
+    s->kt = kt;
     s->max_blocks = (max_seq + KB - 1) / KB;
     s->page = xmalloc((size_t)s->max_blocks * sizeof *s->page, "KV block table");
     if (!s->page) return -1;
@@ -33,11 +34,11 @@ void kv_store_free(struct kv_store *s) {
 static int take_page(struct kv_store *s) {
     if (s->n_free > 0) return s->free_pages[--s->n_free];
     if (!s->pages) {
-        s->pages = calloc((size_t)s->max_blocks, (size_t)kv_page_floats(s) * sizeof(float));
+        s->pages = calloc((size_t)s->max_blocks, kv_page_bytes(s));
         s->free_pages = malloc((size_t)s->max_blocks * sizeof *s->free_pages);
         if (!s->pages || !s->free_pages)
             return dam_fail("cannot allocate the KV cache: %.0f bytes for %d positions (lower -c)",
-                            (double)s->max_blocks * kv_page_floats(s) * sizeof(float), s->max_blocks * KB);
+                            (double)s->max_blocks * kv_page_bytes(s), s->max_blocks * KB);
         s->cap_pages = s->max_blocks;
     }
     if (s->n_pages == s->cap_pages) return dam_fail("dam: internal error: KV store full (%d pages)", s->n_pages);
@@ -74,11 +75,11 @@ static inline float *sum_at(const struct kv_store *s, int b, int d) {
 /* Summary of block b from its first n lanes. */
 static void summarise(struct kv_store *s, int b, int n) {
     const int hd = s->hd;
-    const float *kt = s->pages + (size_t)s->page[b] * kv_page_floats(s);
+    const void *kt = kv_store_block(s, b).k;
     for (int d = 0; d < hd; d++) {
         float hi = -FLT_MAX, lo = FLT_MAX;
         for (int j = 0; j < n; j++) {
-            const float x = kt[(size_t)d * KB + j];
+            const float x = kv_get(s->kt, kt, (size_t)d * KB + j);
             hi = x > hi ? x : hi;
             lo = x < lo ? x : lo;
         }
@@ -99,17 +100,20 @@ int kv_store_append(struct kv_store *s, int pos0, int n, const float *k, const f
             s->page[b] = pg;
             s->held++;
         }
-        float *kt = s->pages + (size_t)s->page[b] * kv_page_floats(s), *vt = kt + (size_t)KB * hd;
+        const struct kv_block blk = kv_store_block(s, b);
+        void *kt = (void *)blk.k, *vt = (void *)blk.v;
         const float *kp = k + (size_t)t * stride, *vp = v + (size_t)t * stride;
-        for (int d = 0; d < hd; d++) kt[(size_t)d * KB + lane] = kp[d];
-        memcpy(vt + (size_t)lane * hd, vp, (size_t)hd * sizeof(float));
+        for (int d = 0; d < hd; d++) kv_put(s->kt, kt, (size_t)d * KB + lane, kp[d]);
+        if (s->kt == KV_F32) memcpy((float *)vt + (size_t)lane * hd, vp, (size_t)hd * sizeof(float));
+        else for (int d = 0; d < hd; d++) kv_put(s->kt, vt, (size_t)lane * hd + d, vp[d]);
         if (s->summaries) {
             if (reserve_sums(s, b)) return -1;
             float *mx = sum_at(s, b, 0), *mn = sum_at(s, b, hd);
             for (int d = 0; d < hd; d++) {
                 const size_t at = (size_t)d * BOUND_GROUP;
-                mx[at] = lane == 0 || kp[d] > mx[at] ? kp[d] : mx[at];
-                mn[at] = lane == 0 || kp[d] < mn[at] ? kp[d] : mn[at];
+                const float x = kv_get(s->kt, kt, (size_t)d * KB + lane);   /* the key as stored */
+                mx[at] = lane == 0 || x > mx[at] ? x : mx[at];
+                mn[at] = lane == 0 || x < mn[at] ? x : mn[at];
             }
         }
     }
@@ -132,8 +136,8 @@ int kv_store_truncate(struct kv_store *s, int pos) {
 void kv_store_read(const struct kv_store *s, int pos, float *k, float *v) {
     const struct kv_block blk = kv_store_block(s, pos / KB);
     const int lane = pos % KB, hd = s->hd;
-    for (int d = 0; d < hd; d++) k[d] = blk.k[(size_t)d * KB + lane];
-    memcpy(v, blk.v + (size_t)lane * hd, (size_t)hd * sizeof(float));
+    for (int d = 0; d < hd; d++) k[d] = kv_get(s->kt, blk.k, (size_t)d * KB + lane);
+    kv_row_f32(s->kt, (const unsigned char *)blk.v + (size_t)lane * hd * kv_type_size(s->kt), hd, v);
 }
 
 long kv_store_positions(const struct kv_store *s) {
@@ -150,7 +154,9 @@ long kv_store_positions(const struct kv_store *s) {
  * whole context at once, with calloc (pages the system commits only when
  * written), so it never grows. Summaries are not saved: load recomputes them
  * from the keys (a maximum and a minimum are exact in any order), which
- * keeps the file free of their in-memory layout. */
+ * keeps the file free of their in-memory layout. Pages are saved in the
+ * store's element type; the file's header pins it (prompt_cache.h), so a
+ * store loads only into one of the same type. */
 
 int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
     const int nb = (s->n_pos + KB - 1) / KB;
@@ -160,8 +166,7 @@ int kv_store_save(const struct kv_store *s, struct attn_stream *f) {
     for (int b = 0; b < nb; b++)
         if (attn_put_int(f, s->page[b] >= 0)) return -1;
     for (int b = 0; b < nb; b++)
-        if (s->page[b] >= 0 && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_floats(s),
-                                         (size_t)kv_page_floats(s) * sizeof(float)))
+        if (s->page[b] >= 0 && attn_put(f, s->pages + (size_t)s->page[b] * kv_page_bytes(s), kv_page_bytes(s)))
             return -1;
     return 0;
 }
@@ -186,7 +191,7 @@ int kv_store_load(struct kv_store *s, struct attn_stream *f) {
         if (flag) s->page[b] = s->held++;
     }
     if (s->held != held) return dam_fail("the attention state holds fewer KV blocks than it says (%d)", held);
-    const size_t page = (size_t)kv_page_floats(s) * sizeof(float);
+    const size_t page = kv_page_bytes(s);
     s->pages = calloc((size_t)s->max_blocks, page);
     s->free_pages = malloc((size_t)s->max_blocks * sizeof *s->free_pages);
     if (!s->pages || !s->free_pages)

@@ -32,15 +32,16 @@ static void capture_part(void *arg, int begin, int end, int thread) {
     for (int h = begin; h < end; h++) {
         const struct kv_store *kv = &st->kv[(size_t)layer * s->n_kv_heads + h / st->group];
         float *p = st->scratch[thread].scores;              /* >= max_seq_len floats */
+        float *tmp = st->scratch[thread].kvf;               /* a block as float32 (16-bit stores) */
         for (int t = jb->t0; t < jb->t1; t++) {
             const int i = pos0 + t;
             const float *qr = q + ((size_t)t * H + h) * hd;
             float mx = -INFINITY;
             for (int b = 0; b * KB <= i; b++) {
-                const struct kv_block blk = kv_store_block(kv, b);
+                const float *kb = kv_store_keys_f32(kv, b, tmp);
                 float acc[KB] = { 0 };
                 for (int d = 0; d < hd; d++)
-                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
+                    for (int j = 0; j < KB; j++) acc[j] += qr[d] * kb[(size_t)d * KB + j];
                 for (int j = 0; j < KB && b * KB + j <= i; j++) {
                     p[b * KB + j] = acc[j] * scale;
                     mx = p[b * KB + j] > mx ? p[b * KB + j] : mx;
@@ -52,7 +53,7 @@ static void capture_part(void *arg, int begin, int end, int thread) {
             memset(o, 0, (size_t)hd * sizeof(float));
             for (int j = 0; j <= i; j++) {
                 p[j] /= sum;
-                const float *vj = kv_store_block(kv, j / KB).v + (size_t)(j % KB) * hd;
+                const float *vj = kv_store_value_f32(kv, j / KB, j % KB, tmp);
                 for (int d = 0; d < hd; d++) o[d] += p[j] * vj[d];
             }
             dam_capture_add_row(st->cap, layer, h, i, p);
@@ -94,7 +95,7 @@ static void reach_part(void *arg, int begin, int end, int thread) {
             for (int b = 0; b < nb; b++) sc->blocks[b] = kv_store_block(kv, b);
             for (int r = 0; r < rows; r++) last[r] = i0 + r;
             attention_blocks(out + ((size_t)ta * H + h) * hd, (size_t)H * hd, q + ((size_t)ta * H + h) * hd,
-                             (size_t)H * hd, rows, last, hd, sc->blocks, nb);
+                             (size_t)H * hd, rows, last, hd, sc->blocks, nb, kv->kt);
             if (i0 < st->reach->min_row) continue;
             /* the probabilities of the rows the reach measures */
             for (int r = (DAM_REACH_ROW_STEP - i0 % DAM_REACH_ROW_STEP) % DAM_REACH_ROW_STEP; r < rows;
@@ -103,10 +104,10 @@ static void reach_part(void *arg, int begin, int end, int thread) {
                 const float *qr = q + ((size_t)(ta + r) * H + h) * hd;
                 float *p = P + (size_t)r * ld, mx = -INFINITY, sum = 0;
                 for (int b = 0; b * KB <= i; b++) {
-                    const struct kv_block blk = sc->blocks[b];
+                    const float *kb = sc->blocks[b].k;      /* float32 (dam_state_start_reach) */
                     float acc[KB] = { 0 };
                     for (int d = 0; d < hd; d++)
-                        for (int j = 0; j < KB; j++) acc[j] += qr[d] * blk.k[(size_t)d * KB + j];
+                        for (int j = 0; j < KB; j++) acc[j] += qr[d] * kb[(size_t)d * KB + j];
                     for (int j = 0; j < KB && b * KB + j <= i; j++) {
                         p[b * KB + j] = acc[j] * scale;
                         mx = p[b * KB + j] > mx ? p[b * KB + j] : mx;

@@ -88,7 +88,7 @@ void dam_reach_add_tile(struct dam_reach *r, int layer, int head, int i0, int ro
             float m = 0, *bv = sc->bv + (size_t)b * hd;
             memset(bv, 0, (size_t)hd * sizeof *bv);
             for (int j = 0; j < KV_BLOCK && b * KV_BLOCK + j <= i; j++) {
-                const float pj = pr[b * KV_BLOCK + j], *v = blocks[b].v + (size_t)j * hd;
+                const float pj = pr[b * KV_BLOCK + j], *v = (const float *)blocks[b].v + (size_t)j * hd;
                 m += pj;
                 for (int d = 0; d < hd; d++) bv[d] += pj * v[d];
             }

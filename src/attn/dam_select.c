@@ -26,12 +26,16 @@ int select_scratch_init(struct select_scratch *s, int max_blocks, int head_dim) 
     s->scores = xmalloc((size_t)max_blocks * KB * sizeof *s->scores, "attention scratch");
     s->order = xmalloc((size_t)max_blocks * sizeof *s->order, "attention scratch");
     s->qpm = xmalloc(2 * (size_t)head_dim * sizeof *s->qpm, "attention scratch");
-    if (!s->blocks || !s->ids || !s->scores || !s->order || !s->qpm) { select_scratch_free(s); return -1; }
+    s->kvf = xmalloc((size_t)KB * head_dim * sizeof *s->kvf, "attention scratch");
+    if (!s->blocks || !s->ids || !s->scores || !s->order || !s->qpm || !s->kvf) {
+        select_scratch_free(s);
+        return -1;
+    }
     return 0;
 }
 
 void select_scratch_free(struct select_scratch *s) {
-    free(s->blocks); free(s->ids); free(s->scores); free(s->order); free(s->qpm);
+    free(s->blocks); free(s->ids); free(s->scores); free(s->order); free(s->qpm); free(s->kvf);
     memset(s, 0, sizeof *s);
 }
 

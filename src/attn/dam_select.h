@@ -15,6 +15,8 @@ struct select_scratch {
     float *scores;             /* (max_blocks * KB) block scores; also a row of probabilities */
     int *order;                /* (max_blocks) */
     float *qpm;                /* (2 * head_dim) summed (q+, q-) of the tile's rows */
+    float *kvf;                /* (KB * head_dim) a block's keys as float32, for the readers of a
+                                  16-bit store other than the kernel (captures, eviction votes) */
     /* what this thread's tasks did in the current parallel call, summed after it */
     double kept, causal, selected, candidates;
     int failed;

@@ -133,6 +133,7 @@ static void full_destroy(void *state) {
 const struct attn_module attn_full = {
     .name = "full",
     .description = "exact causal softmax attention over every earlier position",
+    .kv_types = 1,
     .create = full_create,
     .prefill = full_prefill,
     .decode = full_decode,

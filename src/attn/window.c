@@ -51,6 +51,7 @@ const struct attn_module attn_window = {
     .description = "attention sinks plus a recent window (--window-sinks, --window-size), the same "
                    "static mask for every head",
     .options = window_options,
+    .kv_types = 1,
     .create = window_create,
     .prefill = dam_state_prefill,
     .decode = dam_state_decode,

@@ -70,7 +70,7 @@ static int int_list(const char *flag, const char *val, int max, int *out, int *n
 struct row_id {
     const char *model, *attn;
     const char *weights;       /* "BF16" (as stored) or the --quant format */
-    const char *kv;            /* KV cache elements: --kv-type for full, f32 for the others */
+    const char *kv;            /* KV cache elements: --kv-type, f32 for a module without it (dma) */
     size_t size;
     int64_t params;
     int threads;
@@ -240,7 +240,7 @@ static int bench_module(const struct model *m, const struct model_args *ma, cons
     if (!s) return -1;
     struct row_id id = *id_base;
     id.attn = attn;
-    id.kv = s->kv_elem_bytes == 4 ? "f32" : kv_type_name(ma->attn_opts.kv_type);
+    id.kv = kv_type_name(s->kv_type);
     const int progress = isatty(2);
     for (int di = 0; di < o->n_d; di++)
         for (int kind = BENCH_PP; kind <= BENCH_TG; kind++) {

@@ -267,7 +267,7 @@ int bench_run(struct session *s, enum bench_kind kind, int n_tokens, int depth, 
     r->kv_bytes_full = after.kv_bytes_full;
     const int group = c->n_heads / c->n_kv_heads;
     /* keys and values visited: a KV head's rows are read once for the query heads sharing it */
-    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * (double)s->kv_elem_bytes;
+    const double kv_read = kept / n_tokens / group * 2.0 * c->head_dim * (double)kv_type_size(s->kv_type);
     r->bytes_per_token = bench_weight_bytes_per_token(m) + kv_read;
     r->flops_attn_per_token = 4.0 * c->head_dim * kept / n_tokens;
     r->flops_per_token = matmul_flops_per_token(m) + r->flops_attn_per_token +

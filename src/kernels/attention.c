@@ -27,12 +27,6 @@
 /* Attention smaller than this (multiply-adds) runs on the calling thread. */
 #define PARALLEL_MIN_WORK (1 << 17)
 
-/* Element i of a cache of type kt := x (16-bit types rounded to nearest even). */
-static inline void kv_put(enum kv_type kt, void *cache, size_t i, float x) {
-    if (kt == KV_F32) ((float *)cache)[i] = x;
-    else ((uint16_t *)cache)[i] = kt == KV_BF16 ? f32_to_bf16(x) : f32_to_f16(x);
-}
-
 void kv_blocked_store(void *k_cache, void *v_cache, enum kv_type kt, int cap, int n_kv_heads, int head_dim,
                       int pos0, int n, const float *k, const float *v) {
     for (int g = 0; g < n_kv_heads; g++) {

@@ -1,6 +1,6 @@
 /* convert.c — dtype conversions: F16/BF16 <-> F32, scalar and row-wise.
  * The three stored weight dtypes (and quantized matrices, quant.c) sit side
- * by side in tensor_row_f32. */
+ * by side in tensor_row_f32, the KV cache's element types in kv_row_f32. */
 #include "dam/kernels.h"
 #include <string.h>
 #if defined(__F16C__) || defined(__AVX2__)
@@ -73,6 +73,12 @@ static void row_bf16(const uint16_t *src, float *dst, int n) {
     }
 #endif
     for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
+void kv_row_f32(enum kv_type kt, const void *p, int n, float *dst) {
+    if (kt == KV_F32) memcpy(dst, p, (size_t)n * sizeof(float));
+    else if (kt == KV_F16) row_f16(p, dst, n);
+    else row_bf16(p, dst, n);
 }
 
 void tensor_row_f32(const struct tensor *w, int row, float *dst) {

@@ -105,8 +105,9 @@ struct isa {
     /* The same online softmax over a list of key blocks (struct kv_block in
      * kernels.h: arbitrary addresses, positions): row r sees the lanes of
      * block b whose position pos + j <= last[r]. Blocks' keys and values
-     * follow the page layout (keys transposed per block, values by row). */
-    void (*attn_blocks)(int rows, int hd, const float *q, const int *last,
+     * follow the page layout (keys transposed per block, values by row),
+     * of element type kt like attn_rows. */
+    void (*attn_blocks)(enum kv_type kt, int rows, int hd, const float *q, const int *last,
                         const struct kv_block *blk, int nb, float *m, float *l, float *o);
 
     /* ---- machine probes (dam bench) ----

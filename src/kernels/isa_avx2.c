@@ -322,9 +322,9 @@ INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, 
 /* ---- attention over a list of key blocks: the tile above with its two
  * blocks taken from their own addresses (struct kv_block). */
 
-INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *last,
+INLINE void attn_tile_blocks(const int R, const enum kv_type T, int hd, const float *q, const int *last,
                              const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
-    const float *kblk[2];
+    const void *kblk[2];
     int pos[2];
     UNROLL for (int b = 0; b < 2; b++) {
         kblk[b] = blk[b < nb ? b : 0].k;
@@ -335,7 +335,7 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
         UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m256 kv[4];
-        UNROLL for (int e = 0; e < 4; e++) kv[e] = _mm256_loadu_ps(kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kblk[e / 2], (size_t)d * 16 + 8 * (e % 2));
         UNROLL for (int r = 0; r < R; r++) {
             __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
             UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
@@ -383,8 +383,8 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
             UNROLL for (int e = 0; e < 2; e++) acc[r][e] = _mm256_loadu_ps(o + (size_t)r * hd + d0 + 8 * e);
         for (int b = 0; b < nb && b < 2; b++)
             for (int j = 0; j < seen[b]; j++) {
-                const float *vj = blk[b].v + (size_t)j * hd + d0;
-                __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+                const size_t vj = (size_t)j * hd + d0;
+                __m256 v0 = kv_load8(T, blk[b].v, vj), v1 = kv_load8(T, blk[b].v, vj + 8);
                 UNROLL for (int r = 0; r < R; r++) {
                     __m256 pv = _mm256_broadcast_ss(p + r * KT + 16 * b + j);
                     acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
@@ -396,8 +396,9 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
     }
 }
 
-static void attn_blocks_avx2(int rows, int hd, const float *q, const int *last,
-                             const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+/* Row groups of RB over the blocks, 2 at a time, the element type a constant. */
+INLINE void attn_blocks_t(const enum kv_type T, int rows, int hd, const float *q, const int *last,
+                          const struct kv_block *blk, int nb, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int b0 = 0; b0 < nb; b0 += 2)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -409,11 +410,18 @@ static void attn_blocks_avx2(int rows, int hd, const float *q, const int *last,
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile_blocks(1, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile_blocks(2, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            default: attn_tile_blocks(3, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile_blocks(1, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile_blocks(2, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            default: attn_tile_blocks(3, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
             }
         }
+}
+
+static void attn_blocks_avx2(enum kv_type kt, int rows, int hd, const float *q, const int *last,
+                             const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_blocks_t(KV_F16, rows, hd, q, last, blk, nb, m, l, o);
+    else if (kt == KV_BF16) attn_blocks_t(KV_BF16, rows, hd, q, last, blk, nb, m, l, o);
+    else attn_blocks_t(KV_F32, rows, hd, q, last, blk, nb, m, l, o);
 }
 
 static void attn_rows_avx2(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,

@@ -376,9 +376,9 @@ INLINE __mmask16 visible_at(int pos, int lim) {
     return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *last,
+INLINE void attn_tile_blocks(const int R, const enum kv_type T, int hd, const float *q, const int *last,
                              const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
-    const float *kblk[4];
+    const void *kblk[4];
     int pos[4];
     UNROLL for (int b = 0; b < 4; b++) {
         kblk[b] = blk[b < nb ? b : 0].k;                /* missing blocks repeat block 0, masked */
@@ -389,7 +389,7 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
         UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m512 kv[4];
-        UNROLL for (int b = 0; b < 4; b++) kv[b] = _mm512_loadu_ps(kblk[b] + (size_t)d * 16);
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kblk[b], (size_t)d * 16);
         UNROLL for (int r = 0; r < R; r++) {
             __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
             UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
@@ -436,9 +436,10 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
                 acc[r][e] = e < dv ? _mm512_loadu_ps(o + (size_t)r * hd + d0 + 16 * e) : _mm512_setzero_ps();
         for (int b = 0; b < nb && b < 4; b++)
             for (int j = 0; j < seen[b]; j++) {
-                const float *vj = blk[b].v + (size_t)j * hd + d0;
+                const size_t vj = (size_t)j * hd + d0;
                 __m512 vv[4];
-                UNROLL for (int e = 0; e < 4; e++) vv[e] = e < dv ? _mm512_loadu_ps(vj + 16 * e) : _mm512_setzero_ps();
+                UNROLL for (int e = 0; e < 4; e++)
+                    vv[e] = e < dv ? kv_load16(T, blk[b].v, vj + 16 * e) : _mm512_setzero_ps();
                 UNROLL for (int r = 0; r < R; r++) {
                     __m512 pv = _mm512_set1_ps(p[r * KT + 16 * b + j]);
                     UNROLL for (int e = 0; e < 4; e++) acc[r][e] = _mm512_fmadd_ps(pv, vv[e], acc[r][e]);
@@ -450,8 +451,9 @@ INLINE void attn_tile_blocks(const int R, int hd, const float *q, const int *las
     }
 }
 
-static void attn_blocks_avx512(int rows, int hd, const float *q, const int *last,
-                               const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+/* Row groups of RB over the blocks, 4 at a time, the element type a constant. */
+INLINE void attn_blocks_t(const enum kv_type T, int rows, int hd, const float *q, const int *last,
+                          const struct kv_block *blk, int nb, float *m, float *l, float *o) {
     float p[RB * KT];
     for (int b0 = 0; b0 < nb; b0 += 4)
         for (int r0 = 0; r0 < rows; r0 += RB) {
@@ -463,14 +465,21 @@ static void attn_blocks_avx512(int rows, int hd, const float *q, const int *last
             const float *qr = q + (size_t)r0 * hd;
             float *orr = o + (size_t)r0 * hd;
             switch (R) {
-            case 1: attn_tile_blocks(1, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            case 2: attn_tile_blocks(2, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            case 3: attn_tile_blocks(3, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            case 4: attn_tile_blocks(4, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            case 5: attn_tile_blocks(5, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
-            default: attn_tile_blocks(6, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 1: attn_tile_blocks(1, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 2: attn_tile_blocks(2, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 3: attn_tile_blocks(3, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 4: attn_tile_blocks(4, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            case 5: attn_tile_blocks(5, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
+            default: attn_tile_blocks(6, T, hd, qr, last + r0, blk + b0, n, m + r0, l + r0, orr, p); break;
             }
         }
+}
+
+static void attn_blocks_avx512(enum kv_type kt, int rows, int hd, const float *q, const int *last,
+                               const struct kv_block *blk, int nb, float *m, float *l, float *o) {
+    if (kt == KV_F16) attn_blocks_t(KV_F16, rows, hd, q, last, blk, nb, m, l, o);
+    else if (kt == KV_BF16) attn_blocks_t(KV_BF16, rows, hd, q, last, blk, nb, m, l, o);
+    else attn_blocks_t(KV_F32, rows, hd, q, last, blk, nb, m, l, o);
 }
 
 static void attn_rows_avx512(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,

@@ -153,13 +153,6 @@ static void qgemm_tile_portable(enum quant_type qt, int m, int ng, const struct 
 
 static int attn_hd_ok_portable(int hd) { (void)hd; return 1; }
 
-/* Element i of a cache of type kt, as float32 (exact). */
-static inline float kv_at(enum kv_type kt, const void *p, size_t i) {
-    if (kt == KV_F32) return ((const float *)p)[i];
-    const uint16_t h = ((const uint16_t *)p)[i];
-    return kt == KV_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
-}
-
 static void attn_rows_portable(enum kv_type kt, int rows, int hd, const float *q, const int *last, const void *kb,
                                const void *v, int k0, int k1, float *m, float *l, float *o) {
     for (int r = 0; r < rows; r++) {
@@ -171,7 +164,7 @@ static void attn_rows_portable(enum kv_type kt, int rows, int hd, const float *q
             int nb = end - j0 < KV_BLOCK ? end - j0 : KV_BLOCK;
             float s[KV_BLOCK] = {0};
             for (int d = 0; d < hd; d++)                    /* s[j] = q . k_j, unit stride in j */
-                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * kv_at(kt, kb, blk + (size_t)d * KV_BLOCK + j);
+                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * kv_get(kt, kb, blk + (size_t)d * KV_BLOCK + j);
             float bmax = -INFINITY;
             for (int j = 0; j < nb; j++) if (s[j] > bmax) bmax = s[j];
             if (bmax > m[r]) {                              /* new maximum: rescale what we have */
@@ -184,14 +177,14 @@ static void attn_rows_portable(enum kv_type kt, int rows, int hd, const float *q
                 float p = exp2f(s[j] - m[r]);
                 l[r] += p;
                 const size_t vj = (size_t)(j0 + j) * hd;
-                for (int d = 0; d < hd; d++) orow[d] += p * kv_at(kt, v, vj + d);
+                for (int d = 0; d < hd; d++) orow[d] += p * kv_get(kt, v, vj + d);
             }
         }
     }
 }
 
 /* The same over a list of blocks: lane j of block b is key position pos + j. */
-static void attn_blocks_portable(int rows, int hd, const float *q, const int *last,
+static void attn_blocks_portable(enum kv_type kt, int rows, int hd, const float *q, const int *last,
                                  const struct kv_block *blk, int nb, float *m, float *l, float *o) {
     for (int r = 0; r < rows; r++) {
         const float *qr = q + (size_t)r * hd;
@@ -202,7 +195,7 @@ static void attn_blocks_portable(int rows, int hd, const float *q, const int *la
             if (n > KV_BLOCK) n = KV_BLOCK;
             float s[KV_BLOCK] = {0};
             for (int d = 0; d < hd; d++)
-                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * blk[b].k[(size_t)d * KV_BLOCK + j];
+                for (int j = 0; j < KV_BLOCK; j++) s[j] += qr[d] * kv_get(kt, blk[b].k, (size_t)d * KV_BLOCK + j);
             float bmax = -INFINITY;
             for (int j = 0; j < n; j++) if (s[j] > bmax) bmax = s[j];
             if (bmax > m[r]) {
@@ -214,8 +207,8 @@ static void attn_blocks_portable(int rows, int hd, const float *q, const int *la
             for (int j = 0; j < n; j++) {
                 float p = exp2f(s[j] - m[r]);
                 l[r] += p;
-                const float *vj = blk[b].v + (size_t)j * hd;
-                for (int d = 0; d < hd; d++) orow[d] += p * vj[d];
+                const size_t vj = (size_t)j * hd;
+                for (int d = 0; d < hd; d++) orow[d] += p * kv_get(kt, blk[b].v, vj + d);
             }
         }
     }

@@ -13,7 +13,7 @@
 #define LOG2E 1.4426950408889634
 
 void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_stride, int rows,
-                      const int *last, int head_dim, const struct kv_block *blocks, int nb) {
+                      const int *last, int head_dim, const struct kv_block *blocks, int nb, enum kv_type kt) {
     const struct isa *isa = isa_current();
     if (!isa->attn_hd_ok(head_dim)) isa = &isa_portable;
     const float qscale = (float)(LOG2E / sqrt((double)head_dim));
@@ -34,7 +34,7 @@ void attention_blocks(float *out, size_t out_stride, const float *q, size_t q_st
             l[r] = 0;
         }
         memset(ob, 0, (size_t)n * head_dim * sizeof(float));
-        isa->attn_blocks(n, head_dim, qb, last + r0, blocks, nb, m, l, ob);
+        isa->attn_blocks(kt, n, head_dim, qb, last + r0, blocks, nb, m, l, ob);
         for (int r = 0; r < n; r++) {
             float *dst = out + (size_t)(r0 + r) * out_stride;
             const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;

@@ -58,7 +58,7 @@ struct session *session_new(const struct model *m, const struct attn_module *att
     s->attn = attn;
     s->n_ctx = n_ctx > 0 ? n_ctx : m->cfg.max_seq_len;
     s->chunk = DEFAULT_CHUNK;
-    s->kv_elem_bytes = opts && !strcmp(attn->name, "full") ? kv_type_size(opts->kv_type) : sizeof(float);
+    s->kv_type = opts && attn->kv_types ? opts->kv_type : KV_F32;
     if (build_buffers(s) != 0) { free_buffers(s); free(s); return NULL; }
     struct attn_setup setup;
     session_attn_setup(s, opts, &setup);

@@ -55,7 +55,7 @@ static int session_header(const struct session *s, const struct attn_options *op
     snprintf(h->module, sizeof h->module, "%s", s->attn->name);
     if (attn_options_describe(s->attn, opts, h->options, sizeof h->options)) return -1;
     if (strchr(h->options, '\n')) return dam_fail("prompt cache: an option holds a line break");
-    snprintf(h->kv, sizeof h->kv, "f32");            /* every module keeps float32 keys and values */
+    snprintf(h->kv, sizeof h->kv, "%s", kv_type_name(s->kv_type));
     snprintf(h->kernels, sizeof h->kernels, "%s", kernels_isa());
     h->context = s->n_ctx;
     h->chunk = s->chunk;

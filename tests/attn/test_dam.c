@@ -10,6 +10,7 @@
 #include "dam/model.h"
 #include "../../src/attn/dam_kv.h"
 #include "../../src/attn/dam_select.h"
+#include "../../src/attn/dam_state.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -520,13 +521,135 @@ START_TEST(test_covering_budget_equals_full) {
 }
 END_TEST
 
+/* 16-bit KV pages (--kv-type f16, bf16) in the sparse stores. The kernels
+ * convert exactly, the selection's summaries and the eviction's votes read
+ * the keys as stored, so a run over keys and values rounded to the type by
+ * hand, with float32 stores, gives the same outputs bit for bit; the
+ * unrounded run stays within the rounding's reach; the KV bytes halve.
+ * dam: a selecting group and a windowed one (pages dropped and reused), with
+ * --dam-evict (a decode after the prompt drops blocks); and window. */
+static struct seq_data rounded_seq(const struct seq_data *d, enum kv_type kt) {
+    struct seq_data r = make_seq(d->L, d->H, d->KV, d->hd, d->n);
+    const size_t nq = (size_t)d->n * d->H * d->hd, nkv = (size_t)d->n * d->KV * d->hd;
+    for (int l = 0; l < d->L; l++) {
+        memcpy(r.q[l], d->q[l], nq * sizeof(float));
+        for (size_t i = 0; i < nkv; i++) {
+            kv_put(kt, &r.k[l][i], 0, d->k[l][i]);           /* in place: a 16-bit element, then back */
+            r.k[l][i] = kv_get(kt, &r.k[l][i], 0);
+            kv_put(kt, &r.v[l][i], 0, d->v[l][i]);
+            r.v[l][i] = kv_get(kt, &r.v[l][i], 0);
+        }
+    }
+    return r;
+}
+
+static float *run_kv(const struct attn_module *mod, enum kv_type kt, const struct seq_data *d, size_t *kv_bytes) {
+    struct attn_options o;
+    attn_options_default(&o);
+    o.kv_type = kt;
+    o.window.sinks = 16; o.window.size = 24;
+    struct attn_setup s = setup_of(d->L, d->H, d->KV, d->hd, d->n, &o);
+    const int dam = !strcmp(mod->name, "dam");
+    void *state = dam ? (void *)dam_state_new(&s) : mod->create(&s);    /* dam: plans of its own below */
+    ck_assert_msg(state != NULL, "%s", dam_last_error());
+    if (dam) {
+        struct dam_state *st = state;
+        st->run.evict = 2;
+        struct head_plan plans[4] = {
+            { .sink_blocks = 1, .window = 16, .select = 2 }, { .window = 20, .select = 1 },  /* group 0 */
+            { .sink_blocks = 1, .window = 20 }, { .window = 40 },                         /* group 1 */
+        };
+        for (int l = 0; l < d->L; l++) ck_assert_int_eq(dam_state_set_plans(st, l, plans), 0);
+    }
+    static const int chunks[] = { 60, 40, 1, 1, 1, 20, 1, 1, 0 };
+    float *out = run_module(mod, state, d, 0, chunks);
+    struct attn_stats stats;
+    mod->stats(state, &stats);
+    *kv_bytes = stats.kv_bytes;
+    if (dam)                                /* it selected, and the decode evicted */
+        ck_assert(stats.selected_share > 0 && ((struct dam_state *)state)->kv[0].evicted);
+    mod->destroy(state);
+    return out;
+}
+
+/* A 16-bit store's block summaries are the maximum and minimum of its keys
+ * as stored (rounded), so Quest's bound holds for the keys the kernel reads;
+ * kv_store_read gives them back as float32. */
+static void check_kv16_summaries(enum kv_type kt) {
+    const int hd = 16, n = 70;
+    struct kv_store kv;
+    ck_assert_int_eq(kv_store_init(&kv, hd, n, kt, 1), 0);
+    float *k = rand_array((size_t)n * hd, 3.0f), *v = rand_array((size_t)n * hd, 1.0f), kr[16], vr[16];
+    ck_assert_int_eq(kv_store_append(&kv, 0, n, k, v, hd), 0);
+    ck_assert_uint_eq(kv_page_bytes(&kv), 2 * KB * hd * kv_type_size(kt));
+    for (int b = 0; b * KB < n; b++) {
+        const struct kv_block blk = kv_store_block(&kv, b);
+        for (int d = 0; d < hd; d++) {
+            float hi = -INFINITY, lo = INFINITY;
+            for (int j = 0; j < KB && b * KB + j < n; j++) {
+                const float x = kv_get(kt, blk.k, (size_t)d * KB + j);
+                hi = fmaxf(hi, x);
+                lo = fminf(lo, x);
+            }
+            const float *mx = kv.sums + ((size_t)(b / BOUND_GROUP) * 2 * hd + d) * BOUND_GROUP + b % BOUND_GROUP;
+            ck_assert_msg(mx[0] == hi && mx[(size_t)hd * BOUND_GROUP] == lo, "%s block %d dim %d: summary "
+                          "(%g, %g), keys as stored (%g, %g)", kv_type_name(kt), b, d, mx[0],
+                          mx[(size_t)hd * BOUND_GROUP], hi, lo);
+        }
+    }
+    for (int p = 0; p < n; p += 13) {
+        kv_store_read(&kv, p, kr, vr);
+        for (int d = 0; d < hd; d++) {
+            float x = k[(size_t)p * hd + d], y = v[(size_t)p * hd + d];
+            ck_assert(fabsf(kr[d] - x) <= fabsf(x) / (kt == KV_BF16 ? 256 : 2048) + 1e-7f);
+            ck_assert(fabsf(vr[d] - y) <= fabsf(y) / (kt == KV_BF16 ? 256 : 2048) + 1e-7f);
+            ck_assert(kr[d] == kv_get(kt, kv_store_block(&kv, p / KB).k, (size_t)d * KB + p % KB));
+        }
+    }
+    kv_store_free(&kv);
+    free(k); free(v);
+}
+
+START_TEST(test_kv16) {
+    check_kv16_summaries(KV_F16);
+    check_kv16_summaries(KV_BF16);
+    extern const struct attn_module attn_dam, attn_window;
+    const struct attn_module *mods[2] = { &attn_dam, &attn_window };
+    const int L = 2, H = 4, KV = 2, hd = 16, n = 150;
+    const size_t count = (size_t)L * n * H * hd;
+    struct seq_data d = make_seq(L, H, KV, hd, n);
+    for (int mi = 0; mi < 2; mi++) {
+        size_t bytes32, bytes16, bytes_r;
+        float *f32 = run_kv(mods[mi], KV_F32, &d, &bytes32);
+        for (int t = KV_F16; t <= KV_BF16; t++) {
+            const enum kv_type kt = (enum kv_type)t;
+            struct seq_data r = rounded_seq(&d, kt);
+            float *h = run_kv(mods[mi], kt, &d, &bytes16), *ref = run_kv(mods[mi], KV_F32, &r, &bytes_r);
+            ck_assert_msg(memcmp(h, ref, count * sizeof(float)) == 0, "%s %s: not the run over rounded keys",
+                          mods[mi]->name, kv_type_name(kt));
+            double worst = 0;
+            for (size_t i = 0; i < count; i++) worst = fmax(worst, fabs((double)h[i] - f32[i]));
+            printf("%s KV %s: largest output difference from KV f32 %.3g\n", mods[mi]->name, kv_type_name(kt), worst);
+            ck_assert_msg(worst > 0 && worst < (kt == KV_F16 ? 2e-3 : 2e-2), "%s %s: difference %g",
+                          mods[mi]->name, kv_type_name(kt), worst);
+            ck_assert_uint_gt(bytes16, 0);
+            ck_assert_uint_eq(2 * bytes16, bytes32);
+            free(h); free(ref);
+            free_seq(&r);
+        }
+        free(f32);
+    }
+    free_seq(&d);
+}
+END_TEST
+
 /* The selection picks the block holding a planted key: one key far back is
  * aligned with every query of a tile, the others are noise; with a budget
  * of one block, that block is chosen. */
 START_TEST(test_selection_finds_planted_key) {
     const int hd = 32, n = 400, needle = 137;
     struct kv_store kv;
-    ck_assert_int_eq(kv_store_init(&kv, hd, n, 1), 0);
+    ck_assert_int_eq(kv_store_init(&kv, hd, n, KV_F32, 1), 0);
     float *k = rand_array((size_t)n * hd, 0.3f), *v = rand_array((size_t)n * hd, 1.0f);
     float q[16 * 32];
     for (int d = 0; d < hd; d++) k[(size_t)needle * hd + d] = d % 3 == 0 ? 2.0f : d % 3 == 1 ? -2.0f : 0.0f;
@@ -975,6 +1098,7 @@ Suite *test_suite(void) {
     tcase_add_test(t, test_kv_window_bytes);
     tcase_add_test(t, test_covering_budget_equals_full);
     tcase_add_test(t, test_selection_finds_planted_key);
+    tcase_add_test(t, test_kv16);
     tcase_add_test(t, test_window_module);
     tcase_add_test(t, test_prompt_capture);
     tcase_add_test(t, test_calibration_capture);

@@ -247,48 +247,67 @@ END_TEST
 
 static void check_bounds(const float *q, int hd, int nb);
 
-static void check_attention_blocks(int rows, int hd, int nb) {
-    float *pages = rand_vec((size_t)nb * 2 * KV_BLOCK * hd, 1);
+static void check_attention_blocks(enum kv_type kt, int rows, int hd, int nb) {
+    const size_t n_el = (size_t)nb * 2 * KV_BLOCK * hd, es = kv_type_size(kt);
+    float *pagesf = rand_vec(n_el, 1);
+    unsigned char *pages = malloc(n_el * es);          /* the pages in element type kt */
+    for (size_t i = 0; i < n_el; i++) kv_put(kt, pages, i, pagesf[i]);
     float *q = rand_vec((size_t)rows * hd, 1.5f);
     struct kv_block *blk = malloc((size_t)nb * sizeof *blk);
     int last[32];
     /* blocks in a shuffled memory order, positions ascending with gaps */
     for (int b = 0, pos = 0; b < nb; b++) {
-        const int page = (b * 7 + 3) % nb;
-        blk[b] = (struct kv_block){ pages + (size_t)page * 2 * KV_BLOCK * hd,
-                                    pages + (size_t)page * 2 * KV_BLOCK * hd + KV_BLOCK * hd, pos };
+        const size_t page = (size_t)((b * 7 + 3) % nb) * 2 * KV_BLOCK * hd;
+        blk[b] = (struct kv_block){ pages + page * es, pages + (page + KV_BLOCK * hd) * es, pos };
         pos += KV_BLOCK * (1 + b % 3);
     }
     const int top = blk[nb - 1].pos;                   /* rows end inside the last block */
     for (int r = 0; r < rows; r++) last[r] = top + (r * 5) % KV_BLOCK;
-    double *ref = calloc((size_t)rows * hd, sizeof(double));
+    /* the naive softmax over the keys and values as stored (ref) and as
+     * given, before rounding (exact) */
+    double *ref = calloc((size_t)rows * hd, sizeof(double)), *exact = calloc((size_t)rows * hd, sizeof(double));
     const double scale = 1 / sqrt((double)hd);
-    for (int r = 0; r < rows; r++) {
-        double mx = -INFINITY, sum = 0, p[64 * KV_BLOCK];
-        int n = 0;
-        for (int b = 0; b < nb; b++)
-            for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++) {
-                double s = 0;
-                for (int d = 0; d < hd; d++) s += (double)q[(size_t)r * hd + d] * blk[b].k[(size_t)d * KV_BLOCK + j];
-                p[n] = s * scale;
-                if (p[n] > mx) mx = p[n];
+    for (int pass = 0; pass < 2; pass++) {
+        double *dst = pass ? exact : ref;
+        for (int r = 0; r < rows; r++) {
+            double mx = -INFINITY, sum = 0, p[64 * KV_BLOCK];
+            int n = 0;
+            for (int b = 0; b < nb; b++) {
+                const size_t kb = (size_t)((const unsigned char *)blk[b].k - pages) / es;
+                for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++) {
+                    double s = 0;
+                    for (int d = 0; d < hd; d++) {
+                        const size_t i = kb + (size_t)d * KV_BLOCK + j;
+                        s += (double)q[(size_t)r * hd + d] * (pass ? pagesf[i] : kv_get(kt, pages, i));
+                    }
+                    p[n] = s * scale;
+                    if (p[n] > mx) mx = p[n];
+                }
             }
-        for (int i = 0; i < n; i++) { p[i] = exp(p[i] - mx); sum += p[i]; }
-        n = 0;
-        for (int b = 0; b < nb; b++)
-            for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++)
-                for (int d = 0; d < hd; d++) ref[(size_t)r * hd + d] += p[n] / sum * blk[b].v[(size_t)j * hd + d];
+            for (int i = 0; i < n; i++) { p[i] = exp(p[i] - mx); sum += p[i]; }
+            n = 0;
+            for (int b = 0; b < nb; b++) {
+                const size_t vb = (size_t)((const unsigned char *)blk[b].v - pages) / es;
+                for (int j = 0; j < KV_BLOCK && blk[b].pos + j <= last[r]; j++, n++)
+                    for (int d = 0; d < hd; d++) {
+                        const size_t i = vb + (size_t)j * hd + d;
+                        dst[(size_t)r * hd + d] += p[n] / sum * (pass ? pagesf[i] : kv_get(kt, pages, i));
+                    }
+            }
+        }
     }
     float *out = malloc((size_t)rows * hd * sizeof(float));
     FOR_EACH_ISA(isa) {
         memset(out, 0xff, (size_t)rows * hd * sizeof(float));
-        attention_blocks(out, hd, q, hd, rows, last, hd, blk, nb);
-        double e = rel_err(out, ref, (size_t)rows * hd);
-        ck_assert_msg(e < 2e-6, "%s blocks rows=%d hd=%d nb=%d: error %g", isa, rows, hd, nb, e);
+        attention_blocks(out, hd, q, hd, rows, last, hd, blk, nb, kt);
+        double e = rel_err(out, ref, (size_t)rows * hd), e2 = rel_err(out, exact, (size_t)rows * hd);
+        ck_assert_msg(e < 2e-6, "%s blocks %s rows=%d hd=%d nb=%d: error %g", isa, kv_type_name(kt), rows, hd, nb, e);
+        ck_assert_msg(e2 < (kt == KV_BF16 ? 1e-2 : kt == KV_F16 ? 1e-3 : 2e-6), "%s blocks %s: error %g against "
+                      "float32 keys", isa, kv_type_name(kt), e2);
     }
     restore_isa(saved_isa_);
-    check_bounds(q, hd, nb);
-    free(pages); free(q); free(blk); free(ref); free(out);
+    if (kt == KV_F32) check_bounds(q, hd, nb);
+    free(pagesf); free(pages); free(q); free(blk); free(ref); free(exact); free(out);
 }
 
 /* Quest's bound: sum_d max(q_d kmax_d, q_d kmin_d), from (q+, q-) and the
@@ -324,13 +343,16 @@ static void check_bounds(const float *q, int hd, int nb) {
 }
 
 START_TEST(attention_blocks_match_reference) {
-    check_attention_blocks(1, 64, 1);         /* decode: one row, one block */
-    check_attention_blocks(16, 64, 9);        /* a tile of rows, tiles of 4 blocks and a ragged one */
-    check_attention_blocks(7, 64, 30);
-    check_attention_blocks(32, 128, 5);
-    check_attention_blocks(3, 8, 6);          /* stories260k head size: portable path */
-    check_attention_blocks(5, 80, 11);        /* head_dim not a multiple of 64 */
-    check_attention_blocks(2, 64, 40);        /* bounds over three groups of 16 blocks */
+    for (int t = 0; t < KV_COUNT; t++) {     /* float32, and 16-bit pages converted in registers */
+        const enum kv_type kt = (enum kv_type)t;
+        check_attention_blocks(kt, 1, 64, 1);         /* decode: one row, one block */
+        check_attention_blocks(kt, 16, 64, 9);        /* a tile of rows, tiles of 4 blocks and a ragged one */
+        check_attention_blocks(kt, 7, 64, 30);
+        check_attention_blocks(kt, 32, 128, 5);
+        check_attention_blocks(kt, 3, 8, 6);          /* stories260k head size: portable path */
+        check_attention_blocks(kt, 5, 80, 11);        /* head_dim not a multiple of 64 */
+        check_attention_blocks(kt, 2, 64, 40);        /* bounds over three groups of 16 blocks */
+    }
 }
 END_TEST
 

@@ -152,6 +152,11 @@ START_TEST(test_dam) {
     ck_assert_int_eq(round_trip(m, "dam", &o, a, 300, a, 300, &r), 256);
     ck_assert_int_eq(round_trip(m, "dam", &o, a, 300, b, 260, &r), 0);
     ck_assert_msg(strstr(r.note, "--dam-evict"), "%s", r.note);
+    /* 16-bit KV pages (--kv-type f16): saved and restored as stored */
+    o.kv_type = KV_F16;
+    ck_assert_int_eq(round_trip(m, "dam", &o, a, 300, a, 300, &r), 256);
+    o.dam.evict = 0;
+    ck_assert_int_eq(round_trip(m, "dam", &o, a, 300, b, 260, &r), 128);
     attn_options_release(&o);
     model_free(m);
 }
@@ -195,6 +200,14 @@ START_TEST(test_refusals) {
     s = fresh(m, "window", &other);
     ck_assert_int_eq(prompt_cache_load(s, &other, path, a, 300, &r), -1);
     ck_assert_msg(strstr(dam_last_error(), "option size="), "%s", dam_last_error());
+    ck_assert_int_eq(s->pos, 0);
+    session_free(s);
+    /* another KV element type: the header says which */
+    other = o;
+    other.kv_type = KV_BF16;
+    s = fresh(m, "window", &other);
+    ck_assert_int_eq(prompt_cache_load(s, &other, path, a, 300, &r), -1);
+    ck_assert_msg(strstr(dam_last_error(), "holds f32 keys and values; this run keeps bf16"), "%s", dam_last_error());
     ck_assert_int_eq(s->pos, 0);
     session_free(s);
 
