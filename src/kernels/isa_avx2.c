@@ -231,52 +231,72 @@ INLINE __m256 kv_load8(const enum kv_type T, const void *p, size_t i) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
-                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
-    const int nblk = (k1 - jt + 15) / 16;
-    size_t kblk[2];
-    UNROLL for (int b = 0; b < 2; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
-
-    __m256 s[RB][4];
+/* S = Q K^T for R rows against 2 key blocks (each [hd][16], from its own
+ * address): per dimension, 4 key vectors x R broadcast query values. */
+INLINE void tile_scores(const int R, const enum kv_type T, int hd, const float *q, const void *const kp[2],
+                        __m256 s[RB][4]) {
     UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m256 kv[4];
-        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kb, kblk[e / 2] + (size_t)d * 16 + 8 * (e % 2));
+        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kp[e / 2], (size_t)d * 16 + 8 * (e % 2));
         UNROLL for (int r = 0; r < R; r++) {
             __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
             UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
         }
     }
+}
+
+/* Online softmax of one row over a tile: lanes outside mask are dropped;
+ * when the row's maximum grows its running sum l and output o (hd) are
+ * rescaled; p (32) gets the tile's weights 2^(s - max). A row that sees none
+ * of the tile's keys gets zero weights and keeps (m, l, o). */
+INLINE void tile_softmax_row(__m256 s[4], const __m256 mask[4], int hd, float *m, float *l, float *o, float *p) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 mx = ninf;
+    UNROLL for (int e = 0; e < 4; e++) {
+        s[e] = _mm256_blendv_ps(ninf, s[e], mask[e]);
+        mx = _mm256_max_ps(mx, s[e]);
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    const float bmax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+    if (bmax == -INFINITY) {
+        UNROLL for (int e = 0; e < 4; e++) _mm256_storeu_ps(p + 8 * e, _mm256_setzero_ps());
+        return;
+    }
+    if (bmax > *m) {
+        const float alpha = exp2f(*m - bmax);
+        *l *= alpha;
+        scale_avx2(o, alpha, hd);
+        *m = bmax;
+    }
+    const __m256 mv = _mm256_set1_ps(*m);
+    __m256 sum = _mm256_setzero_ps();
+    UNROLL for (int e = 0; e < 4; e++) {
+        __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[e], mv)));
+        _mm256_storeu_ps(p + 8 * e, pe);
+        sum = _mm256_add_ps(sum, pe);
+    }
+    *l += hsum8(sum);
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    const int nblk = (k1 - jt + 15) / 16;
+    const void *kp[2];
+    UNROLL for (int b = 0; b < 2; b++)
+        kp[b] = (const char *)kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16 * kv_type_size(T);
+    __m256 s[RB][4];
+    tile_scores(R, T, hd, q, kp, s);
 
     int jmax = 0;
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     UNROLL for (int r = 0; r < R; r++) {
-        int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
+        const int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
         if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
-        __m256 mask[4], mx = ninf;
-        UNROLL for (int e = 0; e < 4; e++) {
-            mask[e] = lanes_below(lim - (jt + 8 * e) + 1);
-            s[r][e] = _mm256_blendv_ps(ninf, s[r][e], mask[e]);
-            mx = _mm256_max_ps(mx, s[r][e]);
-        }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        float bmax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
-        if (bmax > m[r]) {
-            float alpha = exp2f(m[r] - bmax);
-            l[r] *= alpha;
-            scale_avx2(o + (size_t)r * hd, alpha, hd);
-            m[r] = bmax;
-        }
-        const __m256 mv = _mm256_set1_ps(m[r]);
-        __m256 sum = _mm256_setzero_ps();
-        UNROLL for (int e = 0; e < 4; e++) {
-            __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[r][e], mv)));
-            _mm256_storeu_ps(p + r * KT + 8 * e, pe);
-            sum = _mm256_add_ps(sum, pe);
-        }
-        l[r] += hsum8(sum);
+        __m256 mask[4];
+        UNROLL for (int e = 0; e < 4; e++) mask[e] = lanes_below(lim - (jt + 8 * e) + 1);
+        tile_softmax_row(s[r], mask, hd, m + r, l + r, o + (size_t)r * hd, p + r * KT);
     }
     if (jmax > KT) jmax = KT;
 
@@ -324,58 +344,24 @@ INLINE void attn_rows_t(const enum kv_type T, int rows, int hd, const float *q, 
 
 INLINE void attn_tile_blocks(const int R, const enum kv_type T, int hd, const float *q, const int *last,
                              const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
-    const void *kblk[2];
+    const void *kp[2];
     int pos[2];
     UNROLL for (int b = 0; b < 2; b++) {
-        kblk[b] = blk[b < nb ? b : 0].k;
+        kp[b] = blk[b < nb ? b : 0].k;
         pos[b] = b < nb ? blk[b].pos : INT_MAX / 2;
     }
     __m256 s[RB][4];
-    UNROLL for (int r = 0; r < R; r++)
-        UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_setzero_ps();
-    for (int d = 0; d < hd; d++) {
-        __m256 kv[4];
-        UNROLL for (int e = 0; e < 4; e++) kv[e] = kv_load8(T, kblk[e / 2], (size_t)d * 16 + 8 * (e % 2));
-        UNROLL for (int r = 0; r < R; r++) {
-            __m256 qv = _mm256_broadcast_ss(q + (size_t)r * hd + d);
-            UNROLL for (int e = 0; e < 4; e++) s[r][e] = _mm256_fmadd_ps(qv, kv[e], s[r][e]);
-        }
-    }
+    tile_scores(R, T, hd, q, kp, s);
     int seen[2] = { 0, 0 };
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     UNROLL for (int r = 0; r < R; r++) {
-        __m256 mask[4], mx = ninf;
-        UNROLL for (int e = 0; e < 4; e++) {
-            mask[e] = lanes_below(last[r] - (pos[e / 2] + 8 * (e % 2)) + 1);
-            s[r][e] = _mm256_blendv_ps(ninf, s[r][e], mask[e]);
-            mx = _mm256_max_ps(mx, s[r][e]);
-        }
+        __m256 mask[4];
+        UNROLL for (int e = 0; e < 4; e++) mask[e] = lanes_below(last[r] - (pos[e / 2] + 8 * (e % 2)) + 1);
         UNROLL for (int b = 0; b < 2; b++) {
             int n = last[r] - pos[b] + 1;
             n = n > 16 ? 16 : n;
             if (n > seen[b]) seen[b] = n;
         }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        float bmax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
-        if (bmax == -INFINITY) {                    /* this row sees none of these keys */
-            UNROLL for (int e = 0; e < 4; e++) _mm256_storeu_ps(p + r * KT + 8 * e, _mm256_setzero_ps());
-            continue;
-        }
-        if (bmax > m[r]) {
-            float alpha = exp2f(m[r] - bmax);
-            l[r] *= alpha;
-            scale_avx2(o + (size_t)r * hd, alpha, hd);
-            m[r] = bmax;
-        }
-        const __m256 mv = _mm256_set1_ps(m[r]);
-        __m256 sum = _mm256_setzero_ps();
-        UNROLL for (int e = 0; e < 4; e++) {
-            __m256 pe = _mm256_and_ps(mask[e], exp2_ps(_mm256_sub_ps(s[r][e], mv)));
-            _mm256_storeu_ps(p + r * KT + 8 * e, pe);
-            sum = _mm256_add_ps(sum, pe);
-        }
-        l[r] += hsum8(sum);
+        tile_softmax_row(s[r], mask, hd, m + r, l + r, o + (size_t)r * hd, p + r * KT);
     }
     for (int d0 = 0; d0 < hd; d0 += 16) {
         __m256 acc[RB][2];

@@ -268,54 +268,71 @@ INLINE __m512 kv_load16(const enum kv_type T, const void *p, size_t i) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
-                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
-    /* blocks past k1 are not read: their offset repeats block 0 (masked anyway) */
-    int nblk = (k1 - jt + 15) / 16;
-    size_t kblk[4];
-    UNROLL for (int b = 0; b < 4; b++) kblk[b] = (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16;
-
-    /* S = Q K^T */
-    __m512 s[RB][4];
+/* S = Q K^T for R rows against 4 key blocks (each [hd][16], from its own
+ * address): per dimension, 4 key vectors x R broadcast query values. */
+INLINE void tile_scores(const int R, const enum kv_type T, int hd, const float *q, const void *const kp[4],
+                        __m512 s[RB][4]) {
     UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
     for (int d = 0; d < hd; d++) {
         __m512 kv[4];
-        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kb, kblk[b] + (size_t)d * 16);
+        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kp[b], (size_t)d * 16);
         UNROLL for (int r = 0; r < R; r++) {
             __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
             UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
         }
     }
+}
 
-    /* online softmax, row by row */
-    int jmax = 0;                                   /* keys any row of the group sees */
+/* Online softmax of one row over a tile: lanes outside k are dropped; when
+ * the row's maximum grows its running sum l and output o (hd) are rescaled;
+ * p (64) gets the tile's weights 2^(s - max). A row that sees none of the
+ * tile's keys gets zero weights and keeps (m, l, o). */
+INLINE void tile_softmax_row(__m512 s[4], const __mmask16 k[4], int hd, float *m, float *l, float *o, float *p) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 mx = ninf;
+    UNROLL for (int b = 0; b < 4; b++) {
+        s[b] = _mm512_mask_mov_ps(ninf, k[b], s[b]);
+        mx = _mm512_max_ps(mx, s[b]);
+    }
+    const float bmax = _mm512_reduce_max_ps(mx);
+    if (bmax == -INFINITY) {
+        UNROLL for (int b = 0; b < 4; b++) _mm512_storeu_ps(p + 16 * b, _mm512_setzero_ps());
+        return;
+    }
+    if (bmax > *m) {                                /* a new maximum: rescale sum and output */
+        const float alpha = exp2f(*m - bmax);       /* 0 when m was -inf */
+        *l *= alpha;
+        scale_avx512(o, alpha, hd);
+        *m = bmax;
+    }
+    const __m512 mv = _mm512_set1_ps(*m);
+    __m512 sum = _mm512_setzero_ps();
+    UNROLL for (int b = 0; b < 4; b++) {
+        __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[b], mv)));
+        _mm512_storeu_ps(p + 16 * b, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    *l += _mm512_reduce_add_ps(sum);
+}
+
+INLINE void attn_tile(const int R, const enum kv_type T, int hd, const float *q, const int *last, const void *kb,
+                      const void *v, int jt, int k1, float *m, float *l, float *o, float *p) {
+    /* blocks past k1 are not read: their offset repeats block 0 (masked anyway) */
+    const int nblk = (k1 - jt + 15) / 16;
+    const void *kp[4];
+    UNROLL for (int b = 0; b < 4; b++)
+        kp[b] = (const char *)kb + (size_t)(jt / 16 + (b < nblk ? b : 0)) * hd * 16 * kv_type_size(T);
+    __m512 s[RB][4];
+    tile_scores(R, T, hd, q, kp, s);
+
+    int jmax = 0;                                   /* keys any row of the group sees */
     UNROLL for (int r = 0; r < R; r++) {
-        int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
+        const int lim = last[r] < k1 - 1 ? last[r] : k1 - 1;
         if (lim - jt + 1 > jmax) jmax = lim - jt + 1;
         __mmask16 k[4];
-        __m512 mx = ninf;
-        UNROLL for (int b = 0; b < 4; b++) {
-            k[b] = visible(jt, b, lim);
-            s[r][b] = _mm512_mask_mov_ps(ninf, k[b], s[r][b]);
-            mx = _mm512_max_ps(mx, s[r][b]);
-        }
-        float bmax = _mm512_reduce_max_ps(mx);
-        if (bmax > m[r]) {                          /* a new maximum: rescale sum and output */
-            float alpha = exp2f(m[r] - bmax);       /* 0 when m was -inf */
-            l[r] *= alpha;
-            scale_avx512(o + (size_t)r * hd, alpha, hd);
-            m[r] = bmax;
-        }
-        const __m512 mv = _mm512_set1_ps(m[r]);
-        __m512 sum = _mm512_setzero_ps();
-        UNROLL for (int b = 0; b < 4; b++) {
-            __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[r][b], mv)));
-            _mm512_storeu_ps(p + r * KT + 16 * b, e);
-            sum = _mm512_add_ps(sum, e);
-        }
-        l[r] += _mm512_reduce_add_ps(sum);
+        UNROLL for (int b = 0; b < 4; b++) k[b] = visible(jt, b, lim);
+        tile_softmax_row(s[r], k, hd, m + r, l + r, o + (size_t)r * hd, p + r * KT);
     }
     if (jmax > KT) jmax = KT;
 
@@ -378,55 +395,24 @@ INLINE __mmask16 visible_at(int pos, int lim) {
 
 INLINE void attn_tile_blocks(const int R, const enum kv_type T, int hd, const float *q, const int *last,
                              const struct kv_block *blk, int nb, float *m, float *l, float *o, float *p) {
-    const void *kblk[4];
+    const void *kp[4];
     int pos[4];
     UNROLL for (int b = 0; b < 4; b++) {
-        kblk[b] = blk[b < nb ? b : 0].k;                /* missing blocks repeat block 0, masked */
+        kp[b] = blk[b < nb ? b : 0].k;                  /* missing blocks repeat block 0, masked */
         pos[b] = b < nb ? blk[b].pos : INT_MAX / 2;
     }
     __m512 s[RB][4];
-    UNROLL for (int r = 0; r < R; r++)
-        UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_setzero_ps();
-    for (int d = 0; d < hd; d++) {
-        __m512 kv[4];
-        UNROLL for (int b = 0; b < 4; b++) kv[b] = kv_load16(T, kblk[b], (size_t)d * 16);
-        UNROLL for (int r = 0; r < R; r++) {
-            __m512 qv = _mm512_set1_ps(q[(size_t)r * hd + d]);
-            UNROLL for (int b = 0; b < 4; b++) s[r][b] = _mm512_fmadd_ps(qv, kv[b], s[r][b]);
-        }
-    }
+    tile_scores(R, T, hd, q, kp, s);
     int seen[4] = { 0, 0, 0, 0 };                   /* lanes of block b any row sees */
-    const __m512 ninf = _mm512_set1_ps(-INFINITY);
     UNROLL for (int r = 0; r < R; r++) {
         __mmask16 k[4];
-        __m512 mx = ninf;
         UNROLL for (int b = 0; b < 4; b++) {
             k[b] = visible_at(pos[b], last[r]);
             int n = last[r] - pos[b] + 1;
             n = n > 16 ? 16 : n;
             if (n > seen[b]) seen[b] = n;
-            s[r][b] = _mm512_mask_mov_ps(ninf, k[b], s[r][b]);
-            mx = _mm512_max_ps(mx, s[r][b]);
         }
-        float bmax = _mm512_reduce_max_ps(mx);
-        if (bmax == -INFINITY) {                    /* this row sees none of these keys */
-            UNROLL for (int b = 0; b < 4; b++) _mm512_storeu_ps(p + r * KT + 16 * b, _mm512_setzero_ps());
-            continue;
-        }
-        if (bmax > m[r]) {
-            float alpha = exp2f(m[r] - bmax);
-            l[r] *= alpha;
-            scale_avx512(o + (size_t)r * hd, alpha, hd);
-            m[r] = bmax;
-        }
-        const __m512 mv = _mm512_set1_ps(m[r]);
-        __m512 sum = _mm512_setzero_ps();
-        UNROLL for (int b = 0; b < 4; b++) {
-            __m512 e = _mm512_maskz_mov_ps(k[b], exp2_ps(_mm512_sub_ps(s[r][b], mv)));
-            _mm512_storeu_ps(p + r * KT + 16 * b, e);
-            sum = _mm512_add_ps(sum, e);
-        }
-        l[r] += _mm512_reduce_add_ps(sum);
+        tile_softmax_row(s[r], k, hd, m + r, l + r, o + (size_t)r * hd, p + r * KT);
     }
     for (int d0 = 0; d0 < hd; d0 += 64) {
         const int dv = hd - d0 >= 64 ? 4 : (hd - d0) / 16;
