@@ -44,8 +44,23 @@ json_get "$TMP/c" "[(m['label'], m['top1_agreement']) for m in j['modules']]" >"
   && grep -q "full:quant=q8_0" "$TMP/labels" && grep -q "full:kv=bf16" "$TMP/labels" \
   && ok compare_entry_formats || fail compare_entry_formats "$(cat "$TMP/labels" "$TMP/err")"
 
+# --- 16-bit KV in window and dam: half the KV bytes, answers as close as f32's, no "no effect" warning
+"$DAM" compare -m $TB -f prompts/calibration.txt --truncate right -c 600 -n 0 --json \
+  --attn full,dam,dam:kv=f16,window:size=64,window:size=64:kv=bf16 >"$TMP/c" 2>"$TMP/err"
+kv=$(json_get "$TMP/c" "' '.join('%s:%d:%.2f' % (m['label'], m['kv_bytes'], m['top1_agreement']) for m in j['modules'])" 2>&1)
+python3 - "$kv" <<'PY' && ok kv16_dam_window || fail kv16_dam_window "$kv $(head -c 300 "$TMP/err")"
+import sys
+m = {l: (int(b), float(t)) for l, b, t in (x.rsplit(":", 2) for x in sys.argv[1].split())}
+assert m["dam:kv=f16"][0] * 2 == m["dam"][0] and m["window:size=64:kv=bf16"][0] * 2 == m["window:size=64"][0]
+assert abs(m["dam:kv=f16"][1] - m["dam"][1]) <= 0.02 and m["dam:kv=f16"][1] >= 0.8
+PY
+"$DAM" run -m $TB --attn window --kv-type f16 -p "Once upon a time" -n 4 --temp 0 --json >"$TMP/j" 2>"$TMP/err"
+[ "$(json_get "$TMP/j" "j['kv_type']")" = f16 ] && ! grep -q "no effect" "$TMP/err" \
+  && ok kv16_window_run || fail kv16_window_run "$(cat "$TMP/err")"
+
 # --- usage errors
 expect_error bad_quant 2 "bad value for --quant: 'q3_0' (expected none, q8_0, q4_0, q4_k)" -- run $S --quant q3_0 -p x
 expect_error bad_kv_type 2 "bad value for --kv-type: 'f8'" -- run $S --kv-type f8 -p x
 expect_error bad_compare_quant 2 "bad value for quant in --attn 'full:quant=q2'" -- compare -m $STORIES --ids 1,2,3 --attn full,full:quant=q2
+expect_error bad_compare_kv 2 "bad value for kv in --attn 'dam:kv=f8'" -- compare -m $STORIES --ids 1,2,3 --attn full,dam:kv=f8
 expect_error bench_bad_quant 2 "bad value for --quant" -- bench -m $STORIES --quant int4
